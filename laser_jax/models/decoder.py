@@ -1,0 +1,339 @@
+"""A config-driven Flax NNX decoder for Llama, Mistral, Qwen2, Qwen3 and OLMo.
+
+Layout (every parameter carries logical axis names in its `out_sharding` metadata):
+
+    model.embed.embedding        [vocab, embed]
+    model.layers.*               stacked over a leading "layers" axis and run with lax.scan
+        input_norm.scale         [layers, embed]          (absent for OLMo's non-parametric norm)
+        attn.q.kernel            [layers, embed, heads, head_dim]     (+ bias [layers, heads, head_dim])
+        attn.k/v.kernel          [layers, embed, kv_heads, head_dim]  (+ bias)
+        attn.o.kernel            [layers, heads, head_dim, embed]     (+ bias)
+        attn.q_norm/k_norm.scale [layers, head_dim]       (Qwen3)
+        post_norm.scale          [layers, embed]
+        mlp.gate/up.kernel       [layers, embed, mlp];  mlp.down.kernel [layers, mlp, embed]
+    model.final_norm.scale       [embed]
+    lm_head.kernel               [embed, vocab]   (CausalLM, untied)  |  score.kernel [embed, labels]
+
+Attention works on "slots": a batch is left-padded, slot j of a row holds token j, `kv_mask`
+marks real tokens, a query at slot i sees keys at slots j <= i (and i - j < window for sliding
+layers). RoPE positions default to the count of real tokens before a slot, so a left-padded row
+gives the same logits as the same row unpadded. A KV cache (`init_cache`) is a dict of arrays
+passed in and returned: the model itself stays pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from laser_jax.models.config import DecoderConfig
+
+Cache = dict[str, jax.Array]
+F32 = jnp.float32
+
+
+def _param(rngs: nnx.Rngs | None, shape, names, dtype, init="normal", cls=nnx.Param):
+    if init == "ones":
+        value = jnp.ones(shape, dtype)
+    elif init == "zeros":
+        value = jnp.zeros(shape, dtype)
+    else:
+        value = (0.02 * jax.random.normal(rngs.params(), shape, F32)).astype(dtype)
+    return cls(value, out_sharding=tuple(names), eager_sharding=False)
+
+
+class Dense(nnx.Module):
+    """x[..., *in] @ kernel[*in, *out] (+ bias[*out]); `in_names`/`out_names` are logical axes."""
+
+    def __init__(self, in_shape, out_shape, in_names, out_names, *, bias: bool, dtype, rngs):
+        self.n_in = len(in_shape)
+        self.kernel = _param(rngs, (*in_shape, *out_shape), (*in_names, *out_names), dtype)
+        self.bias = _param(rngs, tuple(out_shape), tuple(out_names), dtype, "zeros") if bias else None
+
+    def __call__(self, x):
+        y = jnp.tensordot(x, self.kernel[...].astype(x.dtype), axes=self.n_in)
+        if self.bias is not None:
+            y = y + self.bias[...].astype(y.dtype)
+        return y
+
+
+class RMSNorm(nnx.Module):
+    def __init__(self, dim: int, eps: float, names, *, dtype, rngs):
+        self.eps = eps
+        self.scale = _param(rngs, (dim,), names, dtype, "ones")
+
+    def __call__(self, x):
+        xf = x.astype(F32)
+        xf = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
+        return self.scale[...].astype(x.dtype) * xf.astype(x.dtype)
+
+
+class LayerNormNP(nnx.Module):
+    """OLMo's LayerNorm without weight or bias."""
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    def __call__(self, x):
+        xf = x.astype(F32)
+        mean = jnp.mean(xf, axis=-1, keepdims=True)
+        var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
+        return ((xf - mean) * jax.lax.rsqrt(var + self.eps)).astype(x.dtype)
+
+
+def _norm(cfg: DecoderConfig, dtype, rngs):
+    if cfg.norm == "layernorm_np":
+        return LayerNormNP(cfg.norm_eps)
+    return RMSNorm(cfg.hidden_size, cfg.norm_eps, ("norm",), dtype=dtype, rngs=rngs)
+
+
+def rope(x, positions, inv_freq):
+    """Rotary embedding (HF's rotate-half layout). x [B,T,N,D], positions [B,T]."""
+    freqs = positions.astype(F32)[..., None] * inv_freq[None, None, :]
+    emb = jnp.concatenate([freqs, freqs], axis=-1)
+    cos, sin = jnp.cos(emb)[:, :, None, :].astype(x.dtype), jnp.sin(emb)[:, :, None, :].astype(x.dtype)
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def attend(q, k, v, q_slots, kv_mask, window):
+    """Grouped-query attention over slots. q [B,T,H,D]; k, v [B,S,KV,D]; q_slots [T] (int);
+    kv_mask [B,S] bool; window: int scalar, 0 = full causal."""
+    b, t, h, d = q.shape
+    kvh = k.shape[2]
+    q = q.reshape(b, t, kvh, h // kvh, d)
+    scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=F32) * (d ** -0.5)
+    kv_slots = jnp.arange(k.shape[1])
+    rel = q_slots[:, None] - kv_slots[None, :]  # [T,S]
+    allowed = (rel >= 0) & ((window <= 0) | (rel < window))
+    allowed = allowed[None] & kv_mask[:, None, :]  # [B,T,S]
+    scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(F32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
+    return out.reshape(b, t, h, d)
+
+
+class Attention(nnx.Module):
+    def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
+        e, h, kv, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        self.clip = cfg.clip_qkv
+        self.q = Dense((e,), (h, d), ("embed",), ("heads", "head_dim"), bias=cfg.qkv_bias, dtype=dtype, rngs=rngs)
+        self.k = Dense((e,), (kv, d), ("embed",), ("kv_heads", "head_dim"), bias=cfg.qkv_bias, dtype=dtype,
+                       rngs=rngs)
+        self.v = Dense((e,), (kv, d), ("embed",), ("kv_heads", "head_dim"), bias=cfg.qkv_bias, dtype=dtype,
+                       rngs=rngs)
+        self.o = Dense((h, d), (e,), ("heads", "head_dim"), ("embed",), bias=cfg.o_bias, dtype=dtype, rngs=rngs)
+        if cfg.qk_norm:
+            self.q_norm = RMSNorm(d, cfg.norm_eps, ("head_dim",), dtype=dtype, rngs=rngs)
+            self.k_norm = RMSNorm(d, cfg.norm_eps, ("head_dim",), dtype=dtype, rngs=rngs)
+        else:
+            self.q_norm = self.k_norm = None
+
+    def project(self, x, positions, inv_freq):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        if self.clip is not None:
+            q, k, v = (jnp.clip(a, -self.clip, self.clip) for a in (q, k, v))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return rope(q, positions, inv_freq), rope(k, positions, inv_freq), v
+
+
+class MLP(nnx.Module):
+    def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
+        e, f = cfg.hidden_size, cfg.intermediate_size
+        self.gate = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
+        self.up = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
+        self.down = Dense((f,), (e,), ("mlp",), ("embed",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x):
+        return self.down(jax.nn.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nnx.Module):
+    def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
+        self.input_norm = _norm(cfg, dtype, rngs)
+        self.attn = Attention(cfg, dtype=dtype, rngs=rngs)
+        self.post_norm = _norm(cfg, dtype, rngs)
+        self.mlp = MLP(cfg, dtype=dtype, rngs=rngs)
+
+
+def _block_step(block: Block, x, cache_kv, layer, window, positions, inv_freq, q_slots, kv_mask, start):
+    """One decoder layer on x [B,T,E]. With `cache_kv` = (k_all, v_all) [L,B,S,KV,D], the new keys
+    and values go into this layer's slots [start, start+T) in place and attention reads all S slots."""
+    q, k, v = block.attn.project(block.input_norm(x), positions, inv_freq)
+    if cache_kv is not None:
+        k_all, v_all = cache_kv
+        zero = jnp.zeros((), jnp.int32)
+        k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), (layer, zero, start, zero, zero))
+        v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), (layer, zero, start, zero, zero))
+        k = jax.lax.dynamic_index_in_dim(k_all, layer, 0, keepdims=False).astype(q.dtype)
+        v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
+        cache_kv = (k_all, v_all)
+    h = attend(q, k, v, q_slots, kv_mask, window)
+    x = x + block.attn.o(h)
+    x = x + block.mlp(block.post_norm(x))
+    return x, cache_kv
+
+
+class Transformer(nnx.Module):
+    """Embedding, the stacked decoder layers and the final norm (HF's `model.`)."""
+
+    def __init__(self, cfg: DecoderConfig, *, dtype=F32, rngs: nnx.Rngs, remat: bool = False):
+        self.cfg = cfg
+        self.dtype = dtype
+        self.remat = remat
+        self.embed = nnx.Embed(cfg.vocab_size, cfg.hidden_size, dtype=dtype, param_dtype=dtype, rngs=rngs,
+                               embedding_init=nnx.with_metadata(nnx.initializers.normal(0.02),
+                                                                out_sharding=("vocab", "embed"),
+                                                                eager_sharding=False))
+
+        @nnx.split_rngs(splits=cfg.num_layers)
+        @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+        def make_layers(rngs):
+            return Block(cfg, dtype=dtype, rngs=rngs)
+
+        self.layers = make_layers(rngs)
+        self.final_norm = _norm(cfg, dtype, rngs)
+
+    def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
+        """Hidden states after the final norm, [B,T,E] (and the updated cache when one is given)."""
+        cfg = self.cfg
+        b, t = input_ids.shape
+        mask = jnp.ones((b, t), bool) if attention_mask is None else attention_mask.astype(bool)
+        if cache is None:
+            start = jnp.zeros((), jnp.int32)
+            kv_mask, cache_kv = mask, None
+        else:
+            start = cache["index"]
+            kv_mask = jax.lax.dynamic_update_slice(cache["mask"], mask, (jnp.zeros((), jnp.int32), start))
+            cache_kv = (cache["k"], cache["v"])
+        if positions is None:
+            count = jnp.cumsum(kv_mask.astype(jnp.int32), axis=1) - 1
+            positions = jnp.maximum(jax.lax.dynamic_slice_in_dim(count, start, t, axis=1), 0)
+        q_slots = start + jnp.arange(t)
+        inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+        windows = jnp.asarray(cfg.layer_windows())
+
+        x = self.embed(input_ids).astype(self.dtype)
+        graphdef, params = nnx.split(self.layers)
+
+        def body(carry, xs):
+            x, cache_kv = carry
+            layer_params, layer, window = xs
+            block = nnx.merge(graphdef, layer_params)
+            return _block_step(block, x, cache_kv, layer, window, positions, inv_freq, q_slots, kv_mask,
+                               start), None
+
+        if self.remat:
+            body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
+        layers = jnp.arange(cfg.num_layers, dtype=jnp.int32)
+        (x, cache_kv), _ = jax.lax.scan(body, (x, cache_kv), (params, layers, windows))
+        x = self.final_norm(x)
+        if cache is None:
+            return x, None
+        return x, {"k": cache_kv[0], "v": cache_kv[1], "mask": kv_mask, "index": start + t}
+
+
+class CausalLM(nnx.Module):
+    """`model(input_ids, attention_mask)` -> logits [B,T,vocab] (float32)."""
+
+    def __init__(self, cfg: DecoderConfig, *, dtype=F32, rngs: nnx.Rngs | None = None, remat: bool = False):
+        rngs = rngs if rngs is not None else nnx.Rngs(0)
+        self.cfg = cfg
+        self.model = Transformer(cfg, dtype=dtype, rngs=rngs, remat=remat)
+        if cfg.tie_word_embeddings:
+            self.lm_head = None
+        else:
+            self.lm_head = Dense((cfg.hidden_size,), (cfg.vocab_size,), ("embed",), ("vocab",), bias=False,
+                                 dtype=dtype, rngs=rngs)
+
+    def hidden(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
+        return self.model(input_ids, attention_mask, positions=positions, cache=cache)
+
+    def logits(self, hidden):
+        if self.lm_head is None:
+            emb = self.model.embed.embedding[...]
+            out = jnp.einsum("bte,ve->btv", hidden, emb.astype(hidden.dtype), preferred_element_type=F32)
+        else:
+            out = jnp.einsum("bte,ev->btv", hidden, self.lm_head.kernel[...].astype(hidden.dtype),
+                             preferred_element_type=F32)
+        return out.astype(F32)
+
+    def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
+        h, new_cache = self.hidden(input_ids, attention_mask, positions=positions, cache=cache)
+        logits = self.logits(h)
+        return logits if cache is None else (logits, new_cache)
+
+
+def last_token_index(input_ids, attention_mask=None, pad_token_id=None):
+    """Index of each row's last real token: from the mask, else HF's rule (last non-pad id)."""
+    t = input_ids.shape[1]
+    if attention_mask is not None:
+        real = attention_mask.astype(bool)
+    elif pad_token_id is not None:
+        real = input_ids != pad_token_id
+    else:
+        return jnp.full((input_ids.shape[0],), t - 1, jnp.int32)
+    return jnp.argmax(jnp.arange(t)[None, :] * real, axis=-1).astype(jnp.int32)
+
+
+class SequenceClassifier(nnx.Module):
+    """HF *ForSequenceClassification: the decoder plus `score` [embed, labels] read at the last
+    non-pad token. `model(input_ids, attention_mask)` -> [B, num_labels] (float32)."""
+
+    def __init__(self, cfg: DecoderConfig, *, dtype=F32, rngs: nnx.Rngs | None = None, remat: bool = False):
+        rngs = rngs if rngs is not None else nnx.Rngs(0)
+        self.cfg = cfg
+        self.model = Transformer(cfg, dtype=dtype, rngs=rngs, remat=remat)
+        self.score = Dense((cfg.hidden_size,), (cfg.num_labels,), ("embed",), ("labels",), bias=False, dtype=dtype,
+                           rngs=rngs)
+
+    def __call__(self, input_ids, attention_mask=None, *, positions=None):
+        h, _ = self.model(input_ids, attention_mask, positions=positions)
+        idx = last_token_index(input_ids, attention_mask, self.cfg.pad_token_id)
+        pooled = jnp.take_along_axis(h, idx[:, None, None], axis=1)[:, 0]
+        return self.score(pooled).astype(F32)
+
+
+def build(cfg: DecoderConfig, *, dtype=F32, rngs: nnx.Rngs | None = None, remat: bool = False):
+    """The module for `cfg.head`: CausalLM or SequenceClassifier (random init from `rngs`)."""
+    cls = CausalLM if cfg.head == "lm" else SequenceClassifier
+    return cls(cfg, dtype=dtype, rngs=rngs, remat=remat)
+
+
+def abstract(cfg: DecoderConfig, *, dtype=F32, remat: bool = False):
+    """The model with ShapeDtypeStruct leaves (no memory, no random init)."""
+    return nnx.eval_shape(lambda: build(cfg, dtype=dtype, rngs=nnx.Rngs(0), remat=remat))
+
+
+def init_cache(cfg: DecoderConfig, batch: int, length: int, dtype=F32) -> Cache:
+    """An empty KV cache of `length` slots."""
+    shape = (cfg.num_layers, batch, length, cfg.num_kv_heads, cfg.head_dim)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
+            "mask": jnp.zeros((batch, length), bool), "index": jnp.zeros((), jnp.int32)}
+
+
+def cache_logical_axes() -> dict[str, Any]:
+    return {"k": ("layers", "batch", "length", "kv_heads", "head_dim"),
+            "v": ("layers", "batch", "length", "kv_heads", "head_dim"),
+            "mask": ("batch", "length"), "index": ()}
+
+
+def to_dtype(name) -> Any:
+    """'float32' / 'bfloat16' / a numpy or jnp dtype -> jnp dtype, with a clear error."""
+    if not isinstance(name, str):
+        return jnp.dtype(name)
+    table = {"float32": F32, "fp32": F32, "bfloat16": jnp.bfloat16, "bf16": jnp.bfloat16,
+             "float16": jnp.float16, "fp16": jnp.float16}
+    if name not in table:
+        raise ValueError(f"dtype {name!r} is not supported; use one of {sorted(table)}")
+    return table[name]
+
+
+def count_params(module) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(module, nnx.Param))))

@@ -1,0 +1,167 @@
+"""GGUF files (llama.cpp): config from the metadata, tensors dequantised with the `gguf` package.
+
+Tensor names are translated to HF's (one table, `GGUF_TO_HF`) so that the HF rule table in
+`params.py` does the rest. llama.cpp stores Llama q/k projection rows permuted for its RoPE
+layout; `_unpermute` undoes that, as HF's GGUF loader does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from laser_jax.models.config import CheckpointError, DecoderConfig
+
+# GGUF tensor name template -> HF template; {i} is the layer index.
+GGUF_TO_HF = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+    "blk.{i}.attn_norm.weight": "model.layers.{i}.input_layernorm.weight",
+    "blk.{i}.ffn_norm.weight": "model.layers.{i}.post_attention_layernorm.weight",
+    "blk.{i}.attn_q.weight": "model.layers.{i}.self_attn.q_proj.weight",
+    "blk.{i}.attn_k.weight": "model.layers.{i}.self_attn.k_proj.weight",
+    "blk.{i}.attn_v.weight": "model.layers.{i}.self_attn.v_proj.weight",
+    "blk.{i}.attn_output.weight": "model.layers.{i}.self_attn.o_proj.weight",
+    "blk.{i}.attn_q.bias": "model.layers.{i}.self_attn.q_proj.bias",
+    "blk.{i}.attn_k.bias": "model.layers.{i}.self_attn.k_proj.bias",
+    "blk.{i}.attn_v.bias": "model.layers.{i}.self_attn.v_proj.bias",
+    "blk.{i}.attn_q_norm.weight": "model.layers.{i}.self_attn.q_norm.weight",
+    "blk.{i}.attn_k_norm.weight": "model.layers.{i}.self_attn.k_norm.weight",
+    "blk.{i}.ffn_gate.weight": "model.layers.{i}.mlp.gate_proj.weight",
+    "blk.{i}.ffn_up.weight": "model.layers.{i}.mlp.up_proj.weight",
+    "blk.{i}.ffn_down.weight": "model.layers.{i}.mlp.down_proj.weight",
+}
+_PATTERNS = [(re.compile(re.escape(g).replace(r"\{i\}", r"(\d+)")), h) for g, h in GGUF_TO_HF.items()]
+ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3"}
+
+
+def _reader(path: Path):
+    import gguf
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: GGUF file not found")
+    try:
+        return gguf.GGUFReader(str(path), "r")
+    except Exception as e:  # the gguf package raises ValueError/struct errors on damaged files
+        raise CheckpointError(f"{path}: not a readable GGUF file ({type(e).__name__}: {e})") from None
+
+
+def _field(reader, key, default=None):
+    field = reader.fields.get(key)
+    if field is None:
+        return default
+    value = field.contents()
+    return value
+
+
+def read_config(path: Path, reader=None) -> DecoderConfig:
+    reader = reader or _reader(path)
+    arch = _field(reader, "general.architecture")
+    if arch not in ARCHS:
+        raise CheckpointError(f"{path}: GGUF architecture {arch!r} is not supported (supported: {list(ARCHS)})")
+    names = {t.name for t in reader.tensors}
+    if "rope_freqs.weight" in names:
+        raise CheckpointError(f"{path}: GGUF with per-frequency RoPE factors (rope_freqs, Llama-3.1 scaling) is "
+                              "not supported; load the HF safetensors checkpoint instead")
+
+    def need(key):
+        value = _field(reader, f"{arch}.{key}")
+        if value is None:
+            raise CheckpointError(f"{path}: GGUF metadata lacks {arch}.{key}")
+        return value
+
+    hidden, heads = int(need("embedding_length")), int(need("attention.head_count"))
+    kv = _field(reader, f"{arch}.attention.head_count_kv", heads)
+    vocab = _field(reader, f"{arch}.vocab_size") or len(_field(reader, "tokenizer.ggml.tokens", []))
+    window = _field(reader, f"{arch}.attention.sliding_window")
+    rope_type = _field(reader, f"{arch}.rope.scaling.type", "none")
+    if rope_type not in ("none", None, "linear"):
+        raise CheckpointError(f"{path}: GGUF rope scaling {rope_type!r} is not supported")
+    cfg = dict(
+        family=ARCHS[arch],
+        vocab_size=int(vocab),
+        hidden_size=hidden,
+        intermediate_size=int(need("feed_forward_length")),
+        num_layers=int(need("block_count")),
+        num_heads=heads,
+        num_kv_heads=int(kv),
+        head_dim=int(_field(reader, f"{arch}.attention.key_length", hidden // heads)),
+        rope_theta=float(_field(reader, f"{arch}.rope.freq_base", 10000.0)),
+        max_position_embeddings=int(_field(reader, f"{arch}.context_length", 4096)),
+        norm_eps=float(_field(reader, f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)),
+        tie_word_embeddings="output.weight" not in names,
+        qkv_bias="blk.0.attn_q.bias" in names,
+        qk_norm="blk.0.attn_q_norm.weight" in names,
+        sliding_window=int(window) if window else None,
+        bos_token_id=_field(reader, "tokenizer.ggml.bos_token_id"),
+        eos_token_id=_field(reader, "tokenizer.ggml.eos_token_id"),
+        pad_token_id=_field(reader, "tokenizer.ggml.padding_token_id"),
+    )
+    if rope_type == "linear":
+        cfg.update(rope_type="linear", rope_factor=float(_field(reader, f"{arch}.rope.scaling.factor", 1.0)))
+    return DecoderConfig(**cfg)
+
+
+def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Undo llama.cpp's q/k row permutation (rows grouped per head in rotary pairs)."""
+    dim = w.shape[0] // n_head // 2
+    return w.reshape(n_head, dim, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def hf_name(name: str) -> str | None:
+    for rx, template in _PATTERNS:
+        m = rx.fullmatch(name)
+        if m:
+            return template.format(i=m.group(1)) if m.groups() else template
+    return None
+
+
+def check_types(path: Path, reader) -> None:
+    """Fail early, naming every tensor whose quantisation the gguf package cannot dequantise."""
+    import gguf
+    import gguf.quants
+
+    traits = getattr(gguf.quants, "_type_traits", None)
+    if traits is None:
+        return
+    plain = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16}
+    bad = [f"{t.name} ({t.tensor_type.name})" for t in reader.tensors
+           if t.tensor_type not in traits and t.tensor_type not in plain]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CheckpointError(f"{path}: unsupported GGUF quantisation type for {shown}; supported types are "
+                              f"F32, F16 and {', '.join(sorted(t.name for t in traits))}")
+
+
+def tensors(path: Path, cfg: DecoderConfig, reader=None):
+    """(HF name, shape, load) for each GGUF tensor; `load()` dequantises to float32 [out, in]."""
+    import gguf.quants
+
+    reader = reader or _reader(path)
+    check_types(path, reader)
+    permute = cfg.family in ("llama", "mistral")
+    for t in reader.tensors:
+        name = hf_name(t.name)
+        if name is None:
+            yield f"gguf:{t.name}", tuple(int(s) for s in reversed(t.shape)), lambda: None
+            continue
+        shape = tuple(int(s) for s in reversed(t.shape.tolist()))
+
+        def load(t=t, name=name, shape=shape):
+            try:
+                arr = gguf.quants.dequantize(t.data, t.tensor_type)
+            except NotImplementedError as e:
+                raise CheckpointError(f"{path}: tensor {t.name}: cannot dequantise {t.tensor_type.name} ({e})") \
+                    from None
+            arr = np.asarray(arr, np.float32).reshape(shape)
+            if permute and ".q_proj." in name:
+                arr = _unpermute(arr, cfg.num_heads)
+            elif permute and ".k_proj." in name:
+                arr = _unpermute(arr, cfg.num_kv_heads)
+            return arr
+
+        yield name, shape, load

@@ -1,0 +1,147 @@
+"""Meshes and logical-axis rules: the one place that decides where arrays live.
+
+Every parameter carries logical axis names (metadata `out_sharding` of its `nnx.Variable`, e.g.
+``("layers", "embed", "heads", "head_dim")``). Rules map each logical name to mesh axes
+(``data``, ``fsdp``, ``tensor``). A one-device run is a mesh of size one: the same code path.
+
+A logical axis whose size does not divide by its mesh axes is replicated instead (e.g. SmolLM2's
+3 kv-heads on a tensor axis of 2); `explain_fallbacks` lists where that happened.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+# logical name -> mesh axes (a tuple shards over their product, None replicates)
+DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("head_dim", None),
+    ("layers", None),
+    ("norm", None),
+    ("labels", None),
+    ("lora", None),
+    ("arms", None),
+    ("length", None),
+    ("context", None),
+)
+
+
+class ShardingError(ValueError):
+    pass
+
+
+def make_mesh(shape: Sequence[int] | dict[str, int] = (1, 1, -1), devices=None,
+              axis_names: Sequence[str] = MESH_AXES) -> Mesh:
+    """A mesh over `devices` (default: all) with axes (data, fsdp, tensor); one size may be -1 (the rest)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if isinstance(shape, dict):
+        unknown = set(shape) - set(axis_names)
+        if unknown:
+            raise ShardingError(f"mesh: unknown axes {sorted(unknown)}; use {list(axis_names)}")
+        shape = [int(shape.get(a, 1)) for a in axis_names]
+    shape = [int(s) for s in shape]
+    if len(shape) != len(axis_names):
+        raise ShardingError(f"mesh: {len(shape)} sizes for axes {list(axis_names)}")
+    if shape.count(-1) > 1:
+        raise ShardingError(f"mesh: at most one axis may be -1, got {shape}")
+    fixed = math.prod(s for s in shape if s != -1)
+    if -1 in shape:
+        if fixed <= 0 or len(devices) % fixed:
+            raise ShardingError(f"mesh {shape}: {len(devices)} devices do not divide by {fixed}")
+        shape[shape.index(-1)] = len(devices) // fixed
+    if math.prod(shape) != len(devices):
+        raise ShardingError(
+            f"mesh {dict(zip(axis_names, shape))} needs {math.prod(shape)} devices, but {len(devices)} are "
+            "available; set one axis to -1 to take the rest")
+    try:
+        grid = jax.experimental.mesh_utils.create_device_mesh(shape, devices)
+    except Exception:  # non-TPU or odd shapes: plain row-major order is fine
+        grid = np.array(devices).reshape(shape)
+    return Mesh(grid, tuple(axis_names))
+
+
+def single_device_mesh() -> Mesh:
+    return make_mesh((1, 1, 1), devices=jax.devices()[:1])
+
+
+def _rule_map(rules: Iterable[tuple[str, Any]]) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for name, axes in rules:
+        if axes is None:
+            out[name] = ()
+        elif isinstance(axes, str):
+            out[name] = (axes,)
+        else:
+            out[name] = tuple(axes)
+    return out
+
+
+def logical_to_spec(names: Sequence[str | None], rules=DEFAULT_RULES, mesh: Mesh | None = None,
+                    shape: Sequence[int] | None = None) -> PartitionSpec:
+    """PartitionSpec for an array with logical axes `names`.
+
+    A mesh axis is used at most once (first dimension wins); with `mesh` and `shape`, mesh axes
+    of size 1 are dropped and a dimension that does not divide is replicated.
+    """
+    table = _rule_map(rules)
+    used: set[str] = set()
+    spec = []
+    for i, name in enumerate(names):
+        axes = tuple(a for a in table.get(name, ()) if a not in used) if name is not None else ()
+        if mesh is not None:
+            axes = tuple(a for a in axes if a in mesh.shape and mesh.shape[a] > 1)
+            if shape is not None and axes and shape[i] % math.prod(mesh.shape[a] for a in axes):
+                axes = ()
+        used.update(axes)
+        spec.append(axes[0] if len(axes) == 1 else (axes or None))
+    return PartitionSpec(*spec)
+
+
+def _is_var(x) -> bool:
+    return isinstance(x, nnx.Variable)
+
+
+def logical_names(tree):
+    """Pytree of logical-name tuples, one per `nnx.Variable` (from its `out_sharding` metadata)."""
+    return jax.tree.map(lambda v: tuple(v.get_metadata().get("out_sharding") or ()), tree, is_leaf=_is_var)
+
+
+def state_shardings(state, mesh: Mesh, rules=DEFAULT_RULES):
+    """NamedSharding per Variable of an (abstract or concrete) nnx.State, read from its logical names."""
+
+    def one(v):
+        names = v.get_metadata().get("out_sharding") or (None,) * len(v.shape)
+        return NamedSharding(mesh, logical_to_spec(names, rules, mesh, v.shape))
+
+    return jax.tree.map(one, state, is_leaf=_is_var)
+
+
+def explain_fallbacks(state, mesh: Mesh, rules=DEFAULT_RULES) -> list[str]:
+    """Human-readable list of parameters whose wanted sharding was replicated for divisibility."""
+    notes = []
+    flat = nnx.to_flat_state(state) if hasattr(nnx, "to_flat_state") else state.flat_state()
+    for path, v in flat:
+        names = v.get_metadata().get("out_sharding") or ()
+        want = logical_to_spec(names, rules, mesh)
+        got = logical_to_spec(names, rules, mesh, v.shape)
+        if want != got:
+            notes.append(f"{'/'.join(map(str, path))}: wanted {want}, placed {got} (shape {tuple(v.shape)})")
+    return notes
+
+
+def data_spec(rank: int, rules=DEFAULT_RULES, mesh: Mesh | None = None, shape=None) -> PartitionSpec:
+    """Batch-major array: first axis on the batch rule, the rest replicated."""
+    return logical_to_spec(("batch",) + (None,) * (rank - 1), rules, mesh, shape)
