@@ -58,6 +58,9 @@ def save(model, dst: Path, *, tokenizer=None, source: str = "", overwrite: bool 
         raise CheckpointError(f"{dst}: already exists; choose another destination or pass overwrite=True")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         state = nnx.to_pure_dict(nnx.state(model))
         with ocp.StandardCheckpointer() as ckptr:

@@ -8,6 +8,8 @@ layout; `_unpermute` undoes that, as HF's GGUF loader does.
 from __future__ import annotations
 
 import re
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,23 +40,123 @@ _PATTERNS = [(re.compile(re.escape(g).replace(r"\{i\}", r"(\d+)")), h) for g, h 
 ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3"}
 
 
-def _reader(path: Path):
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+            12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+@dataclass
+class GGUFTensor:
+    name: str
+    shape: tuple[int, ...]  # HF/torch order ([out, in])
+    tensor_type: object  # gguf.GGMLQuantizationType
+    data: np.ndarray  # raw bytes as gguf.quants.dequantize expects them
+
+
+@dataclass
+class GGUFFile:
+    path: Path
+    fields: dict
+    tensors: list[GGUFTensor]
+
+
+def _reader(path: Path) -> GGUFFile:
+    """Parse a GGUF v2/v3 file: metadata (large string arrays are skipped quickly) and tensor
+    descriptors over a memory map. Much faster than gguf.GGUFReader, which materialises every
+    tokenizer string; damaged files give a CheckpointError."""
     import gguf
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: GGUF file not found")
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    buf = memoryview(mm)
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        value = struct.unpack_from(fmt, buf, pos)[0]
+        pos += struct.calcsize(fmt)
+        return value
+
+    def string():
+        nonlocal pos
+        n = take("<Q")
+        if pos + n > len(buf):
+            raise ValueError("string runs past the end of the file")
+        value = bytes(buf[pos:pos + n]).decode("utf-8", errors="replace")
+        pos += n
+        return value
+
+    def value(vtype):
+        nonlocal pos
+        if vtype in _SCALARS:
+            return take(_SCALARS[vtype])
+        if vtype == _STRING:
+            return string()
+        if vtype == _ARRAY:
+            etype, count = take("<I"), take("<Q")
+            if etype in _SCALARS:
+                size = struct.calcsize(_SCALARS[etype])
+                arr = np.frombuffer(buf, dtype=np.dtype(_SCALARS[etype]), count=count, offset=pos)
+                pos += size * count
+                return arr
+            if etype == _STRING:
+                out = []
+                for _ in range(count):
+                    n = take("<Q")
+                    out.append(bytes(buf[pos:pos + n]))
+                    pos += n
+                return out
+            return [value(etype) for _ in range(count)]
+        raise ValueError(f"unknown metadata value type {vtype}")
+
     try:
-        return gguf.GGUFReader(str(path), "r")
-    except Exception as e:  # the gguf package raises ValueError/struct errors on damaged files
-        raise CheckpointError(f"{path}: not a readable GGUF file ({type(e).__name__}: {e})") from None
+        if bytes(buf[:4]) != b"GGUF":
+            raise ValueError("bad magic (not a GGUF file)")
+        pos = 4
+        version = take("<I")
+        if version not in (2, 3):
+            raise ValueError(f"GGUF version {version} (2 or 3 supported)")
+        n_tensors, n_kv = take("<Q"), take("<Q")
+        fields = {}
+        for _ in range(n_kv):
+            key = string()
+            fields[key] = value(take("<I"))
+        infos = []
+        for _ in range(n_tensors):
+            name = string()
+            dims = [take("<Q") for _ in range(take("<I"))]
+            infos.append((name, dims, take("<I"), take("<Q")))
+    except (struct.error, ValueError, IndexError) as e:
+        raise CheckpointError(f"{path}: not a readable GGUF file ({e})") from None
+    align = int(fields.get("general.alignment", 32))
+    data_start = pos + (-pos % align)
+    tensors = []
+    for name, dims, ttype, offset in infos:
+        try:
+            qtype = gguf.GGMLQuantizationType(ttype)
+            block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        except (ValueError, KeyError):
+            raise CheckpointError(f"{path}: tensor {name} has unknown GGUF type id {ttype}") from None
+        shape = tuple(int(d) for d in reversed(dims))
+        row_bytes = shape[-1] // block * type_size
+        nbytes = int(np.prod(shape[:-1], dtype=np.int64)) * row_bytes
+        begin = data_start + offset
+        if begin + nbytes > len(mm):
+            raise CheckpointError(f"{path}: truncated: tensor {name} ends at byte {begin + nbytes} but the file "
+                                  f"has {len(mm)}; download it again")
+        data = mm[begin:begin + nbytes].reshape(*shape[:-1], row_bytes)
+        tensors.append(GGUFTensor(name, shape, qtype, data))
+    return GGUFFile(path, fields, tensors)
 
 
-def _field(reader, key, default=None):
-    field = reader.fields.get(key)
-    if field is None:
+def _field(reader: GGUFFile, key, default=None):
+    value = reader.fields.get(key)
+    if value is None:
         return default
-    value = field.contents()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     return value
 
 
@@ -76,7 +178,7 @@ def read_config(path: Path, reader=None) -> DecoderConfig:
 
     hidden, heads = int(need("embedding_length")), int(need("attention.head_count"))
     kv = _field(reader, f"{arch}.attention.head_count_kv", heads)
-    vocab = _field(reader, f"{arch}.vocab_size") or len(_field(reader, "tokenizer.ggml.tokens", []))
+    vocab = _field(reader, f"{arch}.vocab_size") or len(reader.fields.get("tokenizer.ggml.tokens", []))
     window = _field(reader, f"{arch}.attention.sliding_window")
     rope_type = _field(reader, f"{arch}.rope.scaling.type", "none")
     if rope_type not in ("none", None, "linear"):
@@ -147,9 +249,9 @@ def tensors(path: Path, cfg: DecoderConfig, reader=None):
     for t in reader.tensors:
         name = hf_name(t.name)
         if name is None:
-            yield f"gguf:{t.name}", tuple(int(s) for s in reversed(t.shape)), lambda: None
+            yield f"gguf:{t.name}", t.shape, lambda: None
             continue
-        shape = tuple(int(s) for s in reversed(t.shape.tolist()))
+        shape = t.shape
 
         def load(t=t, name=name, shape=shape):
             try:

@@ -148,6 +148,7 @@ def load_into(cfg: DecoderConfig, abstract_model, source: Source, where: str, *,
             expect = (int(np.prod(want[rule.n_in:])), int(np.prod(want[:rule.n_in]))) if rule.kind == "linear" \
                 else want
             misshaped.append(f"{name}: shape {tuple(shape)}, expected {tuple(expect)}")
+            pending.setdefault(rule.path, {})[layer] = None  # reported once, not also as missing
             continue
         slot = pending.setdefault(rule.path, {})
         if layer in slot:
