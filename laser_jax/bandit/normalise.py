@@ -1,0 +1,120 @@
+"""Raw-reward history and LASeR's 20/80 quantile normalisation.
+
+The bandit reward of one step is r = -(training loss). Raw losses drift as the policy trains,
+so LASeR rescales each raw reward against the recent history of raw rewards:
+
+    q20, q80 = 20th and 80th percentiles of the history (the current reward included)
+    r' = clip((r - q20) / (q80 - q20), 0, 1)
+
+i.e. 0 at or below q20, 1 at or above q80, linear in between. Percentiles use linear
+interpolation between order statistics, numpy's default (``method="linear"``).
+
+Guard: when q80 - q20 <= ``eps`` (the very first reward, or a history whose 20/80 band is
+flat) the ratio is undefined and r' = 0.5, the midpoint of [0, 1]: such a reward says nothing
+about which arm is better. (The authors' code divides by zero here.)
+
+The history is a ring buffer of capacity H (static): it holds the last min(count, H) raw
+rewards. Push first, then normalise: ``push_and_normalise`` does both.
+
+Non-finite raw rewards (a NaN or inf loss) are not pushed and normalise to NaN; the bandits
+skip their update on them (a jitted step cannot raise), so one bad batch cannot poison the
+history or the arm statistics. Check ``jnp.isfinite(info["norm_reward"])`` to notice it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+# Quantile band below which normalisation falls back to 0.5 (see module docstring).
+DEFAULT_EPS = 1e-12
+LOW_Q = 0.2
+HIGH_Q = 0.8
+
+
+@struct.dataclass
+class RewardHistory:
+    """Ring buffer of raw rewards.
+
+    values: [H] float32, slot ``i % H`` holds the i-th pushed reward (unused slots are 0).
+    count: int32 scalar, number of rewards pushed so far (may exceed H).
+    """
+
+    values: jax.Array
+    count: jax.Array
+
+    @property
+    def capacity(self) -> int:
+        return self.values.shape[0]
+
+
+def init_history(capacity: int = 1024, dtype=jnp.float32) -> RewardHistory:
+    """An empty history that keeps the last ``capacity`` raw rewards."""
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+        raise ValueError(f"history capacity must be a positive int, got {capacity!r}; "
+                         "pass e.g. history_size=1024.")
+    return RewardHistory(values=jnp.asarray(np.zeros((int(capacity),), np.float32), dtype),
+                         count=jnp.asarray(np.zeros((), np.int32)))
+
+
+def push(hist: RewardHistory, r) -> RewardHistory:
+    """Appends raw reward ``r`` (scalar), overwriting the oldest once full; ignores non-finite r."""
+    r = jnp.asarray(r, hist.values.dtype)
+    if r.shape != ():
+        raise ValueError(f"push expects a scalar reward, got shape {r.shape}; "
+                         "push per-prompt rewards one at a time (e.g. with lax.scan).")
+    ok = jnp.isfinite(r)
+    slot = hist.count % hist.capacity
+    values = hist.values.at[slot].set(jnp.where(ok, r, hist.values[slot]))
+    return RewardHistory(values=values, count=hist.count + ok.astype(jnp.int32))
+
+
+def num_valid(hist: RewardHistory) -> jax.Array:
+    """Number of rewards currently held: min(count, H), int32."""
+    return jnp.minimum(hist.count, hist.capacity).astype(jnp.int32)
+
+
+def quantiles(hist: RewardHistory, qs=(LOW_Q, HIGH_Q)) -> jax.Array:
+    """Percentiles ``qs`` (fractions in [0, 1]) of the held rewards, numpy "linear" rule.
+
+    Returns [len(qs)]; NaN where the history is empty. Jittable: the number of held entries is
+    traced; unused slots sort to the end as +inf and are never indexed.
+    """
+    h = hist.capacity
+    n = num_valid(hist)
+    valid = jnp.arange(h) < n
+    xs = jnp.sort(jnp.where(valid, hist.values, jnp.inf))
+    qs = jnp.asarray(qs, jnp.float32)
+    pos = qs * (jnp.maximum(n, 1) - 1).astype(jnp.float32)
+    lo = jnp.floor(pos).astype(jnp.int32)
+    hi = jnp.minimum(lo + 1, jnp.maximum(n, 1) - 1)
+    frac = (pos - lo).astype(xs.dtype)
+    x_lo, x_hi = xs[lo], xs[hi]
+    # Equal neighbours (incl. hi == lo) give x_lo exactly, never inf - inf.
+    out = jnp.where(x_hi == x_lo, x_lo, x_lo + frac * (x_hi - x_lo))
+    return jnp.where(n > 0, out, jnp.nan)
+
+
+def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
+    """r' = clip((r - q20) / (q80 - q20), 0, 1) against ``hist``; 0.5 if q80 - q20 <= eps.
+
+    ``hist`` should already contain ``r`` (push first). An empty history also gives 0.5; a
+    non-finite ``r`` gives NaN.
+    """
+    q = quantiles(hist)
+    q20, q80 = q[0], q[1]
+    r = jnp.asarray(r, hist.values.dtype)
+    band = q80 - q20
+    ok = band > eps  # False for NaN (empty history) too.
+    safe_band = jnp.where(ok, band, 1.0)
+    scaled = jnp.clip((r - q20) / safe_band, 0.0, 1.0)
+    out = jnp.where(ok, scaled, jnp.asarray(0.5, hist.values.dtype))
+    return jnp.where(jnp.isfinite(r), out, jnp.nan)
+
+
+def push_and_normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS):
+    """Pushes raw ``r`` then normalises it: returns (new_hist, r')."""
+    hist = push(hist, r)
+    return hist, normalise(hist, r, eps)

@@ -1,0 +1,326 @@
+"""Reward-model selectors: the config's ``selector``, all behind one interface.
+
+A selector decides, for each batch of B prompts, which of the K reward models (arms) score the
+responses. Every selector is a `Selector` with
+
+    state = sel.init(key, num_arms, dim, **hparams)                  # pytree
+    weights, state = sel.select(state, contexts, key, step)          # weights [B, K] float32
+    state, info = sel.update(state, weights, contexts, raw_reward)   # after training on it
+
+``weights[b]`` is prompt b's weighting of the arms: one-hot for a single chosen RM, 1/K everywhere
+for the score ensemble. The training loop scores responses only with arms of nonzero weight and
+combines per-RM standardised scores with these weights. ``contexts`` [B, d] are the policy's
+final hidden states at each prompt's last token; selectors with ``needs_context=False`` read only
+``contexts.shape[0]`` (pass ``jnp.zeros((B, 0))`` to skip computing them). ``raw_reward`` is the
+bandit reward -(training loss): a scalar for per-batch selection, [B] for per-prompt selection.
+``select`` and ``update`` are jittable (``step`` may be traced); hyperparameters live in the
+state (traced ones as leaves, shape-deciding ones as static fields).
+
+Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
+  laser       LinUCB on the batch-mean context, one RM for the whole batch (the paper).
+              hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False. per_prompt=True
+              picks one RM per prompt from its own context and updates with per-prompt rewards
+              (an option beyond the paper).
+  fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
+  random      one uniformly random RM per batch, drawn from ``key``.
+  sequential  RM ``step mod K``: cycles through the RMs.
+  ensemble    RM score ensemble: every RM scores every response, uniform weights 1/K; no learning.
+  exp3        Exp3 (no context), one RM per batch; hparams: gamma=0.1, history_size=1024.
+
+Two v2-paper baselines not implemented yet (our working definitions; check them against the
+paper before implementing):
+  RM agreement ensemble  every RM scores every response; a candidate preference pair is kept
+      only if a strict majority of the RMs order its two responses the same way (chosen = the
+      majority's preferred response); the other pairs are dropped. Fits this interface as
+      ``ensemble`` weights plus a majority filter in the pair builder.
+  online ensemble        every RM scores every response and the scores are combined with
+      per-RM weights that are learned online from the bandit reward (exponentiated-gradient /
+      Hedge style: RMs whose rankings led to higher normalised reward gain weight) instead of
+      fixed 1/K. Fits this interface as a selector whose weights are non-uniform and whose
+      ``update`` moves them.
+
+Helpers: ``chosen_arms(weights)`` (argmax per prompt; meaningless for the ensemble, where every
+arm is used) and ``arm_counts(weights)`` (per arm, the number of prompts it scores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from laser_jax.bandit import exp3 as exp3_lib
+from laser_jax.bandit import linucb
+
+_REQUIRED = inspect.Parameter.empty
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def chosen_arms(weights: jax.Array) -> jax.Array:
+    """Argmax arm per prompt, [B] int32 (ties: lowest index)."""
+    return jnp.argmax(weights, axis=-1).astype(jnp.int32)
+
+
+def arm_counts(weights: jax.Array) -> jax.Array:
+    """[K] int32: for each arm, the number of prompts it scores (weight > 0)."""
+    return jnp.sum(weights > 0, axis=0).astype(jnp.int32)
+
+
+def _batch_size(contexts: jax.Array) -> int:
+    if jnp.ndim(contexts) != 2:
+        raise ValueError(f"contexts must be [B, d] (pass jnp.zeros((B, 0)) to a selector that "
+                         f"needs no context), got shape {jnp.shape(contexts)}.")
+    return contexts.shape[0]
+
+
+def _one_hot_batch(arm: jax.Array, batch: int, num_arms: int) -> jax.Array:
+    """Same arm for every prompt: [B, K] float32."""
+    return jnp.broadcast_to(jax.nn.one_hot(arm, num_arms, dtype=jnp.float32), (batch, num_arms))
+
+
+def _check_weights(weights: jax.Array, contexts: jax.Array, num_arms: int) -> None:
+    b = _batch_size(contexts)
+    if weights.shape != (b, num_arms):
+        raise ValueError(f"weights must be [B={b}, K={num_arms}] as returned by select, got "
+                         f"{weights.shape}.")
+
+
+def _scalar_reward(raw_reward, name: str) -> jax.Array:
+    raw = jnp.asarray(raw_reward, jnp.float32)
+    if raw.shape != ():
+        raise ValueError(f"selector {name!r} selects per batch and needs one scalar raw_reward "
+                         f"(-(batch training loss)), got shape {raw.shape}.")
+    return raw
+
+
+def _stateless_update(state, weights, contexts, raw_reward):
+    """For selectors that do not learn: counts += arm_counts(weights)."""
+    _check_weights(weights, contexts, state.counts.shape[0])
+    used = arm_counts(weights)
+    info = {"raw_reward": jnp.asarray(raw_reward, jnp.float32), "arm_counts": used}
+    return state.replace(counts=state.counts + used), info
+
+
+# ----------------------------------------------------------------------------- states
+
+
+@struct.dataclass
+class CountsState:
+    """State of a selector that does not learn: counts [K] int32 prompts scored per arm."""
+
+    counts: jax.Array
+
+
+@struct.dataclass
+class FixedState:
+    counts: jax.Array
+    arm: jax.Array  # int32 scalar
+
+
+@struct.dataclass
+class LaserState:
+    counts: jax.Array
+    bandit: linucb.LinUCBState
+    alpha: jax.Array  # float32 scalar, traced
+    per_prompt: bool = struct.field(pytree_node=False, default=False)
+
+
+@struct.dataclass
+class Exp3SelectorState:
+    counts: jax.Array
+    bandit: exp3_lib.Exp3State
+    gamma: jax.Array  # float32 scalar, traced
+    last_probs: jax.Array  # [K], the distribution the current arm was drawn from
+
+
+def _zeros_counts(num_arms: int) -> jax.Array:
+    if isinstance(num_arms, bool) or not isinstance(num_arms, (int, np.integer)) or num_arms < 1:
+        raise ValueError(f"num_arms must be a positive int (the number of reward models), "
+                         f"got {num_arms!r}.")
+    return jnp.zeros((int(num_arms),), jnp.int32)
+
+
+# ----------------------------------------------------------------------------- laser
+
+
+def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False):
+    del key
+    return LaserState(
+        counts=_zeros_counts(num_arms),
+        bandit=linucb.init(num_arms, dim, lam=lam, history_size=history_size),
+        alpha=jnp.asarray(alpha, jnp.float32),
+        per_prompt=bool(per_prompt),
+    )
+
+
+def _laser_select(state: LaserState, contexts, key, step):
+    del key, step
+    contexts = jnp.asarray(contexts, jnp.float32)
+    b, k = _batch_size(contexts), state.bandit.num_arms
+    if state.per_prompt:
+        arms, _ = linucb.select(state.bandit, contexts, state.alpha)
+        return jax.nn.one_hot(arms, k, dtype=jnp.float32), state
+    arm, _ = linucb.select(state.bandit, jnp.mean(contexts, axis=0), state.alpha)
+    return _one_hot_batch(arm, b, k), state
+
+
+def _laser_update(state: LaserState, weights, contexts, raw_reward):
+    contexts = jnp.asarray(contexts, jnp.float32)
+    _check_weights(weights, contexts, state.bandit.num_arms)
+    arms = chosen_arms(weights)
+    if state.per_prompt:
+        raw = jnp.asarray(raw_reward, jnp.float32)
+        if raw.shape != (contexts.shape[0],):
+            raise ValueError(f"selector 'laser' with per_prompt=True needs one raw_reward per "
+                             f"prompt, shape [{contexts.shape[0]}], got {raw.shape}.")
+        bandit, info = linucb.update_many(state.bandit, arms, contexts, raw)
+    else:
+        raw = _scalar_reward(raw_reward, "laser")
+        bandit, info = linucb.update(state.bandit, arms[0], jnp.mean(contexts, axis=0), raw)
+    used = arm_counts(weights)
+    info = dict(info, arm_counts=used)
+    return state.replace(bandit=bandit, counts=state.counts + used), info
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _fixed_init(key, num_arms, dim, *, arm=_REQUIRED):
+    del key, dim
+    counts = _zeros_counts(num_arms)
+    if arm is _REQUIRED:
+        raise ValueError("selector 'fixed' needs hparam arm=<index of the reward model to use>, "
+                         f"an int in [0, {num_arms}).")
+    if isinstance(arm, bool) or not isinstance(arm, (int, np.integer)) or not 0 <= arm < num_arms:
+        raise ValueError(f"selector 'fixed': arm must be an int in [0, {num_arms}) (num_arms="
+                         f"{num_arms}), got {arm!r}.")
+    return FixedState(counts=counts, arm=jnp.asarray(arm, jnp.int32))
+
+
+def _fixed_select(state: FixedState, contexts, key, step):
+    del key, step
+    return _one_hot_batch(state.arm, _batch_size(contexts), state.counts.shape[0]), state
+
+
+def _counts_init(key, num_arms, dim):
+    del key, dim
+    return CountsState(counts=_zeros_counts(num_arms))
+
+
+def _random_select(state: CountsState, contexts, key, step):
+    del step
+    k = state.counts.shape[0]
+    arm = jax.random.randint(key, (), 0, k, dtype=jnp.int32)
+    return _one_hot_batch(arm, _batch_size(contexts), k), state
+
+
+def _sequential_select(state: CountsState, contexts, key, step):
+    del key
+    k = state.counts.shape[0]
+    arm = jnp.asarray(step, jnp.int32) % k
+    return _one_hot_batch(arm, _batch_size(contexts), k), state
+
+
+def _ensemble_select(state: CountsState, contexts, key, step):
+    del key, step
+    k = state.counts.shape[0]
+    return jnp.full((_batch_size(contexts), k), 1.0 / k, jnp.float32), state
+
+
+# ----------------------------------------------------------------------------- exp3
+
+
+def _exp3_init(key, num_arms, dim, *, gamma=0.1, history_size=1024):
+    del key, dim
+    if not 0.0 < float(gamma) <= 1.0:
+        raise ValueError(f"selector 'exp3': gamma (exploration rate) must be in (0, 1], "
+                         f"got {gamma!r}.")
+    bandit = exp3_lib.init(num_arms, history_size=history_size)
+    g = jnp.asarray(gamma, jnp.float32)
+    return Exp3SelectorState(counts=_zeros_counts(num_arms), bandit=bandit, gamma=g,
+                             last_probs=exp3_lib.probs(bandit, g))
+
+
+def _exp3_select(state: Exp3SelectorState, contexts, key, step):
+    del step
+    arm, p = exp3_lib.select(state.bandit, key, state.gamma)
+    weights = _one_hot_batch(arm, _batch_size(contexts), state.bandit.num_arms)
+    return weights, state.replace(last_probs=p)
+
+
+def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward):
+    _check_weights(weights, contexts, state.bandit.num_arms)
+    raw = _scalar_reward(raw_reward, "exp3")
+    arm = chosen_arms(weights)[0]
+    bandit, info = exp3_lib.update(state.bandit, arm, raw, state.gamma, state.last_probs)
+    used = arm_counts(weights)
+    info = dict(info, arm_counts=used)
+    return state.replace(bandit=bandit, counts=state.counts + used), info
+
+
+# ----------------------------------------------------------------------------- interface
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Selector:
+    """One selector: ``init``, ``select``, ``update`` (see the module docstring).
+
+    ``hparams`` are bound by `make_selector`; ``init(..., **hparams)`` may override them.
+    """
+
+    name: str
+    needs_context: bool
+    init_fn: Callable[..., Any]
+    select: Callable[..., Any]
+    update: Callable[..., Any]
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def valid_hparams(self) -> tuple[str, ...]:
+        params = inspect.signature(self.init_fn).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+    def check_hparams(self, hparams: Mapping[str, Any]) -> None:
+        unknown = sorted(set(hparams) - set(self.valid_hparams))
+        if unknown:
+            valid = ", ".join(self.valid_hparams) or "none"
+            raise ValueError(f"selector {self.name!r} got unknown hparam(s) {unknown}; "
+                             f"valid hparams: {valid}.")
+
+    def bind(self, **hparams) -> "Selector":
+        """A copy with ``hparams`` bound (merged over those already bound)."""
+        self.check_hparams(hparams)
+        merged = types.MappingProxyType({**self.hparams, **hparams})
+        return dataclasses.replace(self, hparams=merged)
+
+    def init(self, key: jax.Array, num_arms: int, dim: int, **hparams):
+        """Initial state for ``num_arms`` RMs and contexts of dimension ``dim``."""
+        self.check_hparams(hparams)
+        return self.init_fn(key, num_arms, dim, **{**self.hparams, **hparams})
+
+
+REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
+    "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update),
+    "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update),
+    "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
+    "sequential": Selector("sequential", False, _counts_init, _sequential_select,
+                           _stateless_update),
+    "ensemble": Selector("ensemble", False, _counts_init, _ensemble_select, _stateless_update),
+    "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update),
+})
+
+
+def make_selector(name: str, **hparams) -> Selector:
+    """The registered selector ``name`` with ``hparams`` bound; ValueError on unknown names."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown selector {name!r}; valid selectors: "
+                         f"{', '.join(sorted(REGISTRY))}.")
+    return REGISTRY[name].bind(**hparams)

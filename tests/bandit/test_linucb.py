@@ -1,0 +1,271 @@
+"""LinUCB and the 20/80 reward normalisation, checked against plain numpy references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from laser_jax.bandit import linucb
+from laser_jax.bandit import normalise as nm
+
+# Jitted once for the whole file (eager op-by-op dispatch compiles every primitive: slow on CPU).
+push = jax.jit(nm.push)
+push_norm = jax.jit(nm.push_and_normalise)
+normalise = jax.jit(nm.normalise)
+quantiles = jax.jit(nm.quantiles, static_argnums=1)
+K, D, H = 4, 16, 64  # shapes shared by the small tests, so compiled functions are reused
+
+
+def np_normalise(history, r):
+    """Reference r' for raw reward r; ``history`` holds the kept rewards, r included."""
+    q20, q80 = np.percentile(np.asarray(history, np.float64), [20, 80])
+    if q80 - q20 <= nm.DEFAULT_EPS:
+        return 0.5
+    return float(np.clip((r - q20) / (q80 - q20), 0.0, 1.0))
+
+
+# ----------------------------------------------------------------------------- normalise
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 65, 150, 333])
+def test_quantiles_match_numpy_including_wraparound(n):
+    cap = H
+    rng = np.random.default_rng(n)
+    rewards = rng.normal(size=n).astype(np.float32) * 3.0 - 1.0
+    hist = nm.init_history(cap)
+    for i, r in enumerate(rewards):
+        hist, r_norm = push_norm(hist, r)  # one compile serves every count
+        kept = rewards[max(0, i + 1 - cap): i + 1]
+        np.testing.assert_allclose(float(r_norm), np_normalise(kept, r), atol=1e-5)
+    kept = rewards[-min(n, cap):]
+    np.testing.assert_allclose(np.asarray(quantiles(hist, (0.0, 0.2, 0.5, 0.8, 1.0))),
+                               np.percentile(kept, [0, 20, 50, 80, 100]), rtol=1e-6, atol=1e-6)
+    assert int(hist.count) == n
+
+
+def test_normalise_clips_and_interpolates():
+    hist = nm.init_history(H)
+    for r in [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]:
+        hist = push(hist, r)
+    q20, q80 = np.percentile([0, 1, 2, 3, 4, 5], [20, 80])  # 1.0, 4.0
+    assert float(normalise(hist, 2.5)) == pytest.approx((2.5 - q20) / (q80 - q20))
+    assert float(normalise(hist, 0.0)) == 0.0
+    assert float(normalise(hist, q20)) == 0.0
+    assert float(normalise(hist, 5.0)) == 1.0
+
+
+def test_equal_quantiles_give_one_half():
+    hist, r = push_norm(nm.init_history(H), -3.0)  # the very first reward
+    assert float(r) == 0.5
+    for _ in range(5):
+        hist, r = push_norm(hist, -3.0)  # all equal
+        assert float(r) == 0.5
+    # Not all equal, but q20 == q80 == 1: the guard, not a division by zero.
+    hist = nm.init_history(H)
+    for v in [0.0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]:
+        hist = push(hist, v)
+    assert float(normalise(hist, 2.0)) == 0.5
+    assert float(normalise(nm.init_history(H), 1.0)) == 0.5  # empty history
+    # Non-finite rewards are not pushed and normalise to NaN.
+    pushed, r = push_norm(hist, np.float32(np.inf))
+    assert np.isnan(float(r)) and int(pushed.count) == int(hist.count)
+    np.testing.assert_array_equal(np.asarray(pushed.values), np.asarray(hist.values))
+
+
+def test_history_rejects_bad_capacity_and_vector_rewards():
+    with pytest.raises(ValueError, match="history_size"):
+        nm.init_history(0)
+    with pytest.raises(ValueError, match="scalar"):
+        nm.push(nm.init_history(4), jnp.ones(3))
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+class NumpyLinUCB:
+    """Textbook LinUCB in float64: A_k kept explicitly, inverted with np.linalg.inv each pick."""
+
+    def __init__(self, k, d, lam, history_size):
+        self.a = np.stack([lam * np.eye(d) for _ in range(k)])
+        self.b = np.zeros((k, d))
+        self.history = []
+        self.h = history_size
+
+    def scores(self, c, alpha):
+        out = []
+        for a, b in zip(self.a, self.b):
+            a_inv = np.linalg.inv(a)
+            out.append(c @ (a_inv @ b) + alpha * np.sqrt(max(c @ a_inv @ c, 0.0)))
+        return np.array(out)
+
+    def update(self, arm, c, raw):
+        self.history = (self.history + [float(np.float32(raw))])[-self.h:]
+        r = np_normalise(self.history, float(np.float32(raw)))
+        self.a[arm] += np.outer(c, c)
+        self.b[arm] += r * c
+        return r
+
+
+def test_same_decisions_as_numpy_reference_500_steps():
+    k, d, steps, alpha, lam, hist_size = 4, 64, 500, 0.1, 1.0, 128
+    rng = np.random.default_rng(13)  # a stream whose closest decision is 1.2e-3 apart
+    thetas = rng.normal(size=(k, d))
+    contexts = (rng.normal(size=(steps, d)) / np.sqrt(d)).astype(np.float32)
+    noise = 0.1 * rng.normal(size=steps)
+
+    ref = NumpyLinUCB(k, d, lam, hist_size)
+    state = linucb.init(k, d, lam=lam, history_size=hist_size)
+    gaps = []
+    for t in range(steps):
+        c = contexts[t]
+        ref_scores = ref.scores(c.astype(np.float64), alpha)
+        arm, ours = linucb.select_jit(state, c, alpha)
+        np.testing.assert_allclose(np.asarray(ours), ref_scores, rtol=1e-4, atol=1e-5)
+        ref_arm = int(np.argmax(ref_scores))
+        assert int(arm) == ref_arm, f"step {t}: ours {int(arm)} vs reference {ref_arm}"
+        others = ref_scores[ref_scores != ref_scores[ref_arm]]  # exact ties: untouched arms
+        if others.size:
+            gaps.append(ref_scores[ref_arm] - others.max())
+        raw = float(c @ thetas[ref_arm] + noise[t])
+        r_ref = ref.update(ref_arm, c.astype(np.float64), raw)
+        state, info = linucb.update_jit(state, arm, c, raw)
+        assert float(info["norm_reward"]) == pytest.approx(r_ref, abs=1e-5)
+    assert min(gaps) > 1e-4  # >> the 1e-5 score tolerance: no decision hinges on rounding
+    counts = np.asarray(state.counts)
+    assert (counts > 50).all() and counts.sum() == steps
+    np.testing.assert_allclose(np.asarray(state.a_inv), np.linalg.inv(ref.a), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.b), ref.b, atol=1e-4)
+
+
+def _stream_regret(use_random, contexts, thetas, noise, key):
+    """Cumulative regret on a linear bandit stream: LinUCB's picks, or uniform ones."""
+    k, d = thetas.shape
+
+    def step(carry, xs):
+        state, regret = carry
+        c, eps, kt = xs
+        expected = thetas @ c
+        ucb_arm, _ = linucb.select(state, c, 0.1)
+        arm = jnp.where(use_random, jax.random.randint(kt, (), 0, k), ucb_arm)
+        state, _ = linucb.update(state, arm, c, expected[arm] + eps)
+        return (state, regret + expected.max() - expected[arm]), None
+
+    keys = jax.random.split(key, contexts.shape[0])
+    (_, regret), _ = jax.lax.scan(step, (linucb.init(k, d), 0.0), (contexts, noise, keys))
+    return regret
+
+
+def test_regret_below_a_third_of_random():
+    steps = 2000
+    rng = np.random.default_rng(0)
+    thetas = jnp.asarray(rng.normal(size=(K, D)), jnp.float32)
+    contexts = jnp.asarray(rng.normal(size=(steps, D)) / np.sqrt(D), jnp.float32)
+    noise = jnp.asarray(0.1 * rng.normal(size=steps), jnp.float32)
+    run = jax.jit(_stream_regret)
+    key = jax.random.key(0)
+    regret_ucb = float(run(False, contexts, thetas, noise, key))
+    regret_rand = float(run(True, contexts, thetas, noise, key))
+    assert regret_ucb < regret_rand / 3, (regret_ucb, regret_rand)  # about 125 vs 1900
+
+
+def _random_updates(seed, n=400):
+    rng = np.random.default_rng(seed)
+    arms = rng.integers(0, K, size=n).astype(np.int32)
+    contexts = rng.normal(size=(n, D)).astype(np.float32)
+    rewards = rng.normal(size=n).astype(np.float32)
+    return arms, contexts, rewards
+
+
+def test_a_inv_symmetric_and_equal_to_inverse_after_many_updates():
+    arms, contexts, rewards = _random_updates(1)
+    state, _ = linucb.update_many_jit(linucb.init(K, D, lam=2.0, history_size=H), arms,
+                                      contexts, rewards)
+    a = np.stack([2.0 * np.eye(D)] * K)
+    for arm, c in zip(arms, contexts.astype(np.float64)):
+        a[arm] += np.outer(c, c)
+    a_inv = np.asarray(state.a_inv)
+    np.testing.assert_array_equal(a_inv, np.swapaxes(a_inv, 1, 2))
+    np.testing.assert_allclose(a_inv, np.linalg.inv(a), atol=1e-6, rtol=1e-4)
+    np.testing.assert_array_equal(np.asarray(state.counts), np.bincount(arms, minlength=K))
+    # Variance c^T A^-1 c is non-negative and the width is its root.
+    probe = np.random.default_rng(2).normal(size=(64, D)).astype(np.float32)
+    mean, width = jax.jit(linucb.mean_and_width)(state, probe)
+    var_ref = np.einsum("bi,kij,bj->bk", probe, np.linalg.inv(a), probe)
+    assert (var_ref > 0).all() and (np.asarray(width) >= 0).all()
+    np.testing.assert_allclose(np.asarray(width) ** 2, var_ref, rtol=1e-4)
+    theta_ref = np.einsum("kij,kj->ki", np.linalg.inv(a), np.asarray(state.b, np.float64))
+    np.testing.assert_allclose(np.asarray(mean), probe @ theta_ref.T, rtol=1e-4, atol=1e-5)
+
+
+def test_update_touches_only_the_chosen_arm():
+    state = linucb.init(K, D, history_size=H)
+    c = np.zeros(D, np.float32)
+    c[[0, 2]] = [1.0, 2.0]
+    new, info = linucb.update_jit(state, np.int32(1), c, np.float32(5.0))
+    assert float(info["raw_reward"]) == 5.0 and float(info["norm_reward"]) == 0.5
+    for arr_old, arr_new in [(state.a_inv, new.a_inv), (state.b, new.b)]:
+        np.testing.assert_array_equal(np.delete(np.asarray(arr_new), 1, axis=0),
+                                      np.delete(np.asarray(arr_old), 1, axis=0))
+    np.testing.assert_allclose(np.asarray(new.b)[1], 0.5 * c)
+    np.testing.assert_allclose(np.asarray(new.a_inv)[1],
+                               np.linalg.inv(np.eye(D) + np.outer(c, c)), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(new.counts), [0, 1, 0, 0])
+    # A NaN loss changes nothing (the history included) and is reported as NaN.
+    same, info = linucb.update_jit(new, np.int32(2), c, np.float32(np.nan))
+    assert np.isnan(float(info["norm_reward"]))
+    for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(new)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_batched_select_equals_per_context_select():
+    state, _ = linucb.update_many_jit(linucb.init(K, D, history_size=H), *_random_updates(3))
+    batch = np.random.default_rng(4).normal(size=(6, D)).astype(np.float32)
+    arms_b, scores_b = linucb.select_jit(state, batch, 0.5)
+    assert arms_b.shape == (6,) and arms_b.dtype == jnp.int32 and scores_b.shape == (6, K)
+    arms_b, scores_b = np.asarray(arms_b), np.asarray(scores_b)
+    for i in range(6):
+        arm_i, scores_i = linucb.select_jit(state, batch[i], 0.5)
+        assert int(arm_i) == arms_b[i]
+        np.testing.assert_allclose(np.asarray(scores_i), scores_b[i], rtol=1e-5, atol=1e-6)
+    assert len(set(arms_b.tolist())) > 1  # the prompts do not all agree
+
+
+def test_update_many_equals_sequential_updates():
+    state0 = linucb.init(K, D, history_size=H)
+    arms, contexts, rewards = _random_updates(5)  # 400 updates: the history wraps
+    many, infos = linucb.update_many_jit(state0, arms, contexts, rewards)
+    seq = state0
+    norm_seq = []
+    for i in range(len(arms)):
+        seq, info = linucb.update_jit(seq, arms[i], contexts[i], rewards[i])
+        norm_seq.append(float(info["norm_reward"]))
+    np.testing.assert_allclose(np.asarray(infos["norm_reward"]), norm_seq, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(seq)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_jit_and_donation():
+    state = linucb.init(K, D, history_size=H)
+    c = np.full(D, 0.25, np.float32)
+    arm, _ = linucb.select_jit(state, c, jnp.float32(0.1))
+    expected, _ = linucb.update_jit(state, arm, c, np.float32(-2.0))
+    got, info = linucb.update_donated(state, arm, c, np.float32(-2.0))
+    assert state.a_inv.is_deleted()  # updated in place
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # alpha is traced: a new value does not recompile.
+    before = linucb.select_jit._cache_size()
+    linucb.select_jit(got, c, jnp.float32(3.0))
+    assert linucb.select_jit._cache_size() == before
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="num_arms"):
+        linucb.init(0, 4)
+    with pytest.raises(ValueError, match="lam"):
+        linucb.init(2, 4, lam=0.0)
+    state = linucb.init(2, 4)
+    with pytest.raises(ValueError, match=r"d=4"):
+        linucb.scores(state, jnp.ones(5), 0.1)
+    with pytest.raises(ValueError, match="update_many"):
+        linucb.update(state, 0, jnp.ones((2, 4)), 1.0)

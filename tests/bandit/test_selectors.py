@@ -1,0 +1,201 @@
+"""The selector interface: every registered selector, checked on weights and against its bandit."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from laser_jax.bandit import exp3, linucb, selectors
+from laser_jax.bandit.selectors import arm_counts, chosen_arms, make_selector
+
+K, D, B = 4, 16, 8
+HPARAMS = {"fixed": {"arm": 2}, "laser": {"history_size": 64}, "exp3": {"history_size": 64}}
+
+
+def _contexts(seed, b=B):
+    return np.random.default_rng(seed).normal(size=(b, D)).astype(np.float32)
+
+
+@functools.cache
+def _jit(fn):
+    return jax.jit(fn)  # one wrapper per function: separate wrappers would compile again
+
+
+def _jitted(sel):
+    return _jit(sel.select), _jit(sel.update)
+
+
+@pytest.mark.parametrize("name", sorted(selectors.REGISTRY))
+def test_weights_shape_and_sum_and_jit(name):
+    sel = make_selector(name, **HPARAMS.get(name, {}))
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    for step in range(3):
+        ctx = _contexts(step)
+        weights, state = select(state, ctx, jax.random.key(step), step)
+        w = np.asarray(weights)
+        assert w.shape == (B, K) and w.dtype == np.float32
+        np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
+        if name == "ensemble":
+            np.testing.assert_array_equal(w, 1.0 / K)
+        else:  # one RM for the whole batch, one-hot
+            assert set(np.unique(w)) == {0.0, 1.0} and (w == w[0]).all()
+        state, info = update(state, weights, ctx, jnp.float32(-1.0 - step))
+        assert float(info["raw_reward"]) == -1.0 - step
+    counts = np.asarray(state.counts)
+    assert counts.sum() == 3 * B * (K if name == "ensemble" else 1)
+
+
+def test_sequential_cycles_through_arms():
+    sel = make_selector("sequential")
+    select = jax.jit(sel.select)
+    state = sel.init(jax.random.key(0), K, D)
+    ctx = np.zeros((B, 0), np.float32)  # no context needed
+    arms = [int(chosen_arms(select(state, ctx, jax.random.key(0), jnp.int32(s))[0])[0])
+            for s in range(2 * K + 1)]
+    assert arms == [s % K for s in range(2 * K + 1)]
+    assert not sel.needs_context
+
+
+def test_fixed_is_constant():
+    sel = make_selector("fixed", arm=2)
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    for step in range(4):
+        weights, state = select(state, _contexts(step), jax.random.key(step), step)
+        np.testing.assert_array_equal(np.asarray(weights), np.eye(K, dtype=np.float32)[[2] * B])
+        state, _ = update(state, weights, _contexts(step), jnp.float32(step))
+    np.testing.assert_array_equal(np.asarray(state.counts), [0, 0, 4 * B, 0])
+
+
+def test_random_is_reproducible_and_roughly_uniform():
+    sel = make_selector("random")
+    state = sel.init(jax.random.key(0), K, D)
+    ctx = np.zeros((B, 0), np.float32)
+
+    def arm_of(key):
+        return chosen_arms(sel.select(state, ctx, key, 0)[0])
+
+    arms_of = jax.jit(jax.vmap(arm_of))
+    arms = np.asarray(arms_of(jax.random.split(jax.random.key(1), 2000)))
+    assert arms.shape == (2000, B) and (arms == arms[:, :1]).all()  # one arm per batch
+    again = np.asarray(arms_of(jax.random.split(jax.random.key(1), 2000)))
+    other = np.asarray(arms_of(jax.random.split(jax.random.key(2), 2000)))
+    np.testing.assert_array_equal(arms, again)
+    assert not (arms == other).all()
+    freq = np.bincount(arms[:, 0], minlength=K) / 2000
+    np.testing.assert_allclose(freq, 1.0 / K, atol=0.04)  # 4.5 standard deviations
+
+
+def test_laser_equals_linucb_on_the_mean_context():
+    alpha = 0.3
+    sel = make_selector("laser", alpha=alpha, history_size=64)
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    assert sel.needs_context and not state.per_prompt
+    ref = linucb.init(K, D, history_size=64)
+    ref_select, ref_update = linucb.select_jit, linucb.update_jit
+    thetas = np.random.default_rng(9).normal(size=(K, D)).astype(np.float32)
+    picked = []
+    for step in range(40):
+        ctx = _contexts(100 + step)
+        weights, state = select(state, ctx, jax.random.key(step), step)
+        ref_arm, _ = ref_select(ref, ctx.mean(axis=0), alpha)
+        arm = int(chosen_arms(weights)[0])
+        assert arm == int(ref_arm), f"step {step}"
+        raw = np.float32(ctx.mean(axis=0) @ thetas[arm])
+        state, info = update(state, weights, ctx, raw)
+        ref, ref_info = ref_update(ref, ref_arm, ctx.mean(axis=0), raw)
+        assert float(info["norm_reward"]) == pytest.approx(float(ref_info["norm_reward"]))
+        picked.append(arm)
+    assert len(set(picked)) > 1
+    for a, b in zip(jax.tree.leaves(state.bandit), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(state.counts), np.bincount(picked, minlength=K) * B)
+
+
+def test_laser_per_prompt_update_equals_sequential_single_updates():
+    sel = make_selector("laser", per_prompt=True, alpha=1.0, history_size=64)
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    # Warm the bandit up so prompts disagree.
+    rng = np.random.default_rng(3)
+    for step in range(5):
+        weights, state = select(state, _contexts(step), jax.random.key(0), step)
+        state, _ = update(state, weights, _contexts(step), rng.normal(size=B).astype(np.float32))
+    ctx = _contexts(50)
+    weights, state = select(state, ctx, jax.random.key(0), 5)
+    arms = np.asarray(chosen_arms(weights))
+    ref_arms, _ = linucb.select_jit(state.bandit, ctx, 1.0)
+    np.testing.assert_array_equal(arms, np.asarray(ref_arms))
+    np.testing.assert_array_equal(np.asarray(weights), np.eye(K, dtype=np.float32)[arms])
+    assert len(set(arms.tolist())) > 1
+    rewards = rng.normal(size=B).astype(np.float32)
+    new, info = update(state, weights, ctx, rewards)
+    assert info["norm_reward"].shape == (B,)
+    ref, ref_update = state.bandit, linucb.update_jit
+    for i in range(B):
+        ref, _ = ref_update(ref, arms[i], ctx[i], rewards[i])
+    for a, b in zip(jax.tree.leaves(new.bandit), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="one raw_reward per prompt"):
+        sel.update(state, weights, ctx, 1.0)
+
+
+def test_exp3_selector_matches_exp3_module():
+    sel = make_selector("exp3", gamma=0.3, history_size=64)
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    ref = exp3.init(K, history_size=64)
+    ctx = np.zeros((B, 0), np.float32)
+    for step in range(20):
+        key = jax.random.key(step)
+        weights, state = select(state, ctx, key, step)
+        ref_arm, ref_p = exp3.select_jit(ref, key, 0.3)
+        assert int(chosen_arms(weights)[0]) == int(ref_arm)
+        np.testing.assert_allclose(np.asarray(state.last_probs), np.asarray(ref_p), rtol=1e-6)
+        raw = jnp.float32(float(ref_arm == 1) + 0.1 * step)
+        state, _ = update(state, weights, ctx, raw)
+        ref, _ = exp3.update_jit(ref, ref_arm, raw, 0.3, ref_p)
+    np.testing.assert_allclose(np.asarray(state.bandit.log_weights),
+                               np.asarray(ref.log_weights), rtol=1e-6, atol=1e-6)
+
+
+def test_helpers():
+    w = jnp.array([[0, 1, 0], [1, 0, 0], [0, 1, 0], [1 / 3, 1 / 3, 1 / 3]], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(chosen_arms(w)), [1, 0, 1, 0])
+    np.testing.assert_array_equal(np.asarray(arm_counts(w)), [2, 3, 1])
+
+
+def test_errors_list_the_valid_choices():
+    with pytest.raises(ValueError, match="unknown selector 'lasr'") as err:
+        make_selector("lasr")
+    for name in selectors.REGISTRY:
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="valid hparams: alpha, lam, history_size, per_prompt"):
+        make_selector("laser", gama=0.1)
+    with pytest.raises(ValueError, match="needs hparam arm"):
+        make_selector("fixed").init(jax.random.key(0), K, D)
+    with pytest.raises(ValueError, match=r"arm must be an int in \[0, 4\)"):
+        make_selector("fixed", arm=4).init(jax.random.key(0), K, D)
+    with pytest.raises(ValueError, match="valid hparams: none"):
+        make_selector("sequential").init(jax.random.key(0), K, D, arm=1)
+    with pytest.raises(ValueError, match="gamma"):
+        make_selector("exp3", gamma=0.0).init(jax.random.key(0), K, D)
+    sel = make_selector("laser", history_size=64)
+    state = sel.init(jax.random.key(0), K, D)
+    weights = jnp.zeros((B, K)).at[:, 0].set(1.0)
+    with pytest.raises(ValueError, match="one scalar raw_reward"):
+        sel.update(state, weights, _contexts(0), jnp.zeros(B))
+    with pytest.raises(ValueError, match=r"weights must be \[B=8, K=4\]"):
+        sel.update(state, weights[:, :3], _contexts(0), 1.0)
+
+
+def test_init_overrides_bound_hparams():
+    sel = make_selector("laser", alpha=0.5, history_size=64)
+    assert float(sel.init(jax.random.key(0), K, D).alpha) == 0.5
+    state = sel.init(jax.random.key(0), K, D, alpha=2.0, per_prompt=True)
+    assert float(state.alpha) == 2.0 and state.per_prompt
+    assert dict(sel.hparams) == {"alpha": 0.5, "history_size": 64}
