@@ -47,17 +47,27 @@ def _param(rngs: nnx.Rngs | None, shape, names, dtype, init="normal", cls=nnx.Pa
 
 
 class Dense(nnx.Module):
-    """x[..., *in] @ kernel[*in, *out] (+ bias[*out]); `in_names`/`out_names` are logical axes."""
+    """x[..., *in] @ kernel[*in, *out] (+ bias[*out]); `in_names`/`out_names` are logical axes.
+
+    With LoRA (see `laser_jax.models.lora`), adds (alpha/rank) * (x @ lora_a[*in, r]) @ lora_b[r, *out].
+    """
 
     def __init__(self, in_shape, out_shape, in_names, out_names, *, bias: bool, dtype, rngs):
         self.n_in = len(in_shape)
+        self.in_names, self.out_names = tuple(in_names), tuple(out_names)
         self.kernel = _param(rngs, (*in_shape, *out_shape), (*in_names, *out_names), dtype)
         self.bias = _param(rngs, tuple(out_shape), tuple(out_names), dtype, "zeros") if bias else None
+        self.lora_a = nnx.data(None)
+        self.lora_b = nnx.data(None)
+        self.lora_scale = 0.0
 
     def __call__(self, x):
         y = jnp.tensordot(x, self.kernel[...].astype(x.dtype), axes=self.n_in)
         if self.bias is not None:
             y = y + self.bias[...].astype(y.dtype)
+        if self.lora_a is not None:
+            low = jnp.tensordot(x, self.lora_a[...].astype(x.dtype), axes=self.n_in)
+            y = y + self.lora_scale * jnp.tensordot(low, self.lora_b[...].astype(x.dtype), axes=1)
         return y
 
 

@@ -1,0 +1,61 @@
+"""LoRA adapters on the decoder's projections, as `nnx.LoRAParam` variables.
+
+`add_lora(model, rank, alpha, targets, seed)` gives each targeted `Dense` (q, k, v, o, gate, up,
+down) a pair lora_a [*in, r] (Gaussian, std 1/sqrt(fan_in)) and lora_b [r, *out] (zeros), so the
+adapted model starts equal to the base. Stacked layers get the leading "layers" axis too; the
+logical names are the kernel's plus "lora" for the rank axis.
+
+Train only the adapters with `trainable_filter(lora=True)`; the frozen base is everything else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from laser_jax.models.decoder import Dense
+
+TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+def add_lora(model, rank: int, alpha: float, targets=TARGETS, seed: int = 0):
+    """Attach adapters in place; returns the number of adapted projections."""
+    if rank <= 0:
+        raise ValueError(f"lora rank must be positive, got {rank}")
+    bad = sorted(set(targets) - set(TARGETS))
+    if bad:
+        raise ValueError(f"lora targets {bad} are not projections of the decoder; choose from {list(TARGETS)}")
+    key = jax.random.key(seed)
+    count = 0
+    for path, module in nnx.iter_graph(model):
+        if not isinstance(module, Dense) or not path or path[-1] not in targets:
+            continue
+        kernel = module.kernel
+        stacked = len(kernel.shape) > module.n_in + len(module.out_names)
+        lead = kernel.shape[:1] if stacked else ()
+        lead_names = ("layers",) if stacked else ()
+        in_shape = kernel.shape[len(lead):len(lead) + module.n_in]
+        out_shape = kernel.shape[len(lead) + module.n_in:]
+        dtype = kernel.get_value().dtype
+        key, sub = jax.random.split(key)
+        a = jax.random.normal(sub, (*lead, *in_shape, rank), jnp.float32) / math.sqrt(int(np.prod(in_shape)))
+        module.lora_a = nnx.LoRAParam(a.astype(dtype), out_sharding=(*lead_names, *module.in_names, "lora"),
+                                      eager_sharding=False)
+        module.lora_b = nnx.LoRAParam(jnp.zeros((*lead, rank, *out_shape), dtype),
+                                      out_sharding=(*lead_names, "lora", *module.out_names), eager_sharding=False)
+        module.lora_scale = float(alpha) / rank
+        count += 1
+    return count
+
+
+def trainable_filter(lora: bool):
+    """What the optimizer updates: the adapters with LoRA, every parameter without."""
+    return nnx.LoRAParam if lora else nnx.Param
+
+
+def frozen_filter(lora: bool):
+    return nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam)) if lora else nnx.Not(nnx.Param)
