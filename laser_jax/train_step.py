@@ -1,0 +1,137 @@
+"""The policy update of one LASeR step: DPO (+ NLL of the chosen responses) with optax.
+
+Sequences of a batch share one layout: the prompt left-padded to `prompt_len` slots, then the
+response (right-padded) in the remaining slots. Chosen and rejected responses are stacked on the
+batch axis ([chosen_0..chosen_{P-1}, rejected_0..rejected_{P-1}]) so one forward serves both.
+Pairs are padded to a fixed count with weight 0, so the step compiles once.
+
+The state is explicit: `params` (what the optimizer trains: the LoRA adapters, or every weight),
+`frozen` (the base weights under LoRA, empty otherwise), `ref` (the trainable part of the
+reference policy, frozen at the start of each iteration; with LoRA the reference shares `frozen`
+and needs no second full model) and `opt_state`. Reference log-probs are computed outside the
+gradient. Micro-batches (`micro_batches` > 1) accumulate gradients in a lax.scan; the loss is a
+sum over pairs divided by the number of real pairs in the whole batch, so the result does not
+depend on how the batch is split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from laser_jax import losses
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    beta: float = 0.1
+    alpha_nll: float = 1.0
+    loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0
+    micro_batches: int = 1
+
+
+class PairBatch(NamedTuple):
+    ids: jax.Array  # [2P, T] int32: chosen rows then rejected rows
+    mask: jax.Array  # [2P, T] int32 (1 = real token)
+    target: jax.Array  # [2P, T - prompt_len] float32: 1 where a response token's log-prob counts
+    weights: jax.Array  # [P] float32 (1 = real pair, 0 = padding)
+
+
+def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int = 0, schedule: str = "constant",
+                   weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                   max_grad_norm: float = 1.0) -> optax.GradientTransformation:
+    """AdamW with warm-up then constant / cosine / linear decay, after global-norm clipping."""
+    total_steps = max(int(total_steps), 1)
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if schedule == "constant":
+        decay = optax.constant_schedule(learning_rate)
+    elif schedule == "cosine":
+        decay = optax.cosine_decay_schedule(learning_rate, max(total_steps - warmup_steps, 1))
+    elif schedule == "linear":
+        decay = optax.linear_schedule(learning_rate, 0.0, max(total_steps - warmup_steps, 1))
+    else:
+        raise ValueError(f"optim.schedule={schedule!r} is not one of constant, cosine, linear")
+    lr = optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps]) \
+        if warmup_steps else decay
+    parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm and max_grad_norm > 0 else []
+    parts.append(optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay))
+    return optax.chain(*parts)
+
+
+def response_logps(model, ids, mask, target, prompt_len: int):
+    """Summed log-prob of the response tokens and their count, per row: ([B], [B]).
+
+    Logits are computed only for the positions that predict response slots [prompt_len, T).
+    """
+    hidden, _ = model.hidden(ids, mask)
+    logits = model.logits(hidden[:, prompt_len - 1:-1])  # predicts ids[:, prompt_len:]
+    tokens = ids[:, prompt_len:]
+    picked = jnp.take_along_axis(logits, tokens[..., None], axis=-1)[..., 0]
+    lp = picked - jax.nn.logsumexp(logits, axis=-1)
+    target = target.astype(jnp.float32)
+    return jnp.sum(lp * target, axis=-1), jnp.sum(target, axis=-1)
+
+
+def _pair_logps(model, batch: PairBatch, prompt_len: int):
+    total, count = response_logps(model, batch.ids, batch.mask, batch.target, prompt_len)
+    p = batch.weights.shape[0]
+    return total[:p], total[p:], count[:p]
+
+
+def _split_micro(batch: PairBatch, m: int) -> PairBatch:
+    """[2P, ...] chosen/rejected layout -> [m, 2P/m, ...] keeping each pair in one micro-batch."""
+    p = batch.weights.shape[0]
+    if p % m:
+        raise ValueError(f"training.micro_batches={m} does not divide the {p} padded pairs per step")
+
+    def rows(x):  # [2P, ...] -> [m, 2(P/m), ...]
+        c, r = x[:p].reshape(m, p // m, *x.shape[1:]), x[p:].reshape(m, p // m, *x.shape[1:])
+        return jnp.concatenate([c, r], axis=1)
+
+    return PairBatch(rows(batch.ids), rows(batch.mask), rows(batch.target), batch.weights.reshape(m, p // m))
+
+
+def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig, prompt_len: int,
+               params, frozen, ref, opt_state, batch: PairBatch):
+    """One optimizer update on a batch of pairs -> (params, opt_state, metrics).
+
+    Jit it with graphdef, optimizer, hp and prompt_len bound (functools.partial) and donate
+    params and opt_state.
+    """
+    ref_model = nnx.merge(graphdef, ref, frozen)
+    ref_c, ref_r, _ = jax.lax.stop_gradient(_pair_logps(ref_model, batch, prompt_len))
+    n_pairs = jnp.maximum(jnp.sum(batch.weights), 1.0)
+    m = hp.micro_batches
+    micro = _split_micro(batch, m)
+    ref_c, ref_r = ref_c.reshape(m, -1), ref_r.reshape(m, -1)
+
+    def loss_fn(p, mb: PairBatch, rc, rr):
+        model = nnx.merge(graphdef, p, frozen)
+        c, r, n_tok = _pair_logps(model, mb, prompt_len)
+        sums = losses.preference_loss_sums(
+            losses.PairLogps(c, r, rc, rr, n_tok), mb.weights, beta=hp.beta, alpha_nll=hp.alpha_nll,
+            loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
+        return sums["loss"] / n_pairs, sums
+
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+
+    def accumulate(carry, xs):
+        grads, sums = carry
+        g, s = grad_fn(params, *xs)
+        return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, sums, s)), None
+
+    zero_grads = jax.tree.map(jnp.zeros_like, params)
+    zero_sums = jax.tree.map(lambda _: jnp.zeros((), jnp.float32), jax.eval_shape(
+        lambda: grad_fn(params, jax.tree.map(lambda x: x[0], micro), ref_c[0], ref_r[0])[1]))
+    (grads, sums), _ = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics = losses.finalise(sums)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return params, opt_state, metrics

@@ -1,0 +1,8 @@
+"""Test-wide settings. Tiny models compile far longer than they run, so LLVM's backend
+optimisation is turned down (XLA_FLAGS must be set before JAX starts its CPU backend); the
+numbers computed are the same operations either way."""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
