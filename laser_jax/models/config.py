@@ -217,7 +217,8 @@ def from_hf(hf: dict[str, Any], source: str = "config.json") -> DecoderConfig:
         raise CheckpointError(f"{source}: hidden_act={hf['hidden_act']!r} is not supported (only silu/SwiGLU)")
     cfg.update(_rope_fields(hf, source))
     if head == "classifier":
-        cfg["num_labels"] = int(hf.get("num_labels") or len(hf.get("id2label") or {}) or 1)
+        # transformers' default is 2 labels, and it leaves id2label out of config.json then
+        cfg["num_labels"] = int(hf.get("num_labels") or len(hf.get("id2label") or {}) or 2)
     if family == "olmo":
         cfg.update(norm="layernorm_np", norm_eps=1e-5, clip_qkv=hf.get("clip_qkv"))
         bias = bool(hf.get("attention_bias", False))

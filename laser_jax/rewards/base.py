@@ -1,0 +1,72 @@
+"""The reward-model interface and score normalisation.
+
+A reward model is anything with a `name` and
+
+    score(prompts: list[str], responses: list[str], golds: list[str | None] | None) -> np.ndarray [N] float32
+
+one score per (prompt, response) pair, higher = better. Text in, scores out: neural RMs re-tokenise
+the text with their own tokenizer (see `laser_jax.rewards.text`); verifiers read `golds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    name: str
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str],
+              golds: Sequence[str | None] | None = None) -> np.ndarray:
+        """[N] float32 scores, one per (prompt, response) pair."""
+        ...
+
+
+def check_inputs(prompts: Sequence[str], responses: Sequence[str], golds: Sequence[str | None] | None,
+                 who: str = "reward model") -> list[str | None]:
+    """Validate the three parallel lists; returns golds as a list (all None when not given)."""
+    if isinstance(prompts, str) or isinstance(responses, str):
+        raise TypeError(f"{who}: prompts and responses must be lists of strings, not a single string")
+    n = len(prompts)
+    if len(responses) != n:
+        raise ValueError(f"{who}: {n} prompts but {len(responses)} responses (one prompt per response)")
+    if golds is None:
+        return [None] * n
+    if len(golds) != n:
+        raise ValueError(f"{who}: {n} prompts but {len(golds)} golds (one gold per response, or golds=None)")
+    return list(golds)
+
+
+def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None, eps: float = 1e-6) -> np.ndarray:
+    """Per-RM z-scores of `scores` [K, N] (row k = RM k's scores of the same N responses).
+
+    groups=None: each RM's scores are standardised over all N responses: (s - mean_k) / std_k.
+    groups [N] (e.g. the prompt index of each response): standardised within each (RM, group)
+    instead, so an RM's offset between prompts does not matter.
+    Guard: where a standard deviation is <= eps (constant scores, or a group of one) the z-score
+    is 0, never inf/nan. Used by the RM score ensemble, which then averages over RMs.
+    """
+    s = np.asarray(scores, np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"standardise: scores must be [K, N], got shape {s.shape}")
+    if groups is None:
+        inverse = np.zeros(s.shape[1], np.int64)
+    else:
+        g = np.asarray(groups)
+        if g.shape != (s.shape[1],):
+            raise ValueError(f"standardise: groups must be [N]={s.shape[1]}, got shape {g.shape}")
+        _, inverse = np.unique(g, return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if inverse.size else 0
+    count = np.bincount(inverse, minlength=n_groups).astype(np.float64)
+    out = np.zeros_like(s)
+    for k in range(s.shape[0]):
+        mean = np.bincount(inverse, s[k], n_groups) / np.maximum(count, 1)
+        dev = s[k] - mean[inverse]
+        std = np.sqrt(np.bincount(inverse, dev * dev, n_groups) / np.maximum(count, 1))
+        sd = std[inverse]
+        out[k] = np.where(sd > eps, dev / np.where(sd > eps, sd, 1.0), 0.0)
+    return out.astype(np.float32)

@@ -1,0 +1,220 @@
+"""Reward models from config entries.
+
+    build_reward_models([
+        {"name": "zephyr", "kind": "implicit_dpo", "path": "HuggingFaceH4/zephyr-7b-alpha",
+         "ref_path": "HuggingFaceH4/mistral-7b-sft-alpha", "beta": 0.1},
+        {"kind": "classifier", "path": "/models/my-rm"},
+        {"kind": "likelihood", "path": "smollm2-135m-instruct"},
+        {"kind": "verifier", "task": "gsm8k"},
+    ])
+
+Fields (unknown fields are an error):
+- every kind: kind (required), name (default: the path's last part, or "exact_match:<task>"),
+  noise (sigma > 0 wraps the RM in `NoisyRM`; 0 / absent = no noise; `noise_sigma` is accepted as
+  another name for it), noise_seed (default 0).
+- classifier / likelihood / implicit_dpo: path (required; anything `load_pretrained` accepts: an HF
+  dir, a .gguf file, a laser_jax checkpoint, a hub id, "smollm2-135m-instruct"), tokenizer (a path
+  to load the tokenizer from; default `path`), dtype (default the builder's), batch_size,
+  max_length, chat_template (true / false / null = when the tokenizer has one), system.
+- classifier: label (default 0). likelihood / implicit_dpo: chunk (LM-head positions at a time).
+- implicit_dpo: ref_path (required), beta (default 0.1). The reference reads the policy's ids, so
+  it must use the same tokenizer.
+- verifier: task (gsm8k, strategyqa, mmlu; default the builder's `default_task`, else required);
+  rule (only "exact_match", the default).
+
+`loaded` (a dict the caller keeps) caches models by (path, dtype) and tokenizers by path, so RMs
+sharing a path (e.g. one reference model for several DPO RMs) load it once. Tokenizers with the
+same contents (fast backend JSON, chat template, special tokens) are merged into one object even
+when they come from different paths: the same tokenizer object is what lets `score_with` stack
+RMs fine-tuned from one base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from laser_jax.models import CausalLM, CheckpointError, SequenceClassifier, load_pretrained, load_tokenizer
+from laser_jax.models.decoder import to_dtype
+from laser_jax.rewards.base import RewardModel
+from laser_jax.rewards.classifier import ClassifierRM
+from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
+from laser_jax.rewards.neural import DEFAULT_CHUNK
+from laser_jax.rewards.noise import NoisyRM
+from laser_jax.rewards.verifier import exact_match
+
+KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier")
+_COMMON = {"kind", "name", "noise", "noise_sigma", "noise_seed"}
+_NEURAL = {"path", "tokenizer", "dtype", "batch_size", "max_length", "chat_template", "system"}
+FIELDS = {
+    "classifier": _COMMON | _NEURAL | {"label"},
+    "likelihood": _COMMON | _NEURAL | {"chunk"},
+    "implicit_dpo": _COMMON | _NEURAL | {"chunk", "ref_path", "beta"},
+    "verifier": _COMMON | {"task", "rule"},
+}
+REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
+            "verifier": ("task",)}
+
+
+def _model(path: str, dtype: str, mesh, loaded: dict, where: str):
+    key = ("model", str(path), str(dtype))
+    if key not in loaded:
+        try:
+            loaded[key] = load_pretrained(path, dtype=dtype, mesh=mesh)
+        except CheckpointError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+    return loaded[key]
+
+
+def _tokenizer_fingerprint(tok) -> str | None:
+    """What decides a tokenizer's ids and format: its fast backend's full JSON, chat template and
+    special tokens (None for a tokenizer without a fast backend: then only its path identifies it)."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    parts = [type(tok).__name__, backend.to_str(), str(getattr(tok, "chat_template", None)),
+             repr(sorted(tok.special_tokens_map.items(), key=str)), str(getattr(tok, "padding_side", None))]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _tokenizer(path: str, loaded: dict, where: str):
+    """The tokenizer of `path`, loaded once per path; tokenizers with identical contents loaded
+    from different paths (fine-tunes of one base, each with its own copy) become ONE object, so
+    their RMs can be stacked."""
+    key = ("tokenizer", str(path))
+    if key not in loaded:
+        try:
+            tok = load_tokenizer(path)
+        except CheckpointError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+        fp = _tokenizer_fingerprint(tok)
+        if fp is not None:
+            tok = loaded.setdefault(("tokenizer_content", fp), tok)
+        loaded[key] = tok
+    return loaded[key]
+
+
+def _as_int(value) -> int:
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def _number(spec: Mapping, field: str, where: str, default, cast, check, need: str):
+    value = spec.get(field, default)
+    if value is None:
+        return None
+    try:
+        value = cast(value)
+        ok = not isinstance(spec.get(field), bool) and check(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}.{field}={spec.get(field)!r} must be {need}")
+    return value
+
+
+def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loaded: dict | None = None,
+                       dtype: str = "float32", mesh=None, batch_size: int = 8,
+                       default_task: str | None = None) -> RewardModel:
+    """One reward model from a config entry (see the module doc). `index` names the entry in errors
+    ("rewards[2].kind=..."); `dtype`, `mesh`, `batch_size` are defaults an entry may override;
+    `default_task` is a verifier's task when the entry gives none (the run's data.task)."""
+    where = f"rewards[{index}]" if index is not None else "rewards"
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where} must be a mapping with a 'kind' field, got {type(spec).__name__}")
+    loaded = {} if loaded is None else loaded
+    kind = spec.get("kind")
+    if kind is None:
+        raise ValueError(f"{where}.kind is missing; use one of {KINDS}")
+    if kind not in KINDS:
+        raise ValueError(f"{where}.kind={kind!r} is not one of {KINDS}")
+    unknown = sorted(set(spec) - FIELDS[kind])
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown} for kind {kind!r}; allowed: {sorted(FIELDS[kind])}")
+    if kind == "verifier" and spec.get("task") in (None, "") and default_task:
+        spec = {**spec, "task": default_task}
+    for field in REQUIRED[kind]:
+        if spec.get(field) in (None, ""):
+            raise ValueError(f"{where}.{field} is missing (required for kind {kind!r})")
+    name = spec.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"{where}.name={name!r} must be a non-empty string")
+    if "noise" in spec and "noise_sigma" in spec:
+        raise ValueError(f"{where}: give noise or noise_sigma (the same thing), not both")
+    noise_field = "noise_sigma" if "noise_sigma" in spec else "noise"
+    sigma = _number(spec, noise_field, where, None, float, lambda v: v >= 0, "a number >= 0")
+    if not sigma and spec.get("noise_seed") is not None:
+        raise ValueError(f"{where}.noise_seed is set but {noise_field} is not (or is 0)")
+    seed = _number(spec, "noise_seed", where, 0, _as_int, lambda v: True, "an integer")
+
+    if kind == "verifier":
+        rule = spec.get("rule", "exact_match")
+        if rule != "exact_match":
+            raise ValueError(f"{where}.rule={rule!r} is not one of ('exact_match',)")
+        try:
+            rm: Any = exact_match(spec["task"], name)
+        except Exception as e:  # DataError naming the valid tasks
+            raise ValueError(f"{where}.task: {e}") from None
+    else:
+        path = str(spec["path"])
+        name = name or PurePath(path.rstrip("/")).name or path
+        mdtype = spec.get("dtype", dtype)
+        try:
+            to_dtype(mdtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}.dtype: {e}") from None
+        chat = spec.get("chat_template")
+        if chat is not None and not isinstance(chat, bool):
+            raise ValueError(f"{where}.chat_template={chat!r} must be true, false or null")
+        system = spec.get("system")
+        if system is not None and not isinstance(system, str):
+            raise ValueError(f"{where}.system must be a string")
+        common = dict(
+            batch_size=_number(spec, "batch_size", where, batch_size, _as_int, lambda v: v >= 1, "an integer >= 1"),
+            max_length=_number(spec, "max_length", where, None, _as_int, lambda v: v >= 2, "an integer >= 2"),
+            chat_template=chat, system=system)
+        chunk = _number(spec, "chunk", where, DEFAULT_CHUNK, _as_int, lambda v: v >= 1, "an integer >= 1 or null")
+        beta = _number(spec, "beta", where, 0.1, float, lambda v: v > 0, "a number > 0")
+        tok = _tokenizer(spec.get("tokenizer") or path, loaded, f"{where}.tokenizer" if spec.get("tokenizer")
+                         else f"{where}.path")
+        model = _model(path, mdtype, mesh, loaded, f"{where}.path")
+        head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
+        want = SequenceClassifier if kind == "classifier" else CausalLM
+        if not isinstance(model, want):
+            raise ValueError(f"{where}.path={path!r}: kind {kind!r} needs a {head} checkpoint, this one loads as "
+                             f"{type(model).__name__}")
+        if kind == "classifier":
+            label = _number(spec, "label", where, 0, _as_int, lambda v: 0 <= v < model.cfg.num_labels,
+                            f"an integer in [0, {model.cfg.num_labels}) (the model's labels)")
+            rm = ClassifierRM(model, tok, name, label, **common)
+        else:
+            if kind == "likelihood":
+                rm = LikelihoodRM(model, tok, name, chunk=chunk, **common)
+            else:
+                ref = _model(str(spec["ref_path"]), mdtype, mesh, loaded, f"{where}.ref_path")
+                if not isinstance(ref, CausalLM):
+                    raise ValueError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
+                                     f"checkpoint, this one loads as {type(ref).__name__}")
+                rm = ImplicitDPORM(model, ref, tok, beta, name, chunk=chunk, **common)
+
+    if sigma:
+        rm = NoisyRM(rm, sigma, seed, name=spec.get("name") or f"{rm.name}+noise{sigma:g}")
+    return rm
+
+
+def build_reward_models(specs: Sequence[Mapping[str, Any]], *, loaded: dict | None = None, **kw) -> list[RewardModel]:
+    """`build_reward_model` for each entry (sharing one `loaded` cache); names must be unique."""
+    if isinstance(specs, Mapping) or isinstance(specs, str):
+        raise ValueError("rewards must be a list of reward-model entries")
+    loaded = {} if loaded is None else loaded
+    rms = [build_reward_model(s, index=i, loaded=loaded, **kw) for i, s in enumerate(specs)]
+    seen: dict[str, int] = {}
+    for i, rm in enumerate(rms):
+        if rm.name in seen:
+            raise ValueError(f"rewards[{i}].name={rm.name!r} repeats rewards[{seen[rm.name]}]'s name; give each "
+                             "reward model a unique name")
+        seen[rm.name] = i
+    return rms

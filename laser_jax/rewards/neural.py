@@ -1,0 +1,114 @@
+"""What every neural reward model shares: re-tokenising, bucketed micro-batches and the two jitted
+kernels (summed response log-probs of a CausalLM; label logits of a SequenceClassifier).
+
+The kernels are `jax.jit` functions of (graphdef, state, arrays) with the graphdef static and the
+weights passed as an argument (closing over the weights would make XLA constant-fold them and
+compile for tens of seconds). They compile once per (architecture, micro-batch shape); with
+`stacked=True` the state carries a leading "rm" axis and the model runs under `jax.vmap` over it:
+K same-architecture RMs score the same tokens in one call (see `stacked.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+from flax import nnx
+
+from laser_jax.rewards.base import check_inputs
+from laser_jax.rewards.batching import MicroBatch, micro_batches
+from laser_jax.rewards.logprobs import sequence_logprobs
+from laser_jax.rewards.text import Encoded, PairEncoder
+
+DEFAULT_BATCH = 8
+DEFAULT_CHUNK = 256  # LM-head positions at a time (bounds the [B, chunk, V] logits)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk"))
+def lm_logprob_sums(graphdef, state, ids, mask, response_mask, *, stacked: bool = False, chunk: int | None = None):
+    """(sum of response-token log-probs [B], response tokens [B]); [K, B] each when stacked."""
+    def one(s):
+        return sequence_logprobs(nnx.merge(graphdef, s), ids, mask, response_mask, chunk=chunk)
+
+    return jax.vmap(one)(state) if stacked else one(state)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "stacked"))
+def classifier_logits(graphdef, state, ids, mask, *, stacked: bool = False):
+    """Label logits at each row's last real token [B, L]; [K, B, L] when stacked."""
+    def one(s):
+        return nnx.merge(graphdef, s)(ids, mask)
+
+    return jax.vmap(one)(state) if stacked else one(state)
+
+
+def signature(model) -> tuple:
+    """(graphdef, leaf shapes and dtypes): equal signatures <=> the params can be stacked."""
+    graphdef, state = nnx.split(model)
+    leaves = tuple((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(state))
+    return graphdef, leaves
+
+
+def default_max_length(*models) -> int | None:
+    lengths = [m.cfg.max_position_embeddings for m in models if getattr(m, "cfg", None) is not None]
+    return min(lengths) if lengths else None
+
+
+class NeuralRM:
+    """Base of the model-backed RMs: `score` = encode -> micro-batches -> `_score_batch` per batch.
+
+    Subclasses set `kind`, `joint` (tokenise the full text in one piece: classifiers) and
+    implement `_score_batch(mb) -> np.ndarray [b]` and `models()` (the modules they run)."""
+
+    kind: ClassVar[str] = ""
+    joint: ClassVar[bool] = False
+
+    def __init__(self, tokenizer: Any, name: str, *, batch_size: int = DEFAULT_BATCH, max_length: int | None = None,
+                 chat_template: bool | None = None, system: str | None = None):
+        if int(batch_size) < 1:
+            raise ValueError(f"reward model {name!r}: batch_size={batch_size} must be >= 1")
+        self.name = name
+        self.tokenizer = tokenizer
+        self.batch_size = int(batch_size)
+        if max_length is None:
+            max_length = default_max_length(*self.models())
+        self.encoder = PairEncoder(tokenizer, chat_template=chat_template, system=system, max_length=max_length)
+
+    def models(self) -> list:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def encode(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Encoded]:
+        """The token rows this RM scores (its own tokenizer and format), with their response spans."""
+        rows = self.encoder.encode_all(prompts, responses, joint=self.joint)
+        vocab = min(m.cfg.vocab_size for m in self.models())
+        top = max((max(r.ids) for r in rows if r.ids), default=-1)
+        if top >= vocab:
+            raise ValueError(f"reward model {self.name!r}: its tokenizer produced id {top} but the model's "
+                             f"vocabulary has {vocab} entries; the tokenizer does not belong to this model")
+        return rows
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str],
+              golds: Sequence[str | None] | None = None) -> np.ndarray:
+        check_inputs(prompts, responses, golds, f"reward model {self.name!r}")
+        return self.score_rows(self.encode(prompts, responses))
+
+    def score_rows(self, rows: Sequence[Encoded]) -> np.ndarray:
+        out = np.zeros(len(rows), np.float32)
+        for mb in micro_batches(rows, self.batch_size, self.encoder.pad_id):
+            out[mb.index] = np.asarray(self._score_batch(mb))[:len(mb.index)]
+        return out
+
+    def _score_batch(self, mb: MicroBatch) -> np.ndarray:
+        raise NotImplementedError
+
+    def stack_key(self) -> tuple:
+        """RMs with equal keys can be stacked and scored in one vmapped call (`stacked.py`):
+        same class, same architecture and dtypes, the same tokenizer object and format settings."""
+        return (type(self), tuple(signature(m) for m in self.models()), self.encoder.settings(), self.batch_size,
+                self.joint)
