@@ -114,24 +114,27 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     def loss_fn(p, mb: PairBatch, rc, rr):
         model = nnx.merge(graphdef, p, frozen)
         c, r, n_tok = _pair_logps(model, mb, prompt_len)
-        sums = losses.preference_loss_sums(
-            losses.PairLogps(c, r, rc, rr, n_tok), mb.weights, beta=hp.beta, alpha_nll=hp.alpha_nll,
-            loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
-        return sums["loss"] / n_pairs, sums
+        lp = losses.PairLogps(c, r, rc, rr, n_tok)
+        kw = dict(beta=hp.beta, alpha_nll=hp.alpha_nll, loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
+        sums = losses.preference_loss_sums(lp, mb.weights, **kw)
+        per_pair = losses.dpo_terms(lp, beta=hp.beta, loss_type=hp.loss_type,
+                                    label_smoothing=hp.label_smoothing)[0] + hp.alpha_nll * losses.nll_terms(lp)
+        return sums["loss"] / n_pairs, (sums, per_pair)
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
     def accumulate(carry, xs):
         grads, sums = carry
-        g, s = grad_fn(params, *xs)
-        return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, sums, s)), None
+        g, (s, per_pair) = grad_fn(params, *xs)
+        return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, sums, s)), per_pair
 
     zero_grads = jax.tree.map(jnp.zeros_like, params)
     zero_sums = jax.tree.map(lambda _: jnp.zeros((), jnp.float32), jax.eval_shape(
-        lambda: grad_fn(params, jax.tree.map(lambda x: x[0], micro), ref_c[0], ref_r[0])[1]))
-    (grads, sums), _ = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
+        lambda: grad_fn(params, jax.tree.map(lambda x: x[0], micro), ref_c[0], ref_r[0])[1][0]))
+    (grads, sums), per_pair = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     metrics = losses.finalise(sums)
     metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["pair_loss"] = per_pair.reshape(-1)  # [P], this step's loss of each pair (before the update)
     return params, opt_state, metrics

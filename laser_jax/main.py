@@ -1,0 +1,93 @@
+"""Command line: `python -m laser_jax.main --config configs/mmlu.py --workdir DIR [--config.x.y=value ...]`.
+
+Runs (or, on a workdir that holds a checkpoint, resumes) LASeR training with evaluation before
+and after. Exit codes: 0 done (or stopped by training.stop_after), 2 bad config / data / model,
+130 / 143 interrupted by SIGINT / SIGTERM after checkpointing (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=True)
+flags.DEFINE_string("workdir", None, "output directory (checkpoints, metrics.jsonl, results.json)")
+
+
+def maybe_initialize_distributed() -> None:
+    """Multi-host launches: jax.distributed.initialize() when the environment says so (TPU pod
+    workers, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID for GPU clusters)."""
+    import jax
+
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        jax.distributed.initialize(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+                                   num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                                   process_id=int(os.environ["JAX_PROCESS_ID"]))
+    elif os.environ.get("TPU_WORKER_HOSTNAMES") and "," in os.environ["TPU_WORKER_HOSTNAMES"]:
+        jax.distributed.initialize()
+
+
+def format_results(results: dict) -> str:
+    acc_b, acc_a = results.get("accuracy_before"), results.get("accuracy_after")
+    fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
+    lines = [f"task {results['task']}  selector {results['selector']}  steps {results['steps']}",
+             f"accuracy before {fmt(acc_b)} %  after {fmt(acc_a)} %  "
+             f"(test examples: {results['test_examples']})"]
+    if results.get("arm_counts"):
+        lines.append("prompts scored per reward model: " +
+                     ", ".join(f"{k} {v}" for k, v in results["arm_counts"].items()))
+    if results.get("time_s"):
+        t = results["time_s"]
+        lines.append("seconds: " + ", ".join(f"{k[5:]} {v:.1f}" for k, v in t.items()))
+    return "\n".join(lines)
+
+
+def run(argv) -> int:
+    del argv
+    from laser_jax.config import ConfigError
+    from laser_jax.data.tasks import DataError
+    from laser_jax.models.config import CheckpointError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("absl", "orbax", "jax._src"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if FLAGS.config is None:
+        print("error: --config is required, e.g. --config configs/gsm8k.py", file=sys.stderr)
+        return 2
+    if not FLAGS.workdir:
+        print("error: --workdir is required (checkpoints and results go there; rerun to resume)", file=sys.stderr)
+        return 2
+    maybe_initialize_distributed()
+    from laser_jax.train import train
+
+    try:
+        results = train(FLAGS.config, FLAGS.workdir)
+    except (ConfigError, DataError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if results["status"] == "interrupted":
+        print(f"interrupted at step {results['steps']}/{results['total_steps']}; checkpoint saved in "
+              f"{FLAGS.workdir}; rerun the same command to resume", file=sys.stderr)
+        return 128 + int(results["signal"])
+    if results["status"] == "stopped":
+        print(f"stopped at step {results['steps']}/{results['total_steps']} (training.stop_after); rerun the "
+              "same command to continue")
+        return 0
+    print(format_results(results))
+    return 0
+
+
+def main():
+    def entry(argv):
+        sys.exit(run(argv))
+
+    app.run(entry)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, results.json, arm plot.
+
+Only process 0 writes. Every file is written atomically (temp file + rename) except the
+append-only metrics log, which a resumed run first trims back to its checkpoint's step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_json(path: Path, data: Any) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+    os.replace(tmp, path)
+
+
+def _plain(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def _finite(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per training step, and the TensorBoard scalars."""
+
+    def __init__(self, workdir: Path, *, resume_step: int, tensorboard: bool, enabled: bool = True):
+        self.enabled = enabled
+        self.path = Path(workdir) / "metrics.jsonl"
+        self.writer = None
+        if not enabled:
+            return
+        if self.path.exists():  # drop steps a killed run logged after its last checkpoint
+            keep = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            tmp = self.path.with_name("metrics.jsonl.tmp")
+            tmp.write_text("".join(line + "\n" for line in keep))
+            os.replace(tmp, self.path)
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(workdir) / "tensorboard"), purge_step=resume_step + 1)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        clean = {k: _finite(v) for k, v in record.items()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(clean, default=_plain) + "\n")
+        if self.writer is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k != "step":
+                    self.writer.add_scalar(k, v, record["step"])
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def plot_arms(records: list[dict], arm_names: list[str], path: Path, title: str = "") -> None:
+    """PNG: the arm(s) chosen at each step (top) and cumulative choices per arm (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in records]
+    counts = np.array([r["arm_counts"] for r in records], float) if records else np.zeros((0, len(arm_names)))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    for k, name in enumerate(arm_names):
+        used = [s for s, c in zip(steps, counts) if c[k] > 0]
+        top.scatter(used, [k] * len(used), s=12, label=name)
+        bottom.plot(steps, np.cumsum(counts[:, k] > 0) if len(counts) else [], label=name)
+    top.set_yticks(range(len(arm_names)), arm_names)
+    top.set_ylabel("reward model")
+    top.set_title(title or "reward model chosen per step")
+    bottom.set_xlabel("training step")
+    bottom.set_ylabel("steps using the RM (cumulative)")
+    bottom.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
