@@ -145,3 +145,17 @@ def explain_fallbacks(state, mesh: Mesh, rules=DEFAULT_RULES) -> list[str]:
 def data_spec(rank: int, rules=DEFAULT_RULES, mesh: Mesh | None = None, shape=None) -> PartitionSpec:
     """Batch-major array: first axis on the batch rule, the rest replicated."""
     return logical_to_spec(("batch",) + (None,) * (rank - 1), rules, mesh, shape)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def place(state, mesh: Mesh, rules=DEFAULT_RULES):
+    """`state` (an nnx.State) with every Variable on the sharding its logical names give."""
+    return jax.device_put(state, state_shardings(state, mesh, rules))
+
+
+def batch_sharding(x, mesh: Mesh, rules=DEFAULT_RULES) -> NamedSharding:
+    """Batch-major array: first axis split over the batch rule's mesh axes when it divides."""
+    return NamedSharding(mesh, data_spec(len(x.shape), rules, mesh, x.shape))

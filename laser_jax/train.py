@@ -126,6 +126,8 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     if lora:
         add_lora(model, c.policy.lora_rank, c.policy.lora_alpha, tuple(c.policy.lora_targets), seed=c.seed)
     graphdef, params, frozen = nnx.split(model, trainable_filter(lora), frozen_filter(lora))
+    # every array on its sharding from the start, so compiled steps see the same input shardings always
+    params, frozen = shd.place(params, mesh), shd.place(frozen, mesh)
     rewards = build_reward_models([dict(r) for r in c.rewards], mesh=mesh, dtype=c.policy.dtype,
                                   default_task=c.data.task)
     names = [r.name for r in rewards]
@@ -138,8 +140,12 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
                                max_grad_norm=t.max_grad_norm)
     hp = StepConfig(beta=t.beta, alpha_nll=t.alpha_nll, loss_type=t.loss_type, label_smoothing=t.label_smoothing,
                     micro_batches=t.micro_batches)
+    params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
+    opt_sh = jax.tree.map(lambda x: x.sharding, jax.jit(optimizer.init)(params))
+    rep = shd.replicated(mesh)
     step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp), static_argnums=(0,),
-                      donate_argnums=(1, 4))
+                      in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
+                      out_shardings=(params_sh, opt_sh, rep), donate_argnums=(1, 4))
 
     @jax.jit
     def context_fn(params, frozen, ids, mask):
@@ -160,8 +166,15 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
 def init_state(rt: Runtime, params) -> TrainState:
     key = jax.random.PRNGKey(rt.config.seed)
     bandit = rt.selector.init(jax.random.fold_in(key, 1 << 20), len(rt.rewards), rt.hidden_size)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, ref=jax.tree.map(jnp.copy, params),
-                      opt_state=rt.optimizer.init(params), bandit=bandit, key=key)
+    rep = shd.replicated(rt.mesh)
+    return TrainState(step=jax.device_put(jnp.zeros((), jnp.int32), rep), params=params, ref=copy_params(params),
+                      opt_state=jax.jit(rt.optimizer.init)(params), bandit=jax.device_put(bandit, rep),
+                      key=jax.device_put(key, rep))
+
+
+def copy_params(params):
+    """A copy on the same shardings (the reference must not alias the donated params)."""
+    return jax.tree.map(lambda x: jax.device_put(jnp.copy(x), x.sharding), params)
 
 
 # --------------------------------------------------------------------------------------------- one step
@@ -390,7 +403,7 @@ def train(c: ConfigDict, workdir) -> dict:
         while int(state.step) < total:
             iteration, index = divmod(int(state.step), rt.steps_per_iteration)
             if index == 0:  # a new iteration: the reference becomes the current policy
-                state = state.replace(ref=jax.tree.map(jnp.copy, state.params))
+                state = state.replace(ref=copy_params(state.params))
             state, record = laser_step(rt, state, batch_examples(rt, iteration, index))
             record["iteration"] = iteration
             metrics.write(record)

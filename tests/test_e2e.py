@@ -1,0 +1,190 @@
+"""End to end through the CLI on tiny random models (configs/tiny.py): every selector, outputs,
+exact resume after a stop, SIGTERM, and bad configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from laser_jax.bandit.selectors import REGISTRY
+from laser_jax.config import ConfigError, validate
+from laser_jax.tiny import smoke_assets
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "tiny.py")
+SHORT = ["--config.data.train_limit=6", "--config.logging.progress=False"]  # 2 batches of 3 -> 4 steps
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    smoke_assets(cache / "tiny")  # build the tiny models once, before parallel use
+    e = dict(os.environ, LASER_JAX_CACHE=str(cache), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return e
+
+
+def run_cli(env, workdir, *overrides, timeout=300):
+    cmd = [sys.executable, "-m", "laser_jax.main", f"--config={TINY}", f"--workdir={workdir}", *SHORT, *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+def metrics(workdir):
+    return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_state(workdir):
+    ckpts = Path(workdir) / "checkpoints"
+    last = max(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    with ocp.StandardCheckpointer() as c:
+        tree = c.restore(ckpts / str(last) / "state")
+    return last, tree
+
+
+def leaves(tree, prefix=""):
+    if isinstance(tree, dict):
+        for k in sorted(tree):
+            yield from leaves(tree[k], f"{prefix}/{k}")
+    elif isinstance(tree, (list, tuple)):
+        for i, v in enumerate(tree):
+            yield from leaves(v, f"{prefix}/{i}")
+    else:
+        yield prefix, np.asarray(tree)
+
+
+@pytest.mark.parametrize("selector", sorted(REGISTRY))
+def test_every_selector_trains_two_iterations(env, tmp_path, selector):
+    run = run_cli(env, tmp_path, f"--config.selector={selector}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "accuracy before" in run.stdout
+    recs = metrics(tmp_path)
+    assert [r["step"] for r in recs] == [1, 2, 3, 4] and {r["iteration"] for r in recs} == {0, 1}
+    for r in recs:
+        for k in ("arm", "arm_counts", "pairs", "raw_reward", "norm_reward", "time_sample", "time_score",
+                  "time_train", "time_bandit"):
+            assert k in r
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "complete" and res["steps"] == 4 and res["selector"] == selector
+    assert set(res["arm_counts"]) == {"classifier", "likelihood", "exact_match"}
+    assert 0.0 <= res["accuracy_before"] <= 1.0 and 0.0 <= res["accuracy_after"] <= 1.0
+    assert res["accuracy"]["gsm8k"][selector]["after"] == res["accuracy_after"]
+    if selector == "ensemble":
+        assert all(v == 4 * 3 for v in res["arm_counts"].values())  # every RM scores every prompt
+    else:
+        assert sum(res["steps_per_arm"].values()) == 4  # one RM per batch
+    if selector == "fixed":
+        assert res["steps_per_arm"]["classifier"] == 4
+    if selector == "sequential":
+        assert [r["arm"] for r in recs] == [0, 1, 2, 0]
+    assert (tmp_path / "arms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len((tmp_path / "eval_after.jsonl").read_text().splitlines()) == res["test_examples"]
+
+
+def _comparable(recs):
+    return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in recs]
+
+
+def test_stopped_and_resumed_run_matches_uninterrupted(env, tmp_path):
+    full, parts = tmp_path / "full", tmp_path / "parts"
+    assert run_cli(env, full, "--config.training.checkpoint_every=100").returncode == 0
+    first = run_cli(env, parts, "--config.training.checkpoint_every=100", "--config.training.stop_after=3")
+    assert first.returncode == 0 and "stopped at step 3/4" in first.stdout, first.stderr[-2000:]
+    assert not (parts / "results.json").exists()
+    again = run_cli(env, parts, "--config.training.checkpoint_every=100")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resumed" in again.stderr
+    assert _comparable(metrics(full)) == _comparable(metrics(parts))
+    step_a, a = final_state(full)
+    step_b, b = final_state(parts)
+    assert step_a == step_b == 4
+    la, lb = dict(leaves(a)), dict(leaves(b))
+    assert la.keys() == lb.keys() and len(la) > 10
+    for k in la:
+        np.testing.assert_array_equal(la[k], lb[k], err_msg=k)  # bit-identical
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (full, parts))
+    for k in ("accuracy_before", "accuracy_after", "arm_counts", "steps_per_arm"):
+        assert ra[k] == rb[k]
+    assert (full / "eval_after.jsonl").read_text() == (parts / "eval_after.jsonl").read_text()
+
+
+def test_sigterm_checkpoints_then_rerun_resumes(env, tmp_path):
+    cmd = [sys.executable, "-m", "laser_jax.main", f"--config={TINY}", f"--workdir={tmp_path}", *SHORT,
+           "--config.training.iterations=4", "--config.training.checkpoint_every=100"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    deadline = time.time() + 240
+    while time.time() < deadline and not ((tmp_path / "metrics.jsonl").exists()
+                                          and (tmp_path / "metrics.jsonl").read_text().strip()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    step, _ = final_state(tmp_path)
+    assert 1 <= step < 8
+    again = run_cli(env, tmp_path, "--config.training.iterations=4", "--config.training.checkpoint_every=100")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [r["step"] for r in metrics(tmp_path)] == list(range(1, 9))
+
+
+# ---- bad configs: one clear message naming the field, non-zero exit, before any model loads -----
+
+
+def _tiny_config(env):
+    import importlib.util
+
+    os.environ["LASER_JAX_CACHE"] = env["LASER_JAX_CACHE"]
+    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.get_config()
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: setattr(c.data, "task", "chess"), "data.task='chess' is not one of"),
+    (lambda c: setattr(c, "selector", "ucb2"), "selector='ucb2' is not one of"),
+    (lambda c: setattr(c, "rewards", []), "rewards is empty"),
+    (lambda c: setattr(c.sampling, "n", 1), "sampling.n=1 must be >= 2"),
+    (lambda c: setattr(c.sampling, "top_p", 1.5), "sampling.top_p=1.5 must be in (0, 1]"),
+    (lambda c: setattr(c.training, "pairs_per_prompt", 9), "training.pairs_per_prompt=9 must be between 1 and"),
+    (lambda c: setattr(c.training, "learning_rate", -1.0), "training.learning_rate=-1.0 must be > 0"),
+    (lambda c: setattr(c.policy, "path", "/no/such/model"), "policy.path='/no/such/model': no such file"),
+    (lambda c: setattr(c.data, "path", "/no/such/data.jsonl"), "data.path='/no/such/data.jsonl': no such file"),
+    (lambda c: c.rewards[0].update(kind="oracle"), "rewards[0].kind='oracle' is not one of"),
+    (lambda c: c.rewards[1].update(path="./missing_rm"), "rewards[1].path='./missing_rm': no such file"),
+])
+def test_bad_config_is_rejected(env, change, message):
+    c = _tiny_config(env)
+    c.unlock()
+    change(c)
+    with pytest.raises(ConfigError) as e:
+        validate(c)
+    assert message in str(e.value)
+
+
+def test_bad_config_on_the_cli_fails_fast(env, tmp_path):
+    t0 = time.time()
+    run = run_cli(env, tmp_path, "--config.data.task=chess", "--config.sampling.n=1", "--config.policy.path=/nope")
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    for field in ("data.task='chess'", "sampling.n=1", "policy.path='/nope'"):
+        assert field in run.stderr
+    assert not (tmp_path / "checkpoints").exists()
+    assert time.time() - t0 < 60
+
+
+def test_bad_data_file_names_the_line(env, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "#### 1"}\n{not json\n')
+    run = run_cli(env, tmp_path / "w", f"--config.data.path={bad}")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "bad.jsonl:2: not valid JSON" in run.stderr
