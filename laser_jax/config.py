@@ -156,9 +156,9 @@ def validate(c: ConfigDict) -> None:
     need(0 <= t.label_smoothing < 0.5, f"training.label_smoothing={t.label_smoothing} must be in [0, 0.5)")
     need(t.schedule in ("constant", "cosine", "linear"), f"training.schedule={t.schedule!r} is not constant, "
                                                           "cosine or linear")
-    need(t.micro_batches >= 1 and (t.batch_size * t.pairs_per_prompt) % t.micro_batches == 0,
-         f"training.micro_batches={t.micro_batches} must divide batch_size * pairs_per_prompt = "
-         f"{t.batch_size * t.pairs_per_prompt}")
+    need(t.micro_batches >= 1 and t.batch_size % t.micro_batches == 0,
+         f"training.micro_batches={t.micro_batches} must divide training.batch_size={t.batch_size} "
+         "(micro-batches split the prompts)")
     need(t.checkpoint_every >= 1, f"training.checkpoint_every={t.checkpoint_every} must be >= 1")
     need(t.stop_after >= 0, f"training.stop_after={t.stop_after} must be >= 0")
     need(e.batch_size >= 1, f"eval.batch_size={e.batch_size} must be >= 1")

@@ -2,7 +2,7 @@
 
 Per prompt, the n samples are ranked by score (descending); pairs are the nested, disjoint
 (best, worst), (2nd best, 2nd worst), ... up to `pairs_per_prompt` (so at most n // 2), chosen =
-the higher score; a pair whose two scores are equal is dropped. Scores of several RMs are
+the higher score; a pair whose two scores are equal is dropped (weight 0). Scores of several RMs are
 combined first (`combine_scores`): each RM's scores are standardised over the batch and weighted
 by the selector's weights (one-hot for a single RM, 1/K for the score ensemble).
 """
@@ -55,30 +55,14 @@ def build_pairs(scores: np.ndarray, pairs_per_prompt: int):
 
 
 def pack(prompt_ids: np.ndarray, prompt_mask: np.ndarray, tokens: np.ndarray, lengths: np.ndarray,
-         chosen: np.ndarray, rejected: np.ndarray, valid: np.ndarray) -> tuple[PairBatch, np.ndarray]:
-    """Token batch for the train step: prompt (left-padded) + response (right-padded) per row.
-
-    prompt_ids/mask [B, Tp]; tokens [B, n, R] and lengths [B, n] from the sampler. Returns the
-    batch with a fixed count of B*P pairs (invalid ones weight 0) and the prompt index of each pair.
-    """
-    b, p = chosen.shape
-    tp, r = prompt_ids.shape[1], tokens.shape[2]
-    prompt_of_pair = np.repeat(np.arange(b), p)
-    ids = np.zeros((2, b * p, tp + r), np.int32)
-    mask = np.zeros((2, b * p, tp + r), np.int32)
-    target = np.zeros((2, b * p, r), np.float32)
-    steps = np.arange(r)
-    for side, pick in enumerate((chosen, rejected)):
-        idx = pick.reshape(-1)
-        resp = tokens[prompt_of_pair, idx]  # [B*P, R]
-        n_tok = lengths[prompt_of_pair, idx]
-        ids[side, :, :tp] = prompt_ids[prompt_of_pair]
-        mask[side, :, :tp] = prompt_mask[prompt_of_pair]
-        real = steps[None, :] < n_tok[:, None]
-        ids[side, :, tp:] = np.where(real, resp, 0)
-        mask[side, :, tp:] = real
-        target[side] = real
-    weights = valid.reshape(-1).astype(np.float32)
-    batch = PairBatch(ids.reshape(2 * b * p, -1), mask.reshape(2 * b * p, -1), target.reshape(2 * b * p, -1),
-                      weights)
-    return batch, prompt_of_pair
+         chosen: np.ndarray, rejected: np.ndarray, valid: np.ndarray) -> PairBatch:
+    """The train step's batch: the prompts as they are, and per prompt P chosen and P rejected
+    responses [B, 2, P, R] (right-padded, masked after each response's length; the EOS token
+    counts) with weights [B, P] (0 for a dropped pair)."""
+    rows = np.arange(tokens.shape[0])[:, None]
+    steps = np.arange(tokens.shape[2])
+    ids = np.stack([tokens[rows, chosen], tokens[rows, rejected]], axis=1)  # [B, 2, P, R]
+    n_tok = np.stack([lengths[rows, chosen], lengths[rows, rejected]], axis=1)  # [B, 2, P]
+    mask = steps < n_tok[..., None]
+    return PairBatch(np.asarray(prompt_ids, np.int32), np.asarray(prompt_mask, np.int32),
+                     np.where(mask, ids, 0).astype(np.int32), mask.astype(np.int32), valid.astype(np.float32))

@@ -143,9 +143,9 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
     opt_sh = jax.tree.map(lambda x: x.sharding, jax.jit(optimizer.init)(params))
     rep = shd.replicated(mesh)
-    step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp), static_argnums=(0,),
+    step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp),
                       in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
-                      out_shardings=(params_sh, opt_sh, rep), donate_argnums=(1, 4))
+                      out_shardings=(params_sh, opt_sh, rep), donate_argnums=(0, 3))
 
     @jax.jit
     def context_fn(params, frozen, ids, mask):
@@ -249,12 +249,11 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
     chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt)
-    batch, prompt_of_pair = pairs.pack(ids, mask, np.asarray(out.tokens), np.asarray(out.lengths), chosen, rejected,
-                                       valid)
+    batch = pairs.pack(ids, mask, np.asarray(out.tokens), np.asarray(out.lengths), chosen, rejected, valid)
     n_pairs = int(valid.sum())
     params, opt_state = state.params, state.opt_state
     if n_pairs:
-        params, opt_state, m = rt.step_fn(ids.shape[1], params, rt.frozen, state.ref, opt_state, batch)
+        params, opt_state, m = rt.step_fn(params, rt.frozen, state.ref, opt_state, batch)
         m = jax.device_get(m)
     else:  # every pair tied: nothing to learn from, no update, no bandit feedback
         m = None
@@ -265,13 +264,9 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     info = {}
     if m is not None:
         reward = -float(m["loss"])
-        if getattr(rt.selector.hparams, "get", dict().get)("per_prompt", False):
-            per_pair = np.asarray(m["pair_loss"])
-            per_prompt = np.full(len(examples), reward)
-            for i in range(len(examples)):
-                sel = (prompt_of_pair == i) & (np.asarray(batch.weights) > 0)
-                if sel.any():
-                    per_prompt[i] = -float(per_pair[sel].mean())
+        if rt.selector.hparams.get("per_prompt", False):
+            per_pair, w = np.asarray(m["pair_loss"]), valid.astype(np.float64)  # [B, P]
+            per_prompt = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), reward)
             bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
         else:
             bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))

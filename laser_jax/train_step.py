@@ -1,17 +1,19 @@
 """The policy update of one LASeR step: DPO (+ NLL of the chosen responses) with optax.
 
-Sequences of a batch share one layout: the prompt left-padded to `prompt_len` slots, then the
-response (right-padded) in the remaining slots. Chosen and rejected responses are stacked on the
-batch axis ([chosen_0..chosen_{P-1}, rejected_0..rejected_{P-1}]) so one forward serves both.
-Pairs are padded to a fixed count with weight 0, so the step compiles once.
+A batch holds B prompts (left-padded) and, per prompt, P chosen and P rejected responses
+(right-padded). The prompt is run once and its keys/values are shared by its 2P responses, which
+then run against that cache: the prompt's tokens are not recomputed for every response (with
+B=4, P=2, 160-token prompts and 48-token responses this is 2.4x fewer tokens than running each
+prompt+response row separately). Pairs are padded to a fixed count with weight 0, so the step
+compiles once per prompt-length bucket.
 
 The state is explicit: `params` (what the optimizer trains: the LoRA adapters, or every weight),
 `frozen` (the base weights under LoRA, empty otherwise), `ref` (the trainable part of the
 reference policy, frozen at the start of each iteration; with LoRA the reference shares `frozen`
 and needs no second full model) and `opt_state`. Reference log-probs are computed outside the
-gradient. Micro-batches (`micro_batches` > 1) accumulate gradients in a lax.scan; the loss is a
-sum over pairs divided by the number of real pairs in the whole batch, so the result does not
-depend on how the batch is split.
+gradient. Micro-batches (`micro_batches` > 1, splitting the prompts) accumulate gradients in a
+lax.scan; the loss is a sum over pairs divided by the number of real pairs in the whole batch, so
+the result does not depend on how the batch is split.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import optax
 from flax import nnx
 
 from laser_jax import losses
+from laser_jax.models import decoder as D
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +40,11 @@ class StepConfig:
 
 
 class PairBatch(NamedTuple):
-    ids: jax.Array  # [2P, T] int32: chosen rows then rejected rows
-    mask: jax.Array  # [2P, T] int32 (1 = real token)
-    target: jax.Array  # [2P, T - prompt_len] float32: 1 where a response token's log-prob counts
-    weights: jax.Array  # [P] float32 (1 = real pair, 0 = padding)
+    prompt_ids: jax.Array  # [B, Tp] int32, left-padded
+    prompt_mask: jax.Array  # [B, Tp] (1 = real token)
+    ids: jax.Array  # [B, 2, P, R] int32 responses: [:, 0] chosen, [:, 1] rejected, right-padded
+    mask: jax.Array  # [B, 2, P, R] (1 = real response token: its log-prob counts)
+    weights: jax.Array  # [B, P] float32 (1 = real pair, 0 = padding)
 
 
 def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int = 0, schedule: str = "constant",
@@ -64,48 +68,52 @@ def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int 
     return optax.chain(*parts)
 
 
-def response_logps(model, ids, mask, target, prompt_len: int):
-    """Summed log-prob of the response tokens and their count, per row: ([B], [B]).
+def response_logps(model, prompt_ids, prompt_mask, ids, mask):
+    """Summed log-prob and token count of N responses per prompt: ids/mask [B, N, R] -> ([B, N], [B, N]).
 
-    Logits are computed only for the positions that predict response slots [prompt_len, T).
+    The prompt runs once into a KV cache; the cache is repeated for its N responses, which run
+    against it. The first response token is predicted from the prompt's last hidden state.
     """
-    hidden, _ = model.hidden(ids, mask)
-    logits = model.logits(hidden[:, prompt_len - 1:-1])  # predicts ids[:, prompt_len:]
-    tokens = ids[:, prompt_len:]
-    picked = jnp.take_along_axis(logits, tokens[..., None], axis=-1)[..., 0]
-    lp = picked - jax.nn.logsumexp(logits, axis=-1)
-    target = target.astype(jnp.float32)
-    return jnp.sum(lp * target, axis=-1), jnp.sum(target, axis=-1)
+    b, tp = prompt_ids.shape
+    n, r = ids.shape[1:]
+    cache = D.init_cache(model.cfg, b, tp + r, model.model.dtype)
+    h_prompt, cache = model.hidden(prompt_ids, prompt_mask, cache=cache)
+    cache = {"k": jnp.repeat(cache["k"], n, axis=1), "v": jnp.repeat(cache["v"], n, axis=1),
+             "mask": jnp.repeat(cache["mask"], n, axis=0), "index": cache["index"]}
+    flat_ids, flat_mask = ids.reshape(b * n, r), mask.reshape(b * n, r)
+    h, _ = model.hidden(flat_ids, flat_mask, cache=cache)
+    first = jnp.repeat(h_prompt[:, -1:], n, axis=0)  # left padding: slot Tp-1 is the last prompt token
+    logits = model.logits(jnp.concatenate([first, h[:, :-1]], axis=1))  # position t predicts token t
+    picked = jnp.take_along_axis(logits, flat_ids[..., None], axis=-1)[..., 0]
+    lp = (picked - jax.nn.logsumexp(logits, axis=-1)) * flat_mask.astype(jnp.float32)
+    return lp.sum(-1).reshape(b, n), flat_mask.astype(jnp.float32).sum(-1).reshape(b, n)
 
 
-def _pair_logps(model, batch: PairBatch, prompt_len: int):
-    total, count = response_logps(model, batch.ids, batch.mask, batch.target, prompt_len)
-    p = batch.weights.shape[0]
-    return total[:p], total[p:], count[:p]
+def _pair_logps(model, batch: PairBatch):
+    """Chosen and rejected summed log-probs [B*P] and chosen token counts [B*P]."""
+    b, _, p, r = batch.ids.shape
+    total, count = response_logps(model, batch.prompt_ids, batch.prompt_mask, batch.ids.reshape(b, 2 * p, r),
+                                  batch.mask.reshape(b, 2 * p, r))
+    return total[:, :p].reshape(-1), total[:, p:].reshape(-1), count[:, :p].reshape(-1)
 
 
 def _split_micro(batch: PairBatch, m: int) -> PairBatch:
-    """[2P, ...] chosen/rejected layout -> [m, 2P/m, ...] keeping each pair in one micro-batch."""
-    p = batch.weights.shape[0]
-    if p % m:
-        raise ValueError(f"training.micro_batches={m} does not divide the {p} padded pairs per step")
-
-    def rows(x):  # [2P, ...] -> [m, 2(P/m), ...]
-        c, r = x[:p].reshape(m, p // m, *x.shape[1:]), x[p:].reshape(m, p // m, *x.shape[1:])
-        return jnp.concatenate([c, r], axis=1)
-
-    return PairBatch(rows(batch.ids), rows(batch.mask), rows(batch.target), batch.weights.reshape(m, p // m))
+    """Split the prompts (and their pairs) into m micro-batches: leading axis m."""
+    b = batch.prompt_ids.shape[0]
+    if b % m:
+        raise ValueError(f"training.micro_batches={m} does not divide the batch of {b} prompts")
+    return jax.tree.map(lambda x: x.reshape(m, b // m, *x.shape[1:]), batch)
 
 
-def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig, prompt_len: int,
+def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig,
                params, frozen, ref, opt_state, batch: PairBatch):
     """One optimizer update on a batch of pairs -> (params, opt_state, metrics).
 
-    Jit it with graphdef, optimizer, hp and prompt_len bound (functools.partial) and donate
-    params and opt_state.
+    Jit it with graphdef, optimizer and hp bound (functools.partial) and donate params and
+    opt_state. metrics["pair_loss"] is each pair's loss [B, P] (before the update).
     """
     ref_model = nnx.merge(graphdef, ref, frozen)
-    ref_c, ref_r, _ = jax.lax.stop_gradient(_pair_logps(ref_model, batch, prompt_len))
+    ref_c, ref_r, _ = jax.lax.stop_gradient(_pair_logps(ref_model, batch))
     n_pairs = jnp.maximum(jnp.sum(batch.weights), 1.0)
     m = hp.micro_batches
     micro = _split_micro(batch, m)
@@ -113,10 +121,10 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
 
     def loss_fn(p, mb: PairBatch, rc, rr):
         model = nnx.merge(graphdef, p, frozen)
-        c, r, n_tok = _pair_logps(model, mb, prompt_len)
+        c, r, n_tok = _pair_logps(model, mb)
         lp = losses.PairLogps(c, r, rc, rr, n_tok)
         kw = dict(beta=hp.beta, alpha_nll=hp.alpha_nll, loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
-        sums = losses.preference_loss_sums(lp, mb.weights, **kw)
+        sums = losses.preference_loss_sums(lp, mb.weights.reshape(-1), **kw)
         per_pair = losses.dpo_terms(lp, beta=hp.beta, loss_type=hp.loss_type,
                                     label_smoothing=hp.label_smoothing)[0] + hp.alpha_nll * losses.nll_terms(lp)
         return sums["loss"] / n_pairs, (sums, per_pair)
@@ -136,5 +144,5 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     params = optax.apply_updates(params, updates)
     metrics = losses.finalise(sums)
     metrics["grad_norm"] = optax.global_norm(grads)
-    metrics["pair_loss"] = per_pair.reshape(-1)  # [P], this step's loss of each pair (before the update)
+    metrics["pair_loss"] = per_pair.reshape(batch.weights.shape)
     return params, opt_state, metrics

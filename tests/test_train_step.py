@@ -57,43 +57,58 @@ def tiny(tmp_path_factory):
     return ref, path
 
 
-def _batch(seed=0, pairs=2, padded=3):
-    """Left-padded prompts, right-padded responses; pair 2 padding (weight 0)."""
+def _batch(seed=0, prompts=2, pairs=2, drop=((1, 1),)):
+    """B prompts (left-padded) with P pairs each (right-padded responses); pairs in `drop` weight 0."""
     rng = np.random.default_rng(seed)
-    t = PROMPT_LEN + RESP_LEN
-    ids = np.zeros((2 * padded, t), np.int32)
-    mask = np.zeros((2 * padded, t), np.int32)
-    target = np.zeros((2 * padded, RESP_LEN), np.float32)
-    for p in range(pairs):
+    ids = np.zeros((prompts, PROMPT_LEN), np.int32)
+    mask = np.zeros((prompts, PROMPT_LEN), np.int32)
+    resp = np.zeros((prompts, 2, pairs, RESP_LEN), np.int32)
+    rmask = np.zeros((prompts, 2, pairs, RESP_LEN), np.int32)
+    for b in range(prompts):
         plen = rng.integers(2, PROMPT_LEN + 1)
-        prompt = rng.integers(2, V, plen)
-        for row, rlen in ((p, rng.integers(2, RESP_LEN + 1)), (padded + p, rng.integers(1, RESP_LEN + 1))):
-            ids[row, PROMPT_LEN - plen:PROMPT_LEN] = prompt
-            mask[row, PROMPT_LEN - plen:PROMPT_LEN] = 1
-            ids[row, PROMPT_LEN:PROMPT_LEN + rlen] = rng.integers(2, V, rlen)
-            mask[row, PROMPT_LEN:PROMPT_LEN + rlen] = 1
-            target[row, :rlen] = 1
-    weights = np.array([1.0] * pairs + [0.0] * (padded - pairs), np.float32)
-    return PairBatch(jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(target), jnp.asarray(weights))
+        ids[b, PROMPT_LEN - plen:] = rng.integers(2, V, plen)
+        mask[b, PROMPT_LEN - plen:] = 1
+        for side in range(2):
+            for p in range(pairs):
+                rlen = rng.integers(1, RESP_LEN + 1)
+                resp[b, side, p, :rlen] = rng.integers(2, V, rlen)
+                rmask[b, side, p, :rlen] = 1
+    weights = np.ones((prompts, pairs), np.float32)
+    for b, p in drop:
+        weights[b, p] = 0.0
+    return PairBatch(*(jnp.asarray(x) for x in (ids, mask, resp, rmask, weights)))
 
 
 def _torch_logps(model, batch: PairBatch):
-    ids, mask = torch.tensor(np.asarray(batch.ids), dtype=torch.long), torch.tensor(np.asarray(batch.mask))
-    pos = torch.clamp(torch.cumsum(mask, 1) - 1, min=0)
-    logits = model(ids, attention_mask=mask, position_ids=pos).logits
-    lp = torch.log_softmax(logits[:, PROMPT_LEN - 1:-1].double(), -1)
-    tok = torch.gather(lp, 2, ids[:, PROMPT_LEN:, None])[..., 0]
-    return (tok * torch.tensor(np.asarray(batch.target), dtype=torch.float64)).sum(-1)
+    """Each (prompt + response) row run whole in PyTorch: summed response log-probs [B, 2, P]."""
+    pids, pmask = np.asarray(batch.prompt_ids), np.asarray(batch.prompt_mask)
+    rids, rmask = np.asarray(batch.ids), np.asarray(batch.mask)
+    b, _, p, r = rids.shape
+    out = np.zeros((b, 2, p))
+    for i in range(b):
+        for side in range(2):
+            for j in range(p):
+                ids = torch.tensor(np.concatenate([pids[i], rids[i, side, j]])[None], dtype=torch.long)
+                m = torch.tensor(np.concatenate([pmask[i], rmask[i, side, j]])[None])
+                pos = torch.clamp(torch.cumsum(m, 1) - 1, min=0)
+                logits = model(ids, attention_mask=m, position_ids=pos).logits
+                lp = torch.log_softmax(logits[0, PROMPT_LEN - 1:-1].double(), -1)
+                tok = torch.gather(lp, 1, ids[0, PROMPT_LEN:, None])[:, 0]
+                out[i, side, j] = float((tok * torch.tensor(rmask[i, side, j], dtype=torch.float64)).sum())
+    return out
 
 
 def test_response_logps_match_pytorch(tiny):
+    """Prompt run once and shared through the KV cache == each prompt+response row run whole."""
     ref, path = tiny
     batch = _batch()
-    ours, counts = response_logps(load_pretrained(path), batch.ids, batch.mask, batch.target, PROMPT_LEN)
+    b, _, p, r = batch.ids.shape
+    ours, counts = response_logps(load_pretrained(path), batch.prompt_ids, batch.prompt_mask,
+                                  batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
     with torch.no_grad():
-        want = _torch_logps(ref, batch).numpy()
+        want = _torch_logps(ref, batch).reshape(b, 2 * p)
     np.testing.assert_allclose(np.asarray(ours), want, atol=1e-4)
-    np.testing.assert_array_equal(np.asarray(counts), np.asarray(batch.target).sum(-1))
+    np.testing.assert_array_equal(np.asarray(counts), np.asarray(batch.mask).reshape(b, 2 * p, r).sum(-1))
 
 
 def _setup(path, lora: bool, lr=1e-2):
@@ -114,34 +129,36 @@ def test_step_loss_matches_pytorch_dpo(tiny):
     params = jax.tree.map(lambda x: x * 1.05, params)  # the policy has moved from the reference
     batch = _batch(seed=3)
     hp = StepConfig(beta=0.5, alpha_nll=0.3)
-    step = jax.jit(functools.partial(train_step, graphdef, opt, hp, PROMPT_LEN))
+    step = jax.jit(functools.partial(train_step, graphdef, opt, hp))
     _, _, metrics = step(params, frozen, ref, opt_state, batch)
 
     moved = tf.LlamaForCausalLM(hf.config).eval()
     moved.load_state_dict({k: v * 1.05 for k, v in hf.state_dict().items()})
     with torch.no_grad():
-        pol, base = _torch_logps(moved, batch), _torch_logps(hf, batch)
-    p = 3
+        pol, base = torch.tensor(_torch_logps(moved, batch)), torch.tensor(_torch_logps(hf, batch))
     w = torch.tensor(np.asarray(batch.weights), dtype=torch.float64)
-    margin = (pol[:p] - base[:p]) - (pol[p:] - base[p:])
+    margin = (pol[:, 0] - base[:, 0]) - (pol[:, 1] - base[:, 1])
     dpo = -torch.nn.functional.logsigmoid(0.5 * margin)
-    nll = -pol[:p] / torch.tensor(np.asarray(batch.target)[:p].sum(-1)).clamp(min=1)
+    nll = -pol[:, 0] / torch.tensor(np.asarray(batch.mask)[:, 0].sum(-1), dtype=torch.float64).clamp(min=1)
     want = float(((dpo + 0.3 * nll) * w).sum() / w.sum())
     assert float(metrics["loss"]) == pytest.approx(want, abs=1e-4)
-    assert float(metrics["pairs"]) == 2.0
+    assert float(metrics["pairs"]) == 3.0
+    np.testing.assert_allclose(np.asarray(metrics["pair_loss"]), (dpo + 0.3 * nll).numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_step_raises_chosen_margin(tiny, lora):
     _, path = tiny
     graphdef, params, frozen, ref, opt, opt_state = _setup(path, lora=lora, lr=5e-3 if not lora else 2e-2)
-    batch = _batch(seed=1)
-    step = jax.jit(functools.partial(train_step, graphdef, opt, StepConfig(beta=0.1, alpha_nll=0.0), PROMPT_LEN))
+    batch = _batch(seed=1, drop=())
+    step = jax.jit(functools.partial(train_step, graphdef, opt, StepConfig(beta=0.1, alpha_nll=0.0)))
+    b, _, p, r = batch.ids.shape
 
     @jax.jit
-    def margin(p):  # chosen minus rejected summed log-prob, for the two real pairs
-        total, _ = response_logps(nnx.merge(graphdef, p, frozen), batch.ids, batch.mask, batch.target, PROMPT_LEN)
-        return total[:2] - total[3:5]
+    def margin(params):  # chosen minus rejected summed log-prob, per pair
+        total, _ = response_logps(nnx.merge(graphdef, params, frozen), batch.prompt_ids, batch.prompt_mask,
+                                  batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
+        return total[:, :p] - total[:, p:]
 
     before = np.asarray(margin(params))
     for _ in range(3):
@@ -154,10 +171,10 @@ def test_step_raises_chosen_margin(tiny, lora):
 def test_micro_batches_give_the_same_update(tiny):
     _, path = tiny
     graphdef, params, frozen, ref, opt, opt_state = _setup(path, lora=True)
-    batch = _batch(seed=2, pairs=3, padded=4)
+    batch = _batch(seed=2, prompts=4, pairs=2, drop=((0, 1), (3, 0)))
     outs = []
     for m in (1, 4):
-        step = jax.jit(functools.partial(train_step, graphdef, opt, StepConfig(micro_batches=m), PROMPT_LEN))
+        step = jax.jit(functools.partial(train_step, graphdef, opt, StepConfig(micro_batches=m)))
         outs.append(step(params, frozen, ref, opt_state, batch))
     for p, _, met in outs[1:]:
         assert float(met["loss"]) == pytest.approx(float(outs[0][2]["loss"]), abs=1e-6)
