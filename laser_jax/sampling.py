@@ -1,0 +1,396 @@
+"""Sampling n responses per prompt from a CausalLM: one jitted prefill + decode loop.
+
+    out = sample(model, prompt_ids, prompt_mask, key, SamplingConfig(max_new_tokens=256, n=4,
+                 temperature=0.8, eos_ids=(tok.eos_token_id,), pad_id=tok.pad_token_id))
+    texts = decode(tok, out, stop_strings=("\\nQuestion:",))   # [B][n] strings
+
+How it runs (all inside one `jax.jit`, compiled once per (B, T, max_new_tokens, n, eos_ids,
+pad_id, top_k, greedy or not, top-p on or not); temperature and top_p are traced, so changing
+them does not recompile):
+1. Prefill: the B left-padded prompts go through the model once, into a KV cache of
+   T + max_new_tokens slots; only the last slot's hidden state goes through the LM head.
+2. The cache is tiled n times (row b*n + j is sample j of prompt b) and the first token of each
+   of the B*n rows is sampled from the prefill logits.
+3. A `lax.while_loop` feeds the last token of every row ([B*n, 1]) against the cache and samples
+   the next one, until max_new_tokens or until every row has produced an EOS id. A finished row
+   feeds `pad_id` with attention mask 0, so it never becomes a key for anyone, and emits pad_id.
+
+Sampling per step: logits / temperature -> top-k (keep the k largest) -> top-p (nucleus: keep the
+smallest set of most likely tokens whose mass is >= top_p, always at least the top token; tokens
+tied with the last kept one are kept too) -> `jax.random.categorical` with a per-step key
+`fold_in(key, step)`. temperature == 0 is greedy (argmax; top-k / top-p ignored). Same key and
+same inputs -> same samples.
+
+Returned log-probs (`SampleOutput`):
+- `logprobs`: log_softmax(logits) at the sampled token, i.e. under the model's own distribution at
+  temperature 1 with no truncation. This is what DPO / NLL use (the policy's log-likelihood).
+- `sampling_logprobs`: log-prob under the distribution actually sampled from (temperature, top-k,
+  top-p applied, renormalised); 0 for greedy. Useful for importance weights.
+Both are 0 at padded positions (after the end).
+
+Stop strings are textual and handled outside jit by `truncate_at_stop` / `decode`. After a stop
+string cuts a text, `tokens`/`logprobs` still describe the uncut generation: re-tokenise the cut
+text if token-level quantities must match it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from laser_jax.models import decoder as D
+
+F32 = jnp.float32
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """max_new_tokens: tokens generated per sample (the output width).
+    temperature: 0 = greedy. top_p: nucleus mass, 1.0 = off. top_k: 0 = off.
+    n: samples per prompt. eos_ids: ids that end a sample (the EOS token is kept and counted in
+    `lengths`). pad_id: id written after the end (and fed, with mask 0, for finished rows)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    n: int = 1
+    eos_ids: tuple[int, ...] = ()
+    pad_id: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.eos_ids, int):
+            object.__setattr__(self, "eos_ids", (self.eos_ids,))
+        else:
+            object.__setattr__(self, "eos_ids", tuple(int(e) for e in self.eos_ids))
+        problems = []
+        if int(self.max_new_tokens) < 1:
+            problems.append(f"max_new_tokens={self.max_new_tokens} (must be >= 1)")
+        if int(self.n) < 1:
+            problems.append(f"n={self.n} (must be >= 1)")
+        if not self.temperature >= 0:
+            problems.append(f"temperature={self.temperature} (must be >= 0; 0 = greedy)")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p={self.top_p} (must be in (0, 1]; 1 = off)")
+        if int(self.top_k) < 0:
+            problems.append(f"top_k={self.top_k} (must be >= 0; 0 = off)")
+        if problems:
+            raise ValueError("invalid SamplingConfig: " + "; ".join(problems))
+
+
+class SampleOutput(NamedTuple):
+    """Row b*n + j of the flat batch is [b, j] here. Positions at or after `lengths` hold pad_id
+    (tokens) and 0 (log-probs)."""
+
+    tokens: jax.Array  # [B, n, max_new] int32
+    logprobs: jax.Array  # [B, n, max_new] float32, log_softmax(logits) at the token (temperature 1)
+    sampling_logprobs: jax.Array  # [B, n, max_new] float32, under the distribution sampled from
+    lengths: jax.Array  # [B, n] int32, generated tokens including the EOS token if any
+    finished: jax.Array  # [B, n] bool, an EOS id was produced
+    steps: jax.Array  # int32 scalar, decode steps run (< max_new_tokens when all rows stopped early)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    """What the compiled program depends on (hashable; jit static argument)."""
+
+    max_new_tokens: int
+    n: int
+    greedy: bool
+    top_k: int
+    use_top_p: bool
+    eos_ids: tuple[int, ...]
+    pad_id: int
+
+
+def _order_key(x):
+    """float32 -> int32 with the same order (-inf < ... < -0 <= 0 < ... < inf)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.int32)
+    return jnp.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+
+
+def _threshold(keys, weights, target):
+    """Per row, the largest key t with sum(weights[keys >= t]) >= target, by 32 exact halvings of
+    the int32 key range (no sort: XLA's CPU sort and top_k are slow inside loops). keys [R,V]
+    int32, weights [R,V], target [R,1] (<= the row's total weight). Returns [R,1] int32."""
+    lo = jnp.min(keys, axis=-1, keepdims=True)  # weight(keys >= lo) = total >= target
+    hi = jnp.max(keys, axis=-1, keepdims=True)  # the answer is in [lo, hi]
+
+    def halve(_, bounds):
+        lo, hi = bounds  # invariant: ok(lo); the answer <= hi
+        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1) + ((lo ^ hi) & 1)  # ceil((lo+hi)/2), no overflow
+        ok = jnp.sum(jnp.where(keys >= mid, weights, 0), axis=-1, keepdims=True) >= target
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid - 1)
+
+    lo, _ = jax.lax.fori_loop(0, 32, halve, (lo, hi))
+    return lo
+
+
+def filter_logits(logits, temperature, top_p, *, top_k: int = 0, use_top_p: bool = True):
+    """logits [R,V] -> temperature-scaled logits, -inf outside the top-k / top-p set.
+
+    `temperature` and `top_p` may be traced; `top_k` (0 = off) and `use_top_p` are static. Top-k
+    keeps the tokens whose logit is >= the k-th largest; top-p (after top-k) keeps the smallest
+    set of most likely tokens whose renormalised mass is >= top_p, at least the top token. Tokens
+    tied with the last kept one are kept too. Thresholds are found exactly by bisection over the
+    logits' order-preserving int32 keys (32 masked reductions each), never by sorting the
+    vocabulary."""
+    z = logits.astype(F32) / temperature
+    vocab = z.shape[-1]
+    neg_inf = jnp.asarray(-jnp.inf, F32)
+    keys = _order_key(z)
+    if 0 < top_k < vocab:
+        kth = _threshold(keys, jnp.ones((), jnp.int32), jnp.asarray(top_k, jnp.int32))
+        z = jnp.where(keys >= kth, z, neg_inf)
+    if use_top_p:
+        p = jnp.exp(z - jnp.max(z, axis=-1, keepdims=True))  # 0 where filtered out
+        cut = _threshold(keys, p, top_p * jnp.sum(p, axis=-1, keepdims=True))
+        z = jnp.where(keys >= cut, z, neg_inf)
+    return z
+
+
+def categorical(key, z):
+    """One draw per row from softmax(z) [R,V] (-inf = excluded), exactly, in two stages: a chunk
+    of the vocabulary by its mass, then a token inside the chunk, both with
+    `jax.random.categorical`. Needs R * (V/W + W) random numbers instead of R * V (full-vocab
+    Gumbel noise costs more than the argmax on CPU). Returns (tokens [R] int32, log-prob of the
+    token under softmax(z) [R])."""
+    rows, vocab = z.shape
+    width = 1 << max(3, int(np.ceil(np.log2(np.sqrt(vocab)))))
+    chunks = -(-vocab // width)
+    zp = z if chunks * width == vocab else jnp.pad(z, ((0, 0), (0, chunks * width - vocab)),
+                                                     constant_values=-jnp.inf)
+    zc = zp.reshape(rows, chunks, width)
+    zmax = jnp.max(z, axis=-1)
+    mass = jnp.sum(jnp.exp(zc - zmax[:, None, None]), axis=-1)  # [R,C]
+    k_chunk, k_tok = jax.random.split(key)
+    chunk = jax.random.categorical(k_chunk, jnp.log(mass), axis=-1)
+    inner = jnp.take_along_axis(zc, chunk[:, None, None], axis=1)[:, 0]  # [R,W]
+    tok = (chunk * width + jax.random.categorical(k_tok, inner, axis=-1)).astype(jnp.int32)
+    logp = jnp.take_along_axis(z, tok[:, None], axis=-1)[:, 0] - zmax - jnp.log(jnp.sum(mass, axis=-1))
+    return tok, logp
+
+
+def _choose(logits, key, temperature, top_p, st: _Static):
+    """logits [R,V] -> (token [R], logprob at temperature 1 [R], sampling logprob [R])."""
+    logp = jax.nn.log_softmax(logits.astype(F32), axis=-1)
+    if st.greedy:
+        tok = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        samp_lp = jnp.zeros(tok.shape, F32)
+    else:
+        filtered = filter_logits(logits, temperature, top_p, top_k=st.top_k, use_top_p=st.use_top_p)
+        tok, samp_lp = categorical(key, filtered)
+    lp = jnp.take_along_axis(logp, tok[:, None], axis=-1)[:, 0]
+    return tok, lp, samp_lp
+
+
+def _is_eos(tok, eos_ids):
+    if not eos_ids:
+        return jnp.zeros(tok.shape, bool)
+    return jnp.any(tok[:, None] == jnp.asarray(eos_ids, jnp.int32)[None, :], axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# decode step. The model's own cached call (D.CausalLM.__call__ with cache=) scans over the stacked
+# layers: every step XLA copies each layer's weights out of the [L, ...] stack (dynamic-slice; on CPU
+# that costs about as much as the matmuls), carries the whole [L,B,S,KV,D] cache through the scan
+# and re-reads it in transposed order. Decoding one token needs less, so the sampler:
+# - splits the stacked layer weights once per call (outside the decode loop; one extra copy of the
+#   layer weights while sampling) and unrolls the layers, so each step reads weights in place;
+# - keeps one cache array per layer in [R,KV,S,D] order (no transposes, in-place writes);
+# - writes the new token's k/v into it, then attends over it.
+# Same modules and weights as the model, so the same numbers (the tests compare against the full
+# model without cache).
+
+
+def _attend_one(q, k_cache, v_cache, valid):
+    """One query per row. q [R,H,D]; k_cache, v_cache [R,KV,S,D] (already holding this token);
+    valid [R,S] bool (the slots this query sees)."""
+    rows, heads, dim = q.shape
+    kvh = k_cache.shape[1]
+    q = q.reshape(rows, kvh, heads // kvh, dim)
+    scores = jnp.einsum("rkgd,rksd->rkgs", q, k_cache.astype(q.dtype), preferred_element_type=F32) * dim ** -0.5
+    scores = jnp.where(valid[:, None, None, :], scores, jnp.finfo(F32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(q.dtype)
+    out = jnp.einsum("rkgs,rksd->rkgd", probs, v_cache.astype(q.dtype))
+    return out.reshape(rows, heads, dim)
+
+
+def _unstack_layers(model: D.CausalLM) -> list[nnx.Module]:
+    """The model's scanned layer stack as L separate Blocks (their weights copied out once)."""
+    graphdef, params = nnx.split(model.model.layers)
+    return [nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], params)) for i in range(model.cfg.num_layers)]
+
+
+def _decode_step(model: D.CausalLM, blocks, tok, alive, cache):
+    """Feed tok [R] (alive [R] bool: a real token, else ignored by every later query) at slot
+    cache['index']. cache: k, v tuples of L arrays [R,KV,S,D]; mask [R,S]; index.
+    Returns (logits [R,V] float32, cache)."""
+    cfg, tr = model.cfg, model.model
+    slot = cache["index"]
+    mask = cache["mask"]
+    positions = jnp.sum(mask, axis=1, dtype=jnp.int32)[:, None]  # real tokens before the slot
+    rel = slot - jnp.arange(mask.shape[1])
+    inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+    zero = jnp.zeros((), jnp.int32)
+    at = (zero, zero, slot, zero)
+    x = tr.embed(tok[:, None]).astype(tr.dtype)
+    new_k, new_v = [], []
+    for blk, window, k_cache, v_cache in zip(blocks, cfg.layer_windows().tolist(), cache["k"], cache["v"]):
+        q, k, v = blk.attn.project(blk.input_norm(x), positions, inv_freq)
+        # write first, then attend over the written cache: XLA then updates it in place (reading
+        # the old cache while writing the new one would make it copy every layer's cache).
+        k_cache = jax.lax.dynamic_update_slice(k_cache, k[:, 0, :, None].astype(k_cache.dtype), at)
+        v_cache = jax.lax.dynamic_update_slice(v_cache, v[:, 0, :, None].astype(v_cache.dtype), at)
+        valid = (mask if window <= 0 else mask & (rel < window)) | (rel == 0)  # + itself
+        h = _attend_one(q[:, 0], k_cache, v_cache, valid)
+        x = x + blk.attn.o(h[:, None])
+        x = x + blk.mlp(blk.post_norm(x))
+        new_k.append(k_cache)
+        new_v.append(v_cache)
+    logits = model.logits(tr.final_norm(x))[:, 0]
+    cache = {"k": tuple(new_k), "v": tuple(new_v),
+             "mask": jax.lax.dynamic_update_slice(mask, alive[:, None], (zero, slot)), "index": slot + 1}
+    return logits, cache
+
+
+def _prefill(model: D.CausalLM, prompt_ids, prompt_mask, slots: int, n: int):
+    """Run the B prompts once; return (last-token logits [B*n,V], decode cache of `slots` slots
+    tiled n times: row b*n + j holds prompt b)."""
+    b, t = prompt_ids.shape
+    dtype = getattr(model.model, "dtype", F32)
+    hidden, cache = model.hidden(prompt_ids, prompt_mask, cache=D.init_cache(model.cfg, b, t, dtype))
+    logits = model.logits(hidden[:, -1:])[:, 0]  # left padding: the last slot is the last token
+
+    def layout(a):  # [L,B,T,KV,D] -> L x [B*n,KV,slots,D]
+        a = jnp.pad(jnp.swapaxes(a, 2, 3), ((0, 0), (0, 0), (0, 0), (0, slots - t), (0, 0)))
+        a = jnp.repeat(a, n, axis=1) if n > 1 else a
+        return tuple(a[i] for i in range(a.shape[0]))
+
+    mask = jnp.pad(cache["mask"], ((0, 0), (0, slots - t)))
+    cache = {"k": layout(cache["k"]), "v": layout(cache["v"]),
+             "mask": jnp.repeat(mask, n, axis=0) if n > 1 else mask, "index": jnp.asarray(t, jnp.int32)}
+    return (jnp.repeat(logits, n, axis=0) if n > 1 else logits), cache
+
+
+@partial(jax.jit, static_argnames=("graphdef", "st"))
+def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, *, st: _Static):
+    model = nnx.merge(graphdef, state)
+    b, t = prompt_ids.shape
+    n, m = st.n, st.max_new_tokens
+    rows = b * n
+
+    # 1-2. prefill the B prompts, tile to B*n rows, sample the first token.
+    logits, cache = _prefill(model, prompt_ids, prompt_mask, t + m - 1, n)
+    blocks = _unstack_layers(model)
+    tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, st)
+    finished = _is_eos(tok, st.eos_ids)
+    tokens = jnp.full((rows, m), st.pad_id, jnp.int32).at[:, 0].set(tok)
+    logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(lp)
+    samp_logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(slp)
+    lengths = jnp.ones((rows,), jnp.int32)
+
+    # 3. decode one token per step; a row that finished feeds pad with mask 0.
+    def cond(carry):
+        step, finished = carry[0], carry[2]
+        return (step < m) & ~jnp.all(finished)
+
+    def body(carry):
+        step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
+        alive = ~finished
+        logits, cache = _decode_step(model, blocks, jnp.where(alive, last, st.pad_id), alive, cache)
+        tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, st)
+        tok = jnp.where(alive, tok, st.pad_id)
+        lp = jnp.where(alive, lp, 0.0)
+        slp = jnp.where(alive, slp, 0.0)
+        tokens = jax.lax.dynamic_update_slice(tokens, tok[:, None], (0, step))
+        logprobs = jax.lax.dynamic_update_slice(logprobs, lp[:, None], (0, step))
+        samp_logprobs = jax.lax.dynamic_update_slice(samp_logprobs, slp[:, None], (0, step))
+        lengths = lengths + alive.astype(jnp.int32)
+        finished = finished | (alive & _is_eos(tok, st.eos_ids))
+        return step + 1, tok, finished, cache, tokens, logprobs, samp_logprobs, lengths
+
+    carry = (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
+    steps, _, finished, _, tokens, logprobs, samp_logprobs, lengths = jax.lax.while_loop(cond, body, carry)
+    shape = (b, n, m)
+    return SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
+                        lengths.reshape(b, n), finished.reshape(b, n), steps)
+
+
+def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: SamplingConfig) -> SampleOutput:
+    """n samples per prompt. prompt_ids / prompt_mask [B,T] left-padded (mask 1 = real token);
+    key: a jax PRNG key. Returns SampleOutput with [B, n, max_new_tokens] arrays (see module doc)."""
+    if not isinstance(model, D.CausalLM):
+        raise TypeError(f"sample needs a CausalLM (an LM head), got {type(model).__name__}")
+    prompt_ids = jnp.asarray(prompt_ids, jnp.int32)
+    prompt_mask = jnp.asarray(prompt_mask).astype(bool)
+    if prompt_ids.ndim != 2 or prompt_ids.shape != prompt_mask.shape:
+        raise ValueError(f"prompt_ids {prompt_ids.shape} and prompt_mask {prompt_mask.shape} must both be [B,T]")
+    greedy = cfg.temperature == 0
+    st = _Static(max_new_tokens=int(cfg.max_new_tokens), n=int(cfg.n), greedy=greedy,
+                 top_k=0 if greedy else int(cfg.top_k), use_top_p=(not greedy) and cfg.top_p < 1.0,
+                 eos_ids=cfg.eos_ids, pad_id=int(cfg.pad_id))
+    graphdef, state = nnx.split(model)
+    temperature = jnp.asarray(cfg.temperature if not greedy else 1.0, F32)
+    return _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, jnp.asarray(cfg.top_p, F32),
+                       st=st)
+
+
+def greedy(model: D.CausalLM, ids, mask, max_new_tokens: int, eos_ids: Sequence[int] = (), pad_id: int = 0
+           ) -> SampleOutput:
+    """Greedy decoding (n = 1, temperature 0); outputs have n = 1 ([B, 1, max_new_tokens])."""
+    cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, n=1, eos_ids=tuple(eos_ids),
+                         pad_id=pad_id)
+    return sample(model, ids, mask, jax.random.key(0), cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# outside jit: token ids -> text, stop strings
+
+
+def truncate_at_stop(texts: Sequence[str], stop_strings: Sequence[str]) -> list[str]:
+    """Cut each text just before the earliest occurrence of any stop string (the stop string is
+    removed); texts without one are returned unchanged. Empty stop strings are ignored."""
+    stops = [s for s in stop_strings if s]
+    out = []
+    for text in texts:
+        cut = len(text)
+        for s in stops:
+            i = text.find(s)
+            if 0 <= i < cut:
+                cut = i
+        out.append(text[:cut])
+    return out
+
+
+def response_ids(out: SampleOutput, keep_eos: bool = False) -> list[list[list[int]]]:
+    """Generated ids per prompt and sample, [B][n] lists, cut at `lengths`; the final EOS of a
+    finished sample is dropped unless keep_eos."""
+    tokens, lengths, finished = (np.asarray(x) for x in (out.tokens, out.lengths, out.finished))
+    b, n, _ = tokens.shape
+    result = []
+    for i in range(b):
+        row = []
+        for j in range(n):
+            end = int(lengths[i, j]) - (1 if finished[i, j] and not keep_eos else 0)
+            row.append(tokens[i, j, :end].tolist())
+        result.append(row)
+    return result
+
+
+def decode(tokenizer: Any, out: SampleOutput, stop_strings: Sequence[str] = (),
+           skip_special_tokens: bool = True) -> list[list[str]]:
+    """Texts per prompt [B][n]: each sample's ids up to (not including) its EOS, decoded with the
+    HF tokenizer, then cut at the first stop string."""
+    ids = response_ids(out)
+    flat = [seq for row in ids for seq in row]
+    texts = tokenizer.batch_decode(flat, skip_special_tokens=skip_special_tokens)
+    texts = truncate_at_stop(texts, stop_strings)
+    n = len(ids[0]) if ids else 0
+    return [texts[i * n:(i + 1) * n] for i in range(len(ids))]

@@ -1,0 +1,93 @@
+"""The real SmolLM2-135M-Instruct GGUF (fetched from PyPI, see laser_jax/models/embedded.py):
+our logits and greedy text against transformers loading the same GGUF in PyTorch."""
+
+from __future__ import annotations
+
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from laser_jax.convert import convert
+from laser_jax.models import load_pretrained, load_tokenizer
+from laser_jax.models.embedded import smollm2_gguf
+from laser_jax.sampling import greedy
+
+pytestmark = pytest.mark.slow
+PROMPTS = ["What is 12*7?", "Name the capital of France and one thing it is famous for.",
+           "Is a tomato a fruit? Answer yes or no, then explain briefly."]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    path = smollm2_gguf()
+    t0 = time.perf_counter()
+    ours = load_pretrained(path)
+    load_s = time.perf_counter() - t0
+    tok = load_tokenizer(path)
+    from transformers import AutoModelForCausalLM
+
+    ref = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
+    print(f"\nSmolLM2 GGUF load (laser_jax): {load_s:.2f} s")
+    return path, ours, tok, ref
+
+
+def _chat_ids(tok, text):
+    return tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                   return_dict=True)["input_ids"]
+
+
+def _left_pad(rows, pad):
+    t = max(map(len, rows))
+    ids = np.full((len(rows), t), pad, np.int32)
+    mask = np.zeros((len(rows), t), np.int32)
+    for i, r in enumerate(rows):
+        ids[i, t - len(r):] = r
+        mask[i, t - len(r):] = 1
+    return ids, mask
+
+
+def test_logits_match_pytorch(smol):
+    _, ours, tok, ref = smol
+    rows = [_chat_ids(tok, p) for p in PROMPTS]
+    ids, mask = _left_pad(rows, tok.pad_token_id)
+    got = np.asarray(nnx.jit(lambda m, i, k: m(i, k))(ours, jnp.asarray(ids), jnp.asarray(mask)))
+    worst = 0.0
+    for i, r in enumerate(rows):
+        with torch.no_grad():
+            want = ref(torch.tensor([r])).logits[0].numpy()
+        mine = got[i, -len(r):]
+        worst = max(worst, float(np.abs(mine - want).max()))
+        np.testing.assert_array_equal(mine.argmax(-1), want.argmax(-1))
+    print(f"max |logit diff| vs PyTorch over {sum(map(len, rows))} positions: {worst:.2e}")
+    assert worst <= 1e-3
+
+
+def test_greedy_text_matches_pytorch(smol):
+    _, ours, tok, ref = smol
+    ids = _chat_ids(tok, PROMPTS[0])
+    with torch.no_grad():
+        out = ref.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                           max_new_tokens=40, do_sample=False, pad_token_id=tok.pad_token_id)
+    want = tok.decode(out[0, len(ids):], skip_special_tokens=True)
+    res = greedy(ours, jnp.asarray([ids], jnp.int32), jnp.ones((1, len(ids)), jnp.int32), max_new_tokens=40,
+                 eos_ids=(tok.eos_token_id,), pad_id=tok.pad_token_id)
+    n = int(res.lengths[0, 0])
+    got = tok.decode(np.asarray(res.tokens[0, 0, :n]), skip_special_tokens=True)
+    print(f"greedy: {got!r}")
+    assert got == want and len(got) > 0
+
+
+def test_flax_checkpoint_round_trip(smol, tmp_path):
+    path, ours, tok, _ = smol
+    dst = convert(path, tmp_path / "smollm2")
+    t0 = time.perf_counter()
+    again = load_pretrained(dst)
+    print(f"SmolLM2 Flax checkpoint load: {time.perf_counter() - t0:.2f} s")
+    ids = jnp.asarray([_chat_ids(tok, PROMPTS[1])], jnp.int32)
+    fwd = nnx.jit(lambda m, i: m(i))
+    np.testing.assert_array_equal(np.asarray(fwd(ours, ids)), np.asarray(fwd(again, ids)))
+    assert load_tokenizer(dst)(PROMPTS[1])["input_ids"] == tok(PROMPTS[1])["input_ids"]
