@@ -197,16 +197,19 @@ def _is_eos(tok, eos_ids):
 
 
 # ---------------------------------------------------------------------------------------------
-# decode step. The model's own cached call (D.CausalLM.__call__ with cache=) scans over the stacked
-# layers: every step XLA copies each layer's weights out of the [L, ...] stack (dynamic-slice; on CPU
-# that costs about as much as the matmuls), carries the whole [L,B,S,KV,D] cache through the scan
-# and re-reads it in transposed order. Decoding one token needs less, so the sampler:
-# - splits the stacked layer weights once per call (outside the decode loop; one extra copy of the
-#   layer weights while sampling) and unrolls the layers, so each step reads weights in place;
-# - keeps one cache array per layer in [R,KV,S,D] order (no transposes, in-place writes);
-# - writes the new token's k/v into it, then attends over it.
-# Same modules and weights as the model, so the same numbers (the tests compare against the full
-# model without cache).
+# decode step. The model's own cached call (D.CausalLM.__call__ with cache=) is written for
+# training-shaped work; one token per row per step needs less, and on CPU the difference is 2x:
+# - its layer scan copies every layer's weights out of the [L, ...] stack on every step
+#   (dynamic-slice; as costly as the matmuls). The sampler copies them out once per call, outside
+#   the decode loop (while sampling, the layer weights exist twice);
+# - with few rows a matmul streams its weight matrix from memory. XLA's CPU dot streams a
+#   weight stored [out, in] and applied as W @ x^T about 1.5x faster than x @ W[in, out], so the
+#   one-time copy also transposes the kernels, and `_linear` keeps XLA from folding the
+#   activation transposes back into the dot. The LM head of tied embeddings is already [V, E];
+# - it carries the whole [L,B,S,KV,D] cache through the scan and re-reads it transposed. Here
+#   each layer has its own cache array in [R,KV,S,D] order, written in place.
+# Norms, q/k norms and RoPE are the model's own modules and functions; the projections mirror
+# `decoder.Attention.project` and `decoder.MLP`. The tests compare against the full model.
 
 
 def _attend_one(q, k_cache, v_cache, valid):
@@ -222,17 +225,49 @@ def _attend_one(q, k_cache, v_cache, valid):
     return out.reshape(rows, heads, dim)
 
 
-def _unstack_layers(model: D.CausalLM) -> list[nnx.Module]:
-    """The model's scanned layer stack as L separate Blocks (their weights copied out once)."""
+def _transposed(dense: D.Dense):
+    """A Dense layer's kernel as [out, in] (flattened) and its bias flattened (or None)."""
+    kernel = dense.kernel[...]
+    fan_in = int(np.prod(kernel.shape[:dense.n_in]))
+    bias = None if dense.bias is None else dense.bias[...].reshape(-1)
+    return kernel.reshape(fan_in, -1).T, bias
+
+
+def _linear(wb, x, out_dtype=None):
+    """x [R, in] @ W for W given as ([out, in], bias): computed as (W^T x^T)^T; the barriers keep
+    the transposes of the small activations materialised (see the section comment)."""
+    w_t, bias = wb
+    xt = jax.lax.optimization_barrier(x.T.astype(w_t.dtype))
+    y = jax.lax.optimization_barrier(jnp.dot(w_t, xt, preferred_element_type=out_dtype)).T
+    return y if bias is None else y + bias.astype(y.dtype)
+
+
+def _decode_weights(model: D.CausalLM):
+    """Per layer: (Block module for its norms, dict of transposed projections); and the LM head
+    as [V, E]. The layer weights are copied once (see the section comment)."""
     graphdef, params = nnx.split(model.model.layers)
-    return [nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], params)) for i in range(model.cfg.num_layers)]
+    layers = []
+    for i in range(model.cfg.num_layers):
+        blk = nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], params))
+        proj = {name: _transposed(dense) for name, dense in (
+            ("q", blk.attn.q), ("k", blk.attn.k), ("v", blk.attn.v), ("o", blk.attn.o),
+            ("gate", blk.mlp.gate), ("up", blk.mlp.up), ("down", blk.mlp.down))}
+        layers.append((blk, proj))
+    if model.lm_head is None:
+        head = (model.model.embed.embedding[...], None)
+    else:
+        head = _transposed(model.lm_head)
+    return layers, head
 
 
-def _decode_step(model: D.CausalLM, blocks, tok, alive, cache):
+def _decode_step(model: D.CausalLM, weights, tok, alive, cache):
     """Feed tok [R] (alive [R] bool: a real token, else ignored by every later query) at slot
-    cache['index']. cache: k, v tuples of L arrays [R,KV,S,D]; mask [R,S]; index.
-    Returns (logits [R,V] float32, cache)."""
+    cache['index']. weights: `_decode_weights(model)`. cache: k, v tuples of L arrays
+    [R,KV,S,D]; mask [R,S]; index. Returns (logits [R,V] float32, cache)."""
     cfg, tr = model.cfg, model.model
+    layers, head = weights
+    rows = tok.shape[0]
+    heads, kv_heads, dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     slot = cache["index"]
     mask = cache["mask"]
     positions = jnp.sum(mask, axis=1, dtype=jnp.int32)[:, None]  # real tokens before the slot
@@ -240,21 +275,30 @@ def _decode_step(model: D.CausalLM, blocks, tok, alive, cache):
     inv_freq = jnp.asarray(cfg.inv_freq(), F32)
     zero = jnp.zeros((), jnp.int32)
     at = (zero, zero, slot, zero)
-    x = tr.embed(tok[:, None]).astype(tr.dtype)
+    x = tr.embed(tok).astype(tr.dtype)  # [R,E]
     new_k, new_v = [], []
-    for blk, window, k_cache, v_cache in zip(blocks, cfg.layer_windows().tolist(), cache["k"], cache["v"]):
-        q, k, v = blk.attn.project(blk.input_norm(x), positions, inv_freq)
+    for (blk, w), window, k_cache, v_cache in zip(layers, cfg.layer_windows().tolist(), cache["k"], cache["v"]):
+        h = blk.input_norm(x)
+        q = _linear(w["q"], h).reshape(rows, 1, heads, dim)
+        k = _linear(w["k"], h).reshape(rows, 1, kv_heads, dim)
+        v = _linear(w["v"], h).reshape(rows, kv_heads, dim)
+        if blk.attn.clip is not None:
+            q, k, v = (jnp.clip(a, -blk.attn.clip, blk.attn.clip) for a in (q, k, v))
+        if blk.attn.q_norm is not None:
+            q, k = blk.attn.q_norm(q), blk.attn.k_norm(k)
+        q, k = D.rope(q, positions, inv_freq)[:, 0], D.rope(k, positions, inv_freq)[:, 0]
         # write first, then attend over the written cache: XLA then updates it in place (reading
         # the old cache while writing the new one would make it copy every layer's cache).
-        k_cache = jax.lax.dynamic_update_slice(k_cache, k[:, 0, :, None].astype(k_cache.dtype), at)
-        v_cache = jax.lax.dynamic_update_slice(v_cache, v[:, 0, :, None].astype(v_cache.dtype), at)
+        k_cache = jax.lax.dynamic_update_slice(k_cache, k[:, :, None].astype(k_cache.dtype), at)
+        v_cache = jax.lax.dynamic_update_slice(v_cache, v[:, :, None].astype(v_cache.dtype), at)
         valid = (mask if window <= 0 else mask & (rel < window)) | (rel == 0)  # + itself
-        h = _attend_one(q[:, 0], k_cache, v_cache, valid)
-        x = x + blk.attn.o(h[:, None])
-        x = x + blk.mlp(blk.post_norm(x))
+        attn = _attend_one(q, k_cache, v_cache, valid)
+        x = x + _linear(w["o"], attn.reshape(rows, heads * dim))
+        h = blk.post_norm(x)
+        x = x + _linear(w["down"], jax.nn.silu(_linear(w["gate"], h)) * _linear(w["up"], h))
         new_k.append(k_cache)
         new_v.append(v_cache)
-    logits = model.logits(tr.final_norm(x))[:, 0]
+    logits = _linear(head, tr.final_norm(x), out_dtype=F32).astype(F32)
     cache = {"k": tuple(new_k), "v": tuple(new_v),
              "mask": jax.lax.dynamic_update_slice(mask, alive[:, None], (zero, slot)), "index": slot + 1}
     return logits, cache
@@ -288,7 +332,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
 
     # 1-2. prefill the B prompts, tile to B*n rows, sample the first token.
     logits, cache = _prefill(model, prompt_ids, prompt_mask, t + m - 1, n)
-    blocks = _unstack_layers(model)
+    weights = _decode_weights(model)
     tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, st)
     finished = _is_eos(tok, st.eos_ids)
     tokens = jnp.full((rows, m), st.pad_id, jnp.int32).at[:, 0].set(tok)
@@ -304,7 +348,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     def body(carry):
         step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
         alive = ~finished
-        logits, cache = _decode_step(model, blocks, jnp.where(alive, last, st.pad_id), alive, cache)
+        logits, cache = _decode_step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
         tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, st)
         tok = jnp.where(alive, tok, st.pad_id)
         lp = jnp.where(alive, lp, 0.0)

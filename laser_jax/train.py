@@ -255,22 +255,22 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     if n_pairs:
         params, opt_state, m = rt.step_fn(params, rt.frozen, state.ref, opt_state, batch)
         m = jax.device_get(m)
-    else:  # every pair tied: nothing to learn from, no update, no bandit feedback
+    else:  # every pair tied: nothing to learn from, no update
         m = None
     times["time_train"] = time.perf_counter() - tic
 
-    # 6. bandit reward = -(training loss), normalised inside the selector's update
+    # 6. bandit reward = -(training loss), normalised inside the selector's update; a batch whose
+    #    chosen RM tied every pair taught nothing: reward -inf, which the bandit counts as r' = 0
     tic = time.perf_counter()
-    info = {}
-    if m is not None:
-        reward = -float(m["loss"])
-        if rt.selector.hparams.get("per_prompt", False):
-            per_pair, w = np.asarray(m["pair_loss"]), valid.astype(np.float64)  # [B, P]
-            per_prompt = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), reward)
-            bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
-        else:
-            bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
-        info = jax.device_get(info)
+    reward = -float(m["loss"]) if m is not None else -np.inf
+    if rt.selector.hparams.get("per_prompt", False):
+        w = valid.astype(np.float64)  # [B, P]
+        per_pair = np.asarray(m["pair_loss"]) if m is not None else np.zeros(w.shape)
+        per_prompt = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), -np.inf)
+        bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
+    else:
+        bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
+    info = jax.device_get(info)
     times["time_bandit"] = time.perf_counter() - tic
 
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, bandit=bandit)
@@ -281,8 +281,8 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
         "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
         "pairs": n_pairs,
         "mean_response_tokens": float(np.asarray(out.lengths).mean()),
-        "raw_reward": float(np.asarray(info.get("raw_reward", np.nan)).mean()) if info else None,
-        "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()) if info else None,
+        "raw_reward": float(np.asarray(info.get("raw_reward", np.nan)).mean()),
+        "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()),
     }
     if m is not None:
         record.update({k: float(v) for k, v in m.items() if k != "pair_loss"})

@@ -61,9 +61,11 @@ def leaves(tree, prefix=""):
         yield prefix, np.asarray(tree)
 
 
-@pytest.mark.parametrize("selector", sorted(REGISTRY))
+@pytest.mark.parametrize("selector", sorted(REGISTRY) + ["laser_per_prompt"])
 def test_every_selector_trains_two_iterations(env, tmp_path, selector):
-    run = run_cli(env, tmp_path, f"--config.selector={selector}")
+    per_prompt = selector == "laser_per_prompt"
+    selector = "laser" if per_prompt else selector
+    run = run_cli(env, tmp_path, f"--config.selector={selector}", f"--config.selector_args.per_prompt={per_prompt}")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "accuracy before" in run.stdout
     recs = metrics(tmp_path)
@@ -79,6 +81,8 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector):
     assert res["accuracy"]["gsm8k"][selector]["after"] == res["accuracy_after"]
     if selector == "ensemble":
         assert all(v == 4 * 3 for v in res["arm_counts"].values())  # every RM scores every prompt
+    elif per_prompt:
+        assert sum(res["arm_counts"].values()) == 4 * 3  # one RM per prompt
     else:
         assert sum(res["steps_per_arm"].values()) == 4  # one RM per batch
     if selector == "fixed":

@@ -69,8 +69,8 @@ def update(state: Exp3State, arm, raw_reward, gamma, probs_at_select=None):
     """Pushes and normalises ``raw_reward``, then log w_arm += gamma * (r' / p_arm) / K.
 
     ``probs_at_select``: the p the arm was drawn from; None recomputes it from ``state`` (the
-    same thing if no update happened in between). A non-finite ``raw_reward`` changes nothing
-    and gives norm_reward NaN. Returns (new_state, info) with info =
+    same thing if no update happened in between). raw_reward -inf counts as r' = 0; NaN / +inf
+    change nothing and give norm_reward NaN. Returns (new_state, info) with info =
     {"raw_reward", "norm_reward", "estimate"} (estimate = x_hat).
     """
     arm = jnp.asarray(arm, jnp.int32)
@@ -86,8 +86,8 @@ def update(state: Exp3State, arm, raw_reward, gamma, probs_at_select=None):
     if p.shape != (state.num_arms,):
         raise ValueError(f"probs_at_select must be [K={state.num_arms}], got {p.shape}.")
     history, r = norm.push_and_normalise(state.history, raw)
-    ok = jnp.isfinite(raw)
-    x_hat = r / p[arm]
+    ok = jnp.isfinite(r)
+    x_hat = jnp.where(ok, r, 0.0) / p[arm]
     log_w = state.log_weights.at[arm].add(jnp.where(ok, gamma * x_hat / state.num_arms, 0.0))
     new_state = Exp3State(
         log_weights=log_w - jnp.max(log_w),

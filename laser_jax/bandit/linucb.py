@@ -137,8 +137,9 @@ def update(state: LinUCBState, arm, c: jax.Array, raw_reward):
     """Pushes ``raw_reward`` into the history, normalises it to r', then updates arm ``arm`` only.
 
     A_arm^-1 <- sherman_morrison(A_arm^-1, c); b_arm += r' c; counts[arm] += 1.
-    ``arm`` must lie in [0, K) (not checked under jit). ``c`` is one context [d]. A non-finite
-    ``raw_reward`` changes nothing and gives norm_reward NaN (see normalise.py).
+    ``arm`` must lie in [0, K) (not checked under jit). ``c`` is one context [d]. raw_reward
+    -inf counts as r' = 0 (a pull that taught nothing); NaN / +inf change nothing and give
+    norm_reward NaN (see normalise.py).
     Returns (new_state, info) with info = {"raw_reward", "norm_reward"} (float32 scalars).
     """
     c = jnp.asarray(c, state.a_inv.dtype)
@@ -154,7 +155,7 @@ def update(state: LinUCBState, arm, c: jax.Array, raw_reward):
         raise ValueError(f"raw_reward must be a scalar, got shape {raw.shape}; "
                          "use update_many for per-prompt rewards.")
     history, r = norm.push_and_normalise(state.history, raw)
-    ok = jnp.isfinite(raw)
+    ok = jnp.isfinite(r)
     u = jnp.where(ok, downdate_vector(state.a_inv[arm], c), 0.0)
     new_state = LinUCBState(
         a_inv=state.a_inv.at[arm].add(-jnp.outer(u, u)),  # = sherman_morrison, in place

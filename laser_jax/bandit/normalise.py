@@ -16,9 +16,12 @@ about which arm is better. (The authors' code divides by zero here.)
 The history is a ring buffer of capacity H (static): it holds the last min(count, H) raw
 rewards. Push first, then normalise: ``push_and_normalise`` does both.
 
-Non-finite raw rewards (a NaN or inf loss) are not pushed and normalise to NaN; the bandits
-skip their update on them (a jitted step cannot raise), so one bad batch cannot poison the
-history or the arm statistics. Check ``jnp.isfinite(info["norm_reward"])`` to notice it.
+A raw reward of -inf means "this arm gave nothing to learn from" (the training loop passes it
+when the chosen RM tied every pair): it is not pushed, it normalises to 0 (the worst reward),
+and the bandits count the pull. Other non-finite raw rewards (NaN, +inf: a diverged loss) are
+not pushed and normalise to NaN; the bandits skip their update on them (a jitted step cannot
+raise), so one bad batch cannot poison the history or the arm statistics. Check
+``jnp.isfinite(info["norm_reward"])`` to notice it.
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ def quantiles(hist: RewardHistory, qs=(LOW_Q, HIGH_Q)) -> jax.Array:
 def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     """r' = clip((r - q20) / (q80 - q20), 0, 1) against ``hist``; 0.5 if q80 - q20 <= eps.
 
-    ``hist`` should already contain ``r`` (push first). An empty history also gives 0.5; a
-    non-finite ``r`` gives NaN.
+    ``hist`` should already contain ``r`` (push first). An empty history also gives 0.5;
+    r = -inf gives 0; NaN or +inf gives NaN.
     """
     q = quantiles(hist)
     q20, q80 = q[0], q[1]
@@ -111,7 +114,7 @@ def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     safe_band = jnp.where(ok, band, 1.0)
     scaled = jnp.clip((r - q20) / safe_band, 0.0, 1.0)
     out = jnp.where(ok, scaled, jnp.asarray(0.5, hist.values.dtype))
-    return jnp.where(jnp.isfinite(r), out, jnp.nan)
+    return jnp.where(jnp.isfinite(r), out, jnp.where(r == -jnp.inf, jnp.asarray(0.0, out.dtype), jnp.nan))
 
 
 def push_and_normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS):

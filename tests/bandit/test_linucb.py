@@ -66,10 +66,12 @@ def test_equal_quantiles_give_one_half():
         hist = push(hist, v)
     assert float(normalise(hist, 2.0)) == 0.5
     assert float(normalise(nm.init_history(H), 1.0)) == 0.5  # empty history
-    # Non-finite rewards are not pushed and normalise to NaN.
+    # Non-finite rewards are not pushed; NaN / +inf normalise to NaN, -inf to 0 (the worst).
     pushed, r = push_norm(hist, np.float32(np.inf))
     assert np.isnan(float(r)) and int(pushed.count) == int(hist.count)
     np.testing.assert_array_equal(np.asarray(pushed.values), np.asarray(hist.values))
+    pushed, r = push_norm(hist, np.float32(-np.inf))
+    assert float(r) == 0.0 and int(pushed.count) == int(hist.count)
 
 
 def test_history_rejects_bad_capacity_and_vector_rewards():
@@ -215,6 +217,13 @@ def test_update_touches_only_the_chosen_arm():
     assert np.isnan(float(info["norm_reward"]))
     for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(new)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # -inf (the chosen RM tied every pair): the pull counts with r' = 0, the history is untouched.
+    worst, info = linucb.update_jit(new, np.int32(2), c, np.float32(-np.inf))
+    assert float(info["norm_reward"]) == 0.0
+    np.testing.assert_array_equal(np.asarray(worst.counts), [0, 1, 1, 0])
+    np.testing.assert_array_equal(np.asarray(worst.b), np.asarray(new.b))
+    np.testing.assert_allclose(np.asarray(worst.a_inv)[2], np.linalg.inv(np.eye(D) + np.outer(c, c)), atol=1e-6)
+    assert int(worst.history.count) == int(new.history.count)
 
 
 def test_batched_select_equals_per_context_select():
