@@ -53,6 +53,7 @@ def base_config() -> ConfigDict:
         train_limit=0,  # 0 = all
         test_limit=0,
         holdout_fraction=0.1,  # when the source has a single split: this share becomes the test split
+        batch_by_family=False,  # one task family per batch (generated demo tasks mix families)
     ))
     c.sampling = ConfigDict(dict(n=30, temperature=0.8, top_p=1.0, top_k=0, max_new_tokens=256,
                                  max_prompt_tokens=512))

@@ -28,7 +28,8 @@ def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, 
         texts = sampling.decode(tokenizer, out, stop_strings=STOP_STRINGS)
         for ex, row in zip(chunk[:real], texts[:real]):
             pred = extract_answer(ex.task, row[0], ex.choices)
-            records.append({"uid": ex.uid, "gold": ex.answer, "prediction": pred,
+            records.append({"uid": ex.uid, "family": dict(ex.meta).get("family", ex.task), "gold": ex.answer,
+                            "prediction": pred,
                             "correct": bool(pred is not None and is_correct(ex.task, pred, ex.answer)),
                             "response": row[0]})
         if progress is not None:

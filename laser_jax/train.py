@@ -134,7 +134,7 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     selector = make_selector(c.selector, **selector_hparams(c))
 
     t = c.training
-    steps_per_iteration = -(-len(train_examples) // t.batch_size)
+    steps_per_iteration = len(iteration_batches(train_examples, t.batch_size, c.seed, 0, c.data.batch_by_family))
     optimizer = make_optimizer(learning_rate=t.learning_rate, total_steps=t.iterations * steps_per_iteration,
                                warmup_steps=t.warmup_steps, schedule=t.schedule, weight_decay=t.weight_decay,
                                max_grad_norm=t.max_grad_norm)
@@ -180,12 +180,36 @@ def copy_params(params):
 # --------------------------------------------------------------------------------------------- one step
 
 
+def family(example: Example) -> str:
+    """The task family of an example (generated demo tasks mix several), else its task."""
+    return dict(example.meta).get("family", example.task) if example.meta else example.task
+
+
+def iteration_batches(examples: list[Example], batch_size: int, seed: int, iteration: int,
+                      by_family: bool) -> list[list[int]]:
+    """The batches (example indices) of one iteration: a permutation seeded by (seed, iteration);
+    a group's last batch wraps around within the group to fill B. With `by_family`, every batch
+    holds one family (so the batch-mean context is that family's) and the families' batches are
+    interleaved in a seeded order."""
+    rng = np.random.default_rng([seed, iteration])
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(family(ex) if by_family else "", []).append(i)
+    batches = []
+    for name in sorted(groups):
+        idx = np.asarray(groups[name])[rng.permutation(len(groups[name]))]
+        for start in range(0, len(idx), batch_size):
+            batches.append([int(idx[(start + j) % len(idx)]) for j in range(batch_size)])
+    if by_family:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
 def batch_examples(rt: Runtime, iteration: int, index: int) -> list[Example]:
-    """Batch `index` of `iteration`: a seeded permutation; the last batch wraps around to fill B."""
-    n, b = len(rt.train_examples), rt.config.training.batch_size
-    order = np.random.default_rng([rt.config.seed, iteration]).permutation(n)
-    picks = [order[(index * b + j) % n] for j in range(b)]
-    return [rt.train_examples[i] for i in picks]
+    """Batch `index` of `iteration` (see `iteration_batches`)."""
+    c = rt.config
+    batches = iteration_batches(rt.train_examples, c.training.batch_size, c.seed, iteration, c.data.batch_by_family)
+    return [rt.train_examples[i] for i in batches[index]]
 
 
 def score_samples(rt: Runtime, examples: list[Example], texts: list[list[str]], weights: np.ndarray) -> np.ndarray:
@@ -275,8 +299,10 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
 
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, bandit=bandit)
     arms = np.asarray(chosen_arms(jnp.asarray(weights)))
+    families = sorted({family(ex) for ex in examples})
     record = {
         "step": int(state.step) + 1,
+        "family": families[0] if len(families) == 1 else "mixed",
         "arm": int(np.bincount(arms, minlength=len(rt.rewards)).argmax()),
         "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
         "pairs": n_pairs,
