@@ -89,21 +89,23 @@ def _rule_map(rules: Iterable[tuple[str, Any]]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def logical_to_spec(names: Sequence[str | None], rules=DEFAULT_RULES, mesh: Mesh | None = None,
+def logical_to_spec(names: Sequence[str | None], rules=DEFAULT_RULES, mesh: Mesh | dict | None = None,
                     shape: Sequence[int] | None = None) -> PartitionSpec:
     """PartitionSpec for an array with logical axes `names`.
 
-    A mesh axis is used at most once (first dimension wins); with `mesh` and `shape`, mesh axes
-    of size 1 are dropped and a dimension that does not divide is replicated.
+    A mesh axis is used at most once (first dimension wins); with `mesh` (a Mesh, or a dict of
+    axis sizes for planning) and `shape`, mesh axes of size 1 are dropped and a dimension that
+    does not divide is replicated.
     """
     table = _rule_map(rules)
+    sizes = None if mesh is None else dict(mesh if isinstance(mesh, dict) else mesh.shape)
     used: set[str] = set()
     spec = []
     for i, name in enumerate(names):
         axes = tuple(a for a in table.get(name, ()) if a not in used) if name is not None else ()
-        if mesh is not None:
-            axes = tuple(a for a in axes if a in mesh.shape and mesh.shape[a] > 1)
-            if shape is not None and axes and shape[i] % math.prod(mesh.shape[a] for a in axes):
+        if sizes is not None:
+            axes = tuple(a for a in axes if sizes.get(a, 1) > 1)
+            if shape is not None and axes and shape[i] % math.prod(sizes[a] for a in axes):
                 axes = ()
         used.update(axes)
         spec.append(axes[0] if len(axes) == 1 else (axes or None))
@@ -140,6 +142,15 @@ def explain_fallbacks(state, mesh: Mesh, rules=DEFAULT_RULES) -> list[str]:
         if want != got:
             notes.append(f"{'/'.join(map(str, path))}: wanted {want}, placed {got} (shape {tuple(v.shape)})")
     return notes
+
+
+def shard_fraction(spec: PartitionSpec, sizes: dict[str, int]) -> int:
+    """Into how many pieces `spec` splits an array over a mesh of axis `sizes`."""
+    parts = 1
+    for axes in spec:
+        for a in (axes,) if isinstance(axes, str) else (axes or ()):
+            parts *= sizes.get(a, 1)
+    return parts
 
 
 def data_spec(rank: int, rules=DEFAULT_RULES, mesh: Mesh | None = None, shape=None) -> PartitionSpec:

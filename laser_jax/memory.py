@@ -1,0 +1,137 @@
+"""Device memory of a run, per device, for several meshes, from abstract shapes (nothing loaded).
+
+    python -m laser_jax.memory --config configs/gsm8k.py --meshes 1x8x1,1x16x1,1x32x1,2x16x2
+
+Each model is built with `nnx.eval_shape` from its architecture (offline presets of the paper's
+models, `models/presets.py`, or the checkpoint's config when it is on disk); every parameter's
+bytes are divided by the number of shards its logical axes get on the mesh (the same rules the
+run uses). Rows: the policy (frozen base, LoRA adapters + AdamW moments, or the full model + AdamW
+and a full reference), the reference's trainable part, the reward models (policy + reference for
+implicit DPO), the sampler's KV cache for B*n sequences, and the train step's float32 logits for
+one micro-batch. Activations besides the logits (small with remat) are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from laser_jax import sharding as shd
+from laser_jax.models import decoder as D
+from laser_jax.models.config import DecoderConfig
+from laser_jax.models.lora import add_lora
+from laser_jax.models.presets import PRESETS
+
+GiB = 1024 ** 3
+
+
+def architecture(path: str) -> DecoderConfig:
+    if path in PRESETS:
+        return PRESETS[path]
+    from laser_jax.models.loading import load_config
+
+    return load_config(path)
+
+
+def sharded_bytes(cfg: DecoderConfig, dtype, sizes: dict[str, int], rules=shd.DEFAULT_RULES, lora_rank: int = 0):
+    """(frozen bytes, LoRA bytes) per device for one model."""
+
+    def build():
+        m = D.build(cfg, dtype=dtype, rngs=nnx.Rngs(0))
+        if lora_rank:
+            add_lora(m, lora_rank, 2.0 * lora_rank)
+        return m
+
+    abstract = nnx.eval_shape(build)
+    frozen = lora = 0.0
+    for _, v in nnx.to_flat_state(nnx.state(abstract)):
+        names = v.get_metadata().get("out_sharding") or (None,) * len(v.shape)
+        spec = shd.logical_to_spec(names, rules, sizes, v.shape)
+        b = math.prod(v.shape) * np.dtype(v.dtype).itemsize / shd.shard_fraction(spec, sizes)
+        if isinstance(v, nnx.LoRAParam):
+            lora += b
+        else:
+            frozen += b
+    return frozen, lora
+
+
+def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, float]:
+    """Bytes per device for run config `c` on a (data, fsdp, tensor) mesh."""
+    sizes = dict(zip(shd.MESH_AXES, mesh))
+    dtype = D.to_dtype(c.policy.dtype)
+    pol = architecture(c.policy.path)
+    rank = int(c.policy.lora_rank)
+    frozen, lora = sharded_bytes(pol, dtype, sizes, rules, rank)
+    out = {}
+    if rank:
+        out["policy (frozen base)"] = frozen
+        out["LoRA + AdamW + reference LoRA"] = lora * 4  # params, mu, nu, reference copy
+    else:
+        out["policy + AdamW"] = frozen * 3
+        out["reference (full copy)"] = frozen
+    rm_bytes = 0.0
+    for rm in c.rewards:
+        if rm["kind"] == "verifier":
+            continue
+        rm_bytes += sharded_bytes(architecture(rm["path"]), dtype, sizes, rules)[0]
+        if rm["kind"] == "implicit_dpo":
+            rm_bytes += sharded_bytes(architecture(rm["ref_path"]), dtype, sizes, rules)[0]
+    out["reward models"] = rm_bytes
+    batch_shards = sizes["data"] * sizes["fsdp"]
+    kv_shards = sizes["tensor"] if pol.num_kv_heads % sizes["tensor"] == 0 else 1
+    seqs = c.training.batch_size * c.sampling.n
+    slots = c.sampling.max_prompt_tokens + c.sampling.max_new_tokens
+    kv = 2 * pol.num_layers * seqs * slots * pol.num_kv_heads * pol.head_dim * np.dtype(dtype).itemsize
+    out["sampling KV cache"] = kv / (min(batch_shards, seqs) * kv_shards)
+    rows = 2 * c.training.pairs_per_prompt * c.training.batch_size // c.training.micro_batches
+    vocab_shards = sizes["tensor"] if pol.vocab_size % sizes["tensor"] == 0 else 1
+    out["train logits (f32, one micro-batch)"] = rows * c.sampling.max_new_tokens * pol.vocab_size * 4 / (
+        min(batch_shards, rows) * vocab_shards)
+    out["total"] = sum(out.values())
+    return out
+
+
+def table(c, meshes: list[tuple[int, int, int]]) -> str:
+    plans = [plan(c, m) for m in meshes]
+    head = ["GiB per device"] + [f"{m[0]}x{m[1]}x{m[2]} ({math.prod(m)} dev)" for m in meshes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in plans[0]:
+        lines.append("| " + " | ".join([key] + [f"{p[key] / GiB:.1f}" for p in plans]) + " |")
+    return "\n".join(lines)
+
+
+def _config(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_config", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.get_config()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m laser_jax.memory", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--meshes", default="1x8x1,1x16x1,1x32x1,2x16x2,1x64x1",
+                    help="comma-separated data x fsdp x tensor sizes")
+    args = ap.parse_args(argv)
+    if not Path(args.config).exists():
+        print(f"error: --config {args.config}: no such file", file=sys.stderr)
+        return 2
+    try:
+        meshes = [tuple(int(x) for x in m.split("x")) for m in args.meshes.split(",")]
+        assert all(len(m) == 3 and min(m) >= 1 for m in meshes)
+    except (ValueError, AssertionError):
+        print(f"error: --meshes {args.meshes!r}: give sizes like 1x8x1,2x4x1 (data x fsdp x tensor)", file=sys.stderr)
+        return 2
+    print(table(_config(args.config), meshes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
