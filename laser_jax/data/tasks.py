@@ -21,6 +21,12 @@ Example ids (``uid``) are stable and equal for a local copy and the hub where bo
 rows in the same order: ``gsm8k-<split>-<index:05d>``, ``strategyqa-<qid>`` (``strategyqa-<split>-
 <index:05d>`` without a qid), ``mmlu-<subject>-<split>-<index within the subject:04d>``.
 
+``demo`` is generated, not read (``laser_jax.data.synthetic``): arithmetic word problems, yes/no
+questions and 4-way multiple choice, made from the ``seed`` of ``load_task`` (split ``train``: 64
+per family, ``test``: 32 per family, no question in both). It is a MIXED task: each example
+carries the answer format it is written in as its own ``Example.task`` (``gsm8k``, ``strategyqa``,
+``mmlu``), so prompts, extraction and scoring follow the example, not ``"demo"``.
+
 ``TASKS`` is the registry: one ``TaskSpec`` per task names its loaders, gold parser, answer
 extractor, scorer and the answer-format sentence of its prompt. A new task is one entry here.
 """
@@ -51,7 +57,9 @@ __all__ = [
     "TASK_NAMES",
     "TaskSpec",
     "get_task",
+    "gold_format",
     "load_task",
+    "row_task",
     "split_examples",
 ]
 
@@ -103,11 +111,15 @@ class TaskSpec:
 
     name: str
     load_path: Callable[[Path, str], list[Example]]  # (file or folder, split) -> examples
-    hub: HubSource
+    hub: HubSource | None  # None: not on the hub (a generated task)
     gold: Callable[[object], str]  # raw dataset field -> canonical gold
     extract: Callable[[str, tuple[str, ...]], str | None]  # (completion, choices) -> answer
     is_correct: Callable[[str | None, str], bool]  # (prediction, canonical gold) -> bool
     answer_format: str  # sentence the prompt adds to ask for this task's answer form ("" = none)
+    # A generated task: (split, seed) -> examples; load_task calls it instead of reading files.
+    generate: Callable[[str, int], list[Example]] | None = None
+    # A mixed task: the answer-format tasks its examples carry in Example.task (see row_task).
+    formats: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,6 +370,74 @@ def _mmlu_hub_row(row: Mapping[str, Any], index: int, split: str) -> Example:
 
 
 # --------------------------------------------------------------------------------------------
+# Demo: generated (laser_jax.data.synthetic), a mixed task
+
+
+def gold_format(gold: object) -> str:
+    """The answer format a canonical gold is written in: ``"strategyqa"`` for yes/no (true/false),
+    ``"mmlu"`` for one letter A-D, ``"gsm8k"`` for a number; DataError otherwise."""
+    text = gold.strip() if isinstance(gold, str) else ""
+    if text.lower() in ("yes", "no", "true", "false"):
+        return "strategyqa"
+    if len(text) == 1 and text.upper() in answers.LETTERS:
+        return "mmlu"
+    if answers.canonical_number(text) is not None:
+        return "gsm8k"
+    raise DataError(
+        f"cannot tell the answer format of gold {gold!r}: a gold of a mixed task must be a "
+        "number (gsm8k), yes/no (strategyqa) or a letter A-D (mmlu)"
+    )
+
+
+def row_task(task: str, gold: str | None) -> str:
+    """The answer-format task one row is scored as: ``task`` itself, or, for a mixed task such
+    as ``demo``, the format of the row's gold (``gold_format``)."""
+    spec = get_task(task)
+    if not spec.formats:
+        return task
+    if gold is None:
+        raise DataError(
+            f"task {task!r} mixes answer formats {list(spec.formats)}; a row without a gold "
+            "needs its own task (pass each example's Example.task)"
+        )
+    return gold_format(gold)
+
+
+def _gold_demo(raw: object) -> str:
+    if isinstance(raw, bool):
+        return answers.gold_strategyqa(raw)
+    if isinstance(raw, (int, float)) or (isinstance(raw, str) and "####" in raw):
+        return answers.gold_gsm8k(raw)
+    return get_task(gold_format(raw)).gold(raw)
+
+
+def _extract_demo(text: str, choices: tuple[str, ...]) -> str | None:
+    if choices:  # only the multiple-choice format has choices
+        return answers.extract_mmlu(text, choices)
+    raise DataError(
+        "task 'demo' mixes answer formats (gsm8k, strategyqa, mmlu); extract an example's "
+        "answer with its own task: extract_answer(example.task, ...)"
+    )
+
+
+def _is_correct_demo(prediction: str | None, gold: str) -> bool:
+    return get_task(gold_format(gold)).is_correct(prediction, gold)
+
+
+def _load_demo_path(path: Path, split: str) -> list[Example]:
+    raise DataError(
+        f"{path}: task 'demo' is generated from a seed and reads no files; leave "
+        "config.data.path unset"
+    )
+
+
+def _generate_demo(split: str, seed: int) -> list[Example]:
+    from laser_jax.data import synthetic  # imports this module (Example)
+
+    return synthetic.load_demo(split, seed)
+
+
+# --------------------------------------------------------------------------------------------
 # Registry
 
 TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
@@ -390,6 +470,17 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         answer_format=(
             "Your final answer should be the letter (A, B, C or D) of the correct choice."
         ),
+    ),
+    "demo": TaskSpec(
+        name="demo",
+        load_path=_load_demo_path,
+        hub=None,
+        gold=_gold_demo,
+        extract=_extract_demo,
+        is_correct=_is_correct_demo,
+        answer_format="",  # never used: demo examples carry their own format task
+        generate=_generate_demo,
+        formats=("gsm8k", "strategyqa", "mmlu"),
     ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
@@ -467,7 +558,8 @@ def _subsample(examples: list[Example], limit: int, seed: int) -> list[Example]:
 
 def load_task(task: str, path: str | Path | None = None, split: str = "test", *, seed: int = 0,
               limit: int | None = None) -> list[Example]:
-    """Examples of ``task`` from ``path`` (a file or folder, see the module doc) or the hub.
+    """Examples of ``task`` from ``path`` (a file or folder, see the module doc) or the hub, or,
+    for a generated task (``demo``), made from ``seed`` (no path).
 
     ``limit``: keep at most this many, chosen at random with ``seed`` (same seed, same subset),
     in file order.
@@ -477,7 +569,15 @@ def load_task(task: str, path: str | Path | None = None, split: str = "test", *,
         raise DataError(
             f"limit must be a non-negative integer or None, got {limit!r} (config.data.limit)"
         )
-    if path is None:
+    if spec.generate is not None:
+        if path is not None:
+            raise DataError(
+                f"{path}: task {task!r} is generated from the seed and reads no files; leave "
+                "config.data.path unset"
+            )
+        examples = spec.generate(split, seed)
+        origin = f"generated task {task!r} split {split!r}"
+    elif path is None:
         examples = _load_hub(spec, split)
         origin = f"hub {spec.hub.path} split {split!r}"
     else:

@@ -19,8 +19,10 @@ Fields (unknown fields are an error):
 - classifier: label (default 0). likelihood / implicit_dpo: chunk (LM-head positions at a time).
 - implicit_dpo: ref_path (required), beta (default 0.1). The reference reads the policy's ids, so
   it must use the same tokenizer.
-- verifier: task (gsm8k, strategyqa, mmlu; default the builder's `default_task`, else required);
-  rule (only "exact_match", the default).
+- verifier: task (gsm8k, strategyqa, mmlu or demo; default the builder's `default_task`, else
+  required; rows scored with per-row `tasks` use theirs); rule (a program of
+  `laser_jax.rewards.programs.RULES`: "exact_match", the default, "calculator", "choice_checker",
+  "length"; default name "<rule>:<task>").
 
 `loaded` (a dict the caller keeps) caches models by (path, dtype) and tokenizers by path, so RMs
 sharing a path (e.g. one reference model for several DPO RMs) load it once. Tokenizers with the
@@ -43,7 +45,7 @@ from laser_jax.rewards.classifier import ClassifierRM
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import DEFAULT_CHUNK
 from laser_jax.rewards.noise import NoisyRM
-from laser_jax.rewards.verifier import exact_match
+from laser_jax.rewards.programs import RULES, program
 
 KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier")
 _COMMON = {"kind", "name", "noise", "noise_sigma", "noise_seed"}
@@ -152,10 +154,10 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
 
     if kind == "verifier":
         rule = spec.get("rule", "exact_match")
-        if rule != "exact_match":
-            raise ValueError(f"{where}.rule={rule!r} is not one of ('exact_match',)")
+        if rule not in RULES:
+            raise ValueError(f"{where}.rule={rule!r} is not one of {tuple(RULES)}")
         try:
-            rm: Any = exact_match(spec["task"], name)
+            rm: Any = program(rule, spec["task"], name)
         except Exception as e:  # DataError naming the valid tasks
             raise ValueError(f"{where}.task: {e}") from None
     else:

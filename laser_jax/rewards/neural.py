@@ -94,8 +94,9 @@ class NeuralRM:
         return rows
 
     def score(self, prompts: Sequence[str], responses: Sequence[str],
-              golds: Sequence[str | None] | None = None) -> np.ndarray:
-        check_inputs(prompts, responses, golds, f"reward model {self.name!r}")
+              golds: Sequence[str | None] | None = None, *, tasks: Sequence[str] | None = None) -> np.ndarray:
+        """`tasks` (per-row task names) is checked and ignored: a model scores the text alone."""
+        check_inputs(prompts, responses, golds, f"reward model {self.name!r}", tasks=tasks)
         return self.score_rows(self.encode(prompts, responses))
 
     def score_rows(self, rows: Sequence[Encoded]) -> np.ndarray:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from laser_jax.rewards.base import RewardModel, check_inputs
+from laser_jax.rewards.base import RewardModel, check_inputs, with_tasks
 
 
 def pair_normals(seed: int, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
@@ -52,6 +52,6 @@ class NoisyRM:
         return (np.asarray(scores, np.float64) + noise).astype(np.float32)
 
     def score(self, prompts: Sequence[str], responses: Sequence[str],
-              golds: Sequence[str | None] | None = None) -> np.ndarray:
-        check_inputs(prompts, responses, golds, f"reward model {self.name!r}")
-        return self.perturb(self.rm.score(prompts, responses, golds), prompts, responses)
+              golds: Sequence[str | None] | None = None, *, tasks: Sequence[str] | None = None) -> np.ndarray:
+        check_inputs(prompts, responses, golds, f"reward model {self.name!r}", tasks=tasks)
+        return self.perturb(self.rm.score(prompts, responses, golds, **with_tasks(tasks)), prompts, responses)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from laser_jax.rewards.base import RewardModel, check_inputs
+from laser_jax.rewards.base import RewardModel, check_inputs, with_tasks
 from laser_jax.rewards.batching import micro_batches
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
@@ -113,9 +113,9 @@ class StackedRMs:
         return len(self.names)
 
     def score_all(self, prompts: Sequence[str], responses: Sequence[str],
-                  golds: Sequence[str | None] | None = None) -> np.ndarray:
-        """[K, N] float32: row k = what RM k's own `score` gives."""
-        check_inputs(prompts, responses, golds, f"StackedRMs{self.names}")
+                  golds: Sequence[str | None] | None = None, *, tasks: Sequence[str] | None = None) -> np.ndarray:
+        """[K, N] float32: row k = what RM k's own `score` gives (`tasks` is checked and ignored)."""
+        check_inputs(prompts, responses, golds, f"StackedRMs{self.names}", tasks=tasks)
         rows = self.encoder.encode_all(prompts, responses, joint=self.kind == "classifier")
         if self.kind == "classifier":
             rows = strip_trailing_pad(rows, self.pad_token_id)
@@ -173,13 +173,15 @@ class RMSet:
         self._wrappers = [w for _, w in bases]
 
     def score_all(self, prompts: Sequence[str], responses: Sequence[str],
-                  golds: Sequence[str | None] | None = None) -> np.ndarray:
+                  golds: Sequence[str | None] | None = None, *, tasks: Sequence[str] | None = None) -> np.ndarray:
+        """[K, N]; `tasks` (per-row task names, see `RewardModel`) goes to every RM."""
+        check_inputs(prompts, responses, golds, f"RMSet{self.names}", tasks=tasks)
         out = np.zeros((len(self.rms), len(prompts)), np.float32)
         for members, scorer in self.plan:
             if isinstance(scorer, StackedRMs):
-                out[members] = scorer.score_all(prompts, responses, golds)
+                out[members] = scorer.score_all(prompts, responses, golds, tasks=tasks)
             else:
-                out[members[0]] = scorer.score(prompts, responses, golds)
+                out[members[0]] = scorer.score(prompts, responses, golds, **with_tasks(tasks))
         for i, wrappers in enumerate(self._wrappers):
             for w in reversed(wrappers):  # innermost noise first, as nested `score` calls would add it
                 out[i] = w.perturb(out[i], prompts, responses)
@@ -187,7 +189,7 @@ class RMSet:
 
 
 def score_with(rms: Sequence[RewardModel], prompts: Sequence[str], responses: Sequence[str],
-               golds: Sequence[str | None] | None = None) -> np.ndarray:
+               golds: Sequence[str | None] | None = None, *, tasks: Sequence[str] | None = None) -> np.ndarray:
     """[K, N] scores of every RM on every pair, stackable RMs in one vmapped call each. Builds the
     stacks on every call (a weight copy); keep an `RMSet` to score repeatedly."""
-    return RMSet(rms).score_all(prompts, responses, golds)
+    return RMSet(rms).score_all(prompts, responses, golds, tasks=tasks)
