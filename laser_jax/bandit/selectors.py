@@ -18,9 +18,15 @@ state (traced ones as leaves, shape-deciding ones as static fields).
 
 Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   laser       LinUCB on the batch-mean context, one RM for the whole batch (the paper).
-              hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False. per_prompt=True
-              picks one RM per prompt from its own context and updates with per-prompt rewards
-              (an option beyond the paper).
+              hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False, max_pulls=None.
+              per_prompt=True picks one RM per prompt from its own context and updates with
+              per-prompt rewards (an option beyond the paper). max_pulls picks how A_k^-1 is held
+              (same decisions either way, see linucb.py): 0 = dense [K, d, d]; m in [1, d] =
+              low-rank, O(n d) per step while an arm has n <= m pulls, then that arm turns dense
+              (exactly); None (default) = dense when d <= 1024 (cheap there: <= 16 MB at K=4),
+              else low-rank with m = d // 2 (d=4096, K=4, 2-core CPU: a few ms per select+update
+              while arms hold tens of pulls, growing linearly with the pulls, never above the
+              dense ~50-170 ms; bench/bench_linucb.py). Memory is [K, d, d] float32 both ways.
   fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
   random      one uniformly random RM per batch, drawn from ``key``.
   sequential  RM ``step mod K``: cycles through the RMs.
@@ -128,7 +134,7 @@ class FixedState:
 @struct.dataclass
 class LaserState:
     counts: jax.Array
-    bandit: linucb.LinUCBState
+    bandit: linucb.LinUCBState | linucb.LowRankLinUCBState
     alpha: jax.Array  # float32 scalar, traced
     per_prompt: bool = struct.field(pytree_node=False, default=False)
 
@@ -151,11 +157,27 @@ def _zeros_counts(num_arms: int) -> jax.Array:
 # ----------------------------------------------------------------------------- laser
 
 
-def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False):
+# laser's default max_pulls=None: dense A^-1 up to this context dimension, low-rank above it.
+DENSE_MAX_DIM = 1024
+
+
+def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False,
+                max_pulls=None):
     del key
+    if max_pulls is None:
+        max_pulls = 0 if dim <= DENSE_MAX_DIM else linucb.default_max_pulls(dim)
+    if (isinstance(max_pulls, bool) or not isinstance(max_pulls, (int, np.integer))
+            or not 0 <= max_pulls <= dim):
+        raise ValueError(f"selector 'laser': max_pulls must be None (automatic), 0 (dense A^-1) "
+                         f"or an int in [1, dim={dim}] (low-rank), got {max_pulls!r}.")
+    if max_pulls == 0:
+        bandit = linucb.init(num_arms, dim, lam=lam, history_size=history_size)
+    else:
+        bandit = linucb.init_lowrank(num_arms, dim, lam=lam, history_size=history_size,
+                                     max_pulls=int(max_pulls))
     return LaserState(
         counts=_zeros_counts(num_arms),
-        bandit=linucb.init(num_arms, dim, lam=lam, history_size=history_size),
+        bandit=bandit,
         alpha=jnp.asarray(alpha, jnp.float32),
         per_prompt=bool(per_prompt),
     )
@@ -165,10 +187,12 @@ def _laser_select(state: LaserState, contexts, key, step):
     del key, step
     contexts = jnp.asarray(contexts, jnp.float32)
     b, k = _batch_size(contexts), state.bandit.num_arms
+    # The jitted entry points: the caller may run this eagerly (train.py does), and an eager
+    # low-rank select would retrace its lax.switch branches and recompile on every call.
     if state.per_prompt:
-        arms, _ = linucb.select(state.bandit, contexts, state.alpha)
+        arms, _ = linucb.select_jit(state.bandit, contexts, state.alpha)
         return jax.nn.one_hot(arms, k, dtype=jnp.float32), state
-    arm, _ = linucb.select(state.bandit, jnp.mean(contexts, axis=0), state.alpha)
+    arm, _ = linucb.select_jit(state.bandit, jnp.mean(contexts, axis=0), state.alpha)
     return _one_hot_batch(arm, b, k), state
 
 
@@ -181,10 +205,10 @@ def _laser_update(state: LaserState, weights, contexts, raw_reward):
         if raw.shape != (contexts.shape[0],):
             raise ValueError(f"selector 'laser' with per_prompt=True needs one raw_reward per "
                              f"prompt, shape [{contexts.shape[0]}], got {raw.shape}.")
-        bandit, info = linucb.update_many(state.bandit, arms, contexts, raw)
+        bandit, info = linucb.update_many_jit(state.bandit, arms, contexts, raw)
     else:
         raw = _scalar_reward(raw_reward, "laser")
-        bandit, info = linucb.update(state.bandit, arms[0], jnp.mean(contexts, axis=0), raw)
+        bandit, info = linucb.update_jit(state.bandit, arms[0], jnp.mean(contexts, axis=0), raw)
     used = arm_counts(weights)
     info = dict(info, arm_counts=used)
     return state.replace(bandit=bandit, counts=state.counts + used), info

@@ -108,15 +108,18 @@ class NumpyLinUCB:
         return r
 
 
-def test_same_decisions_as_numpy_reference_500_steps():
-    k, d, steps, alpha, lam, hist_size = 4, 64, 500, 0.1, 1.0, 128
-    rng = np.random.default_rng(13)  # a stream whose closest decision is 1.2e-3 apart
+def _run_against_reference(state, steps=500, alpha=0.1, lam=1.0, seed=13, twin=None):
+    """Runs ``state`` on the d=64, K=4 stream beside the float64 reference (and beside ``twin``,
+    another LinUCB state, when given): same arm and same scores at every step.
+
+    Returns (final state, reference, smallest decision gap of the reference)."""
+    k, d = state.num_arms, state.dim
+    rng = np.random.default_rng(seed)  # seed 13: the closest decision is 1.2e-3 apart
     thetas = rng.normal(size=(k, d))
     contexts = (rng.normal(size=(steps, d)) / np.sqrt(d)).astype(np.float32)
     noise = 0.1 * rng.normal(size=steps)
 
-    ref = NumpyLinUCB(k, d, lam, hist_size)
-    state = linucb.init(k, d, lam=lam, history_size=hist_size)
+    ref = NumpyLinUCB(k, d, lam, state.history.capacity)
     gaps = []
     for t in range(steps):
         c = contexts[t]
@@ -125,6 +128,11 @@ def test_same_decisions_as_numpy_reference_500_steps():
         np.testing.assert_allclose(np.asarray(ours), ref_scores, rtol=1e-4, atol=1e-5)
         ref_arm = int(np.argmax(ref_scores))
         assert int(arm) == ref_arm, f"step {t}: ours {int(arm)} vs reference {ref_arm}"
+        if twin is not None:
+            twin_arm, twin_scores = linucb.select_jit(twin, c, alpha)
+            assert int(twin_arm) == ref_arm, f"step {t}: twin {int(twin_arm)} vs {ref_arm}"
+            np.testing.assert_allclose(np.asarray(ours), np.asarray(twin_scores), rtol=1e-5,
+                                       atol=1e-6)
         others = ref_scores[ref_scores != ref_scores[ref_arm]]  # exact ties: untouched arms
         if others.size:
             gaps.append(ref_scores[ref_arm] - others.max())
@@ -132,7 +140,15 @@ def test_same_decisions_as_numpy_reference_500_steps():
         r_ref = ref.update(ref_arm, c.astype(np.float64), raw)
         state, info = linucb.update_jit(state, arm, c, raw)
         assert float(info["norm_reward"]) == pytest.approx(r_ref, abs=1e-5)
-    assert min(gaps) > 1e-4  # >> the 1e-5 score tolerance: no decision hinges on rounding
+        if twin is not None:
+            twin, _ = linucb.update_jit(twin, arm, c, raw)
+    return state, ref, min(gaps)
+
+
+def test_same_decisions_as_numpy_reference_500_steps():
+    k, d, steps, hist_size = 4, 64, 500, 128
+    state, ref, gap = _run_against_reference(linucb.init(k, d, history_size=hist_size), steps)
+    assert gap > 1e-4  # >> the 1e-5 score tolerance: no decision hinges on rounding
     counts = np.asarray(state.counts)
     assert (counts > 50).all() and counts.sum() == steps
     np.testing.assert_allclose(np.asarray(state.a_inv), np.linalg.inv(ref.a), atol=1e-5)
@@ -274,6 +290,201 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="lam"):
         linucb.init(2, 4, lam=0.0)
     state = linucb.init(2, 4)
+    with pytest.raises(ValueError, match=r"d=4"):
+        linucb.scores(state, jnp.ones(5), 0.1)
+    with pytest.raises(ValueError, match="update_many"):
+        linucb.update(state, 0, jnp.ones((2, 4)), 1.0)
+
+
+# ----------------------------------------------------------------------------- low-rank state
+
+
+@pytest.mark.parametrize("max_pulls", [7, 64])  # converts early; 64 = d, the largest
+def test_lowrank_same_decisions_as_numpy_reference_and_dense(max_pulls):
+    """500 steps, ~125 pulls per arm: every arm runs low-rank, converts and runs dense."""
+    k, d, hist_size = 4, 64, 128
+    state = linucb.init_lowrank(k, d, history_size=hist_size, max_pulls=max_pulls)
+    assert state.max_pulls == max_pulls and linucb.init_lowrank(k, d).max_pulls == 32
+    state, ref, gap = _run_against_reference(state, twin=linucb.init(k, d, history_size=hist_size))
+    assert gap > 1e-4
+    counts = np.asarray(state.counts)
+    assert (counts > max_pulls).all()  # every arm went through the conversion
+    a_inv_ref = np.linalg.inv(ref.a)
+    np.testing.assert_allclose(np.asarray(linucb.to_dense(state).a_inv), a_inv_ref, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.mat), a_inv_ref, atol=1e-5)  # dense slots now
+    np.testing.assert_allclose(np.asarray(state.b), ref.b, atol=1e-4)
+
+
+def _exact_inverses(lam, arms, contexts, k, d):
+    a = np.stack([lam * np.eye(d)] * k)
+    for arm, c in zip(arms, contexts.astype(np.float64)):
+        a[arm] += np.outer(c, c)
+    return np.linalg.inv(a)
+
+
+def test_lowrank_accurate_over_hundreds_of_updates():
+    """Factored form only (no conversion): 400 updates, ~200 rows per arm, against float64 exact
+    inverses; about as accurate as the dense Sherman-Morrison state on the same updates."""
+    k, d, n, lam = 2, 224, 400, 2.0
+    rng = np.random.default_rng(7)
+    arms = rng.integers(0, k, size=n).astype(np.int32)
+    contexts = rng.normal(size=(n, d)).astype(np.float32)  # |c| ~ 15
+    rewards = rng.normal(size=n).astype(np.float32)
+    low, _ = linucb.update_many_jit(linucb.init_lowrank(k, d, lam=lam, history_size=H,
+                                                        max_pulls=d), arms, contexts, rewards)
+    dense, _ = linucb.update_many_jit(linucb.init(k, d, lam=lam, history_size=H), arms, contexts,
+                                      rewards)
+    counts = np.asarray(low.counts)
+    assert (counts > 180).all() and (counts <= d).all()
+    a_inv = _exact_inverses(lam, arms, contexts, k, d)
+    err_low = np.abs(np.asarray(linucb.to_dense(low).a_inv) - a_inv).max()
+    err_dense = np.abs(np.asarray(dense.a_inv) - a_inv).max()
+    assert err_low < 1e-6 and err_low < 4 * err_dense, (err_low, err_dense)
+    for arm, count in enumerate(counts):  # unused rows stay exactly zero
+        assert not np.asarray(low.mat)[arm, count:].any()
+    # Means and widths of fresh probes, theta. |b| ~ 150, so float32 means carry ~1e-4 absolute
+    # error in either representation: compare with the dense state's error too.
+    probe = rng.normal(size=(32, d)).astype(np.float32)
+    var_ref = np.einsum("bi,kij,bj->bk", probe, a_inv, probe)
+    theta_ref = np.einsum("kij,kj->ki", a_inv, np.asarray(low.b, np.float64))
+    mean_ref = probe @ theta_ref.T
+    mean, width = jax.jit(linucb.mean_and_width)(low, probe)
+    mean_dense, _ = jax.jit(linucb.mean_and_width)(dense, probe)
+    np.testing.assert_allclose(np.asarray(width) ** 2, var_ref, rtol=1e-5)
+    err_mean = np.abs(np.asarray(mean) - mean_ref).max()
+    assert err_mean < 5e-4 and err_mean < 4 * np.abs(np.asarray(mean_dense) - mean_ref).max()
+    np.testing.assert_allclose(np.asarray(jax.jit(linucb.theta)(low)), theta_ref, atol=1e-5)
+
+
+def test_lowrank_mixed_modes_batched_select_and_update_many():
+    """Arms in different modes at once (empty, factored in several buckets, dense); batched select
+    equals per-context select and the dense state's; update_many equals sequential updates,
+    across a conversion inside the scan."""
+    d, max_pulls = 48, 40  # buckets 16, 32, 40
+    assert linucb.row_buckets(max_pulls) == (16, 32, 40)
+    rng = np.random.default_rng(11)
+    n = 120
+    arms = rng.choice(3, size=n, p=[0.6, 0.3, 0.1]).astype(np.int32)  # arm 3 stays empty
+    contexts = rng.normal(size=(n, d)).astype(np.float32)
+    rewards = rng.normal(size=n).astype(np.float32)
+    state0 = linucb.init_lowrank(K, d, history_size=H, max_pulls=max_pulls)
+    many, infos = linucb.update_many_jit(state0, arms, contexts, rewards)
+    counts = np.asarray(many.counts)
+    assert counts[0] > max_pulls and 16 < counts[1] <= max_pulls and counts[3] == 0, counts
+    seq, norm_seq = state0, []
+    for i in range(n):
+        seq, info = linucb.update_jit(seq, arms[i], contexts[i], rewards[i])
+        norm_seq.append(float(info["norm_reward"]))
+    np.testing.assert_allclose(np.asarray(infos["norm_reward"]), norm_seq, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(seq)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    dense, _ = linucb.update_many_jit(linucb.init(K, d, history_size=H), arms, contexts, rewards)
+    np.testing.assert_allclose(np.asarray(linucb.to_dense(many).a_inv), np.asarray(dense.a_inv),
+                               atol=1e-6)
+    batch = rng.normal(size=(6, d)).astype(np.float32)
+    arms_b, scores_b = linucb.select_jit(many, batch, 0.5)
+    assert arms_b.shape == (6,) and scores_b.shape == (6, K)
+    dense_arms, dense_scores = linucb.select_jit(dense, batch, 0.5)
+    np.testing.assert_array_equal(np.asarray(arms_b), np.asarray(dense_arms))
+    np.testing.assert_allclose(np.asarray(scores_b), np.asarray(dense_scores), rtol=1e-4,
+                               atol=1e-5)
+    for i in range(6):
+        arm_i, scores_i = linucb.select_jit(many, batch[i], 0.5)
+        assert int(arm_i) == int(arms_b[i])
+        np.testing.assert_allclose(np.asarray(scores_i), np.asarray(scores_b)[i], rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_lowrank_nonfinite_rewards_and_conversion_point():
+    max_pulls = 3
+    state = linucb.init_lowrank(K, D, history_size=H, max_pulls=max_pulls)
+    rng = np.random.default_rng(12)
+    cs = rng.normal(size=(6, D)).astype(np.float32)
+    for i in range(max_pulls):  # arm 1 holds exactly max_pulls rows: the next pull converts it
+        state, _ = linucb.update_jit(state, np.int32(1), cs[i], np.float32(i))
+    # NaN at the conversion point changes nothing: no conversion, no row, no history entry.
+    same, info = linucb.update_jit(state, np.int32(1), cs[3], np.float32(np.nan))
+    assert np.isnan(float(info["norm_reward"]))
+    for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # -inf converts (a pull with r' = 0); b and the history do not move.
+    worst, info = linucb.update_jit(state, np.int32(1), cs[3], np.float32(-np.inf))
+    assert float(info["norm_reward"]) == 0.0 and int(worst.counts[1]) == max_pulls + 1
+    np.testing.assert_array_equal(np.asarray(worst.b), np.asarray(state.b))
+    a_inv = _exact_inverses(1.0, [1] * 4, cs[:4], K, D)
+    np.testing.assert_allclose(np.asarray(worst.mat)[1], a_inv[1], atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(worst.mat)[[0, 2, 3]], 0.0)
+    # NaN on a dense arm changes nothing either; a finite reward then updates it densely.
+    same, _ = linucb.update_jit(worst, np.int32(1), cs[4], np.float32(np.nan))
+    np.testing.assert_array_equal(np.asarray(same.mat), np.asarray(worst.mat))
+    new, _ = linucb.update_jit(worst, np.int32(1), cs[4], np.float32(2.0))
+    np.testing.assert_allclose(np.asarray(new.mat)[1],
+                               _exact_inverses(1.0, [1] * 5, cs[:5], K, D)[1], atol=1e-6)
+
+
+def test_lowrank_donation_updates_in_place():
+    state = linucb.init_lowrank(K, D, history_size=H, max_pulls=8)
+    c = np.full(D, 0.25, np.float32)
+    arm, _ = linucb.select_jit(state, c, jnp.float32(0.1))
+    expected, _ = linucb.update_jit(state, arm, c, np.float32(-2.0))
+    got, _ = linucb.update_donated(state, arm, c, np.float32(-2.0))
+    assert state.mat.is_deleted()
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _woodbury_scores(xs, b, lam, c, alpha):
+    """Float64 UCB scores from the pulled contexts: A_k^-1 c = (c - X^T (lam I + X X^T)^-1 X c)
+    / lam, an n x n solve per arm instead of a d x d inverse."""
+    out = []
+    for x, b_k in zip(xs, b):
+        x = np.asarray(x, np.float64).reshape(-1, c.shape[0])
+        g = lam * np.eye(len(x)) + x @ x.T
+
+        def a_inv(v):
+            return (v - x.T @ np.linalg.solve(g, x @ v)) / lam if len(x) else v / lam
+
+        p = a_inv(c)
+        out.append(p @ b_k + alpha * np.sqrt(max(p @ c, 0.0)))
+    return np.array(out)
+
+
+def test_lowrank_d4096_same_decisions_as_float64_woodbury():
+    """The issue's size (d=4096, K=4): 40 steps decide as the float64 reference does."""
+    k, d, steps, alpha, lam = 4, 4096, 40, 0.3, 1.0
+    rng = np.random.default_rng(1)  # a stream whose closest decision is 0.03 apart
+    basis = rng.normal(size=(6, d)) / np.sqrt(d)  # contexts near a 6-dim subspace, |c| ~ 2.5
+    thetas = rng.normal(size=(k, 6)) @ basis * np.sqrt(d) / 2
+    contexts = (rng.normal(size=(steps, 6)) @ basis
+                + 0.2 * rng.normal(size=(steps, d)) / np.sqrt(d)).astype(np.float32)
+    state = linucb.init_lowrank(k, d, lam=lam, history_size=64, max_pulls=64)
+    assert state.mat.shape == (k, d, d)
+    xs, b, history, gaps = [[] for _ in range(k)], np.zeros((k, d)), [], []
+    for t in range(steps):
+        c = contexts[t]
+        ref_scores = _woodbury_scores(xs, b, lam, c.astype(np.float64), alpha)
+        arm, ours = linucb.select_jit(state, c, alpha)
+        np.testing.assert_allclose(np.asarray(ours), ref_scores, rtol=1e-4, atol=1e-5)
+        ref_arm = int(np.argmax(ref_scores))
+        assert int(arm) == ref_arm, f"step {t}: ours {int(arm)} vs reference {ref_arm}"
+        others = ref_scores[ref_scores != ref_scores[ref_arm]]
+        if others.size:
+            gaps.append(ref_scores[ref_arm] - others.max())
+        raw = float(c @ thetas[ref_arm] + 0.05 * rng.normal())
+        history = (history + [float(np.float32(raw))])[-64:]
+        xs[ref_arm].append(c.astype(np.float64))
+        b[ref_arm] += np_normalise(history, float(np.float32(raw))) * c
+        state, _ = linucb.update_donated(state, arm, c, raw)
+    assert min(gaps) > 1e-2, min(gaps)
+    assert (np.asarray(state.counts) >= 8).all()  # every arm was picked, none went dense
+    np.testing.assert_allclose(np.asarray(state.b), b, atol=1e-4)
+
+
+def test_lowrank_errors_name_the_argument():
+    for bad in (0, 65, 2.0, True):
+        with pytest.raises(ValueError, match=r"max_pulls .* in \[1, dim=64\]"):
+            linucb.init_lowrank(2, 64, max_pulls=bad)
+    state = linucb.init_lowrank(2, 4)
     with pytest.raises(ValueError, match=r"d=4"):
         linucb.scores(state, jnp.ones(5), 0.1)
     with pytest.raises(ValueError, match="update_many"):

@@ -174,7 +174,8 @@ def test_errors_list_the_valid_choices():
         make_selector("lasr")
     for name in selectors.REGISTRY:
         assert name in str(err.value)
-    with pytest.raises(ValueError, match="valid hparams: alpha, lam, history_size, per_prompt"):
+    with pytest.raises(ValueError,
+                       match="valid hparams: alpha, lam, history_size, per_prompt, max_pulls"):
         make_selector("laser", gama=0.1)
     with pytest.raises(ValueError, match="needs hparam arm"):
         make_selector("fixed").init(jax.random.key(0), K, D)
@@ -199,3 +200,48 @@ def test_init_overrides_bound_hparams():
     state = sel.init(jax.random.key(0), K, D, alpha=2.0, per_prompt=True)
     assert float(state.alpha) == 2.0 and state.per_prompt
     assert dict(sel.hparams) == {"alpha": 0.5, "history_size": 64}
+
+
+@pytest.mark.parametrize("per_prompt", [False, True])
+def test_laser_lowrank_decides_as_dense_laser(per_prompt):
+    """max_pulls=4: arms run low-rank, most convert on their 5th pull and run dense; weights,
+    rewards and the final A^-1 equal those of the dense (max_pulls=0) selector."""
+    hp = dict(alpha=0.5, history_size=64, per_prompt=per_prompt)
+    low_sel, dense_sel = make_selector("laser", max_pulls=4, **hp), make_selector("laser", **hp)
+    low, dense = low_sel.init(jax.random.key(0), K, D), dense_sel.init(jax.random.key(0), K, D)
+    assert isinstance(low.bandit, linucb.LowRankLinUCBState) and low.bandit.max_pulls == 4
+    assert isinstance(dense.bandit, linucb.LinUCBState)  # D <= 1024: dense by default
+    (low_select, low_update), (dense_select, dense_update) = _jitted(low_sel), _jitted(dense_sel)
+    rng = np.random.default_rng(21)
+    thetas = rng.normal(size=(K, D)).astype(np.float32)
+    for step in range(30):
+        ctx = _contexts(200 + step)
+        w_low, low = low_select(low, ctx, jax.random.key(step), step)
+        w_dense, dense = dense_select(dense, ctx, jax.random.key(step), step)
+        np.testing.assert_array_equal(np.asarray(w_low), np.asarray(w_dense), err_msg=f"{step}")
+        arms = np.asarray(chosen_arms(w_low))
+        raw = np.einsum("bd,bd->b", ctx, thetas[arms]).astype(np.float32)
+        raw = raw if per_prompt else np.float32(raw.mean())
+        low, info_low = low_update(low, w_low, ctx, raw)
+        dense, info_dense = dense_update(dense, w_dense, ctx, raw)
+        np.testing.assert_allclose(np.asarray(info_low["norm_reward"]),
+                                   np.asarray(info_dense["norm_reward"]), rtol=1e-6)
+    counts = np.asarray(low.bandit.counts)
+    assert (counts > 4).sum() >= 2 and (counts > 0).all(), counts  # converted and not
+    np.testing.assert_array_equal(np.asarray(low.counts), np.asarray(dense.counts))
+    np.testing.assert_allclose(np.asarray(linucb.to_dense(low.bandit).a_inv),
+                               np.asarray(dense.bandit.a_inv), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(low.bandit.b), np.asarray(dense.bandit.b), atol=1e-5)
+
+
+def test_laser_max_pulls_default_and_errors():
+    sel = make_selector("laser", history_size=64)
+    assert isinstance(sel.init(jax.random.key(0), 2, 1024).bandit, linucb.LinUCBState)
+    big = sel.init(jax.random.key(0), 2, 1040)  # above selectors.DENSE_MAX_DIM: low-rank
+    assert isinstance(big.bandit, linucb.LowRankLinUCBState) and big.bandit.max_pulls == 520
+    assert isinstance(sel.init(jax.random.key(0), 2, 1040, max_pulls=0).bandit,
+                      linucb.LinUCBState)
+    assert sel.init(jax.random.key(0), K, D, max_pulls=D).bandit.max_pulls == D
+    for bad in (-1, D + 1, 1.5, True):
+        with pytest.raises(ValueError, match=r"max_pulls must be None .* \[1, dim=16\]"):
+            make_selector("laser", max_pulls=bad).init(jax.random.key(0), K, D)

@@ -1,0 +1,233 @@
+"""LinUCB select+update at LASeR's size (d=4096, K=4): the seed code's numpy vs laser_jax.
+
+    python bench/bench_linucb.py                 # d=4096, K=4, 50 steps
+    python bench/bench_linucb.py --seed-steps 3 --steps 100
+
+The default run takes about a minute on an idle 2-core CPU, most of it the seed code's 2 steps
+(~9 s each idle, up to ~40 s each when other work loads the machine; --seed-steps 1 halves it).
+
+Three implementations run the same stream (contexts, and a raw reward that depends only on the
+step and the arm picked, normalised by LASeR's 20/80 rule in each):
+  seed      the authors' approach in numpy float64: on every pick, for each arm, A_k^-1 =
+            np.linalg.inv(A_k) (O(d^3)), theta_k = A_k^-1 b_k, the UCB; update A_k += c c^T,
+            b_k += r' c. About 9 s per step at d=4096 on a 2-core CPU, so only the first
+            --seed-steps steps are timed.
+  dense     laser_jax.bandit.linucb LinUCBState: dense A^-1, Sherman-Morrison, jitted, donated.
+  low-rank  laser_jax.bandit.linucb LowRankLinUCBState (the laser selector's default at
+            d > 1024): A_k^-1 = I/lam - U_k^T U_k while arm k has <= max_pulls pulls.
+A step is select (the arm index is read back to the host, as the training loop does) + update,
+timed after compilation. Decisions are compared over the steps every implementation ran. A last
+table times the low-rank state at larger pull counts (synthetic states: timing only), and the
+one-off conversion of an arm to dense at max_pulls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from laser_jax.bandit import linucb
+from laser_jax.bandit import normalise as nm
+
+
+def uptime() -> str:
+    """The machine's load, as `uptime` prints it."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def normalise(history: list[float], r: float) -> float:
+    """LASeR's 20/80 quantile rule, guarded (as laser_jax.bandit.normalise)."""
+    q20, q80 = np.percentile(np.asarray(history, np.float64), [20, 80])
+    if q80 - q20 <= nm.DEFAULT_EPS:
+        return 0.5
+    return float(np.clip((r - q20) / (q80 - q20), 0.0, 1.0))
+
+
+class SeedLinUCB:
+    """The seed code's LinUCB: A_k kept explicitly and inverted on every pick (numpy float64)."""
+
+    def __init__(self, k, d, lam, history_size):
+        self.a = np.stack([lam * np.eye(d) for _ in range(k)])
+        self.b = np.zeros((k, d))
+        self.history, self.h = [], history_size
+
+    def select(self, c, alpha):
+        scores = []
+        for a, b in zip(self.a, self.b):
+            a_inv = np.linalg.inv(a)
+            theta = a_inv @ b
+            scores.append(c @ theta + alpha * np.sqrt(max(c @ a_inv @ c, 0.0)))
+        scores = np.array(scores)
+        return int(np.argmax(scores)), scores
+
+    def update(self, arm, c, raw):
+        raw = float(np.float32(raw))
+        self.history = (self.history + [raw])[-self.h:]
+        self.a[arm] += np.outer(c, c)
+        self.b[arm] += normalise(self.history, raw) * c
+
+
+def make_stream(steps, k, d, seed):
+    """Contexts near a 6-dim subspace (|c| ~ 2.5), so pulls inform one another and LinUCB
+    switches arms; raw reward(t, arm) = c_t . theta_arm + noise_t."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(6, d)) / np.sqrt(d)
+    thetas = rng.normal(size=(k, 6)) @ basis * np.sqrt(d) / 2
+    contexts = (rng.normal(size=(steps, 6)) @ basis
+                + 0.2 * rng.normal(size=(steps, d)) / np.sqrt(d)).astype(np.float32)
+    noise = 0.05 * rng.normal(size=steps)
+
+    def reward(t, arm):
+        return np.float32(contexts[t].astype(np.float64) @ thetas[arm] + noise[t])
+
+    return contexts, reward
+
+
+def run_seed(steps, contexts, reward, k, lam, alpha, history):
+    bandit = SeedLinUCB(k, contexts.shape[1], lam, history)
+    arms, scores, times = [], [], []
+    for t in range(steps):
+        c = contexts[t].astype(np.float64)
+        tic = time.perf_counter()
+        arm, s = bandit.select(c, alpha)
+        bandit.update(arm, c, reward(t, arm))
+        times.append(time.perf_counter() - tic)
+        arms.append(arm)
+        scores.append(s)
+        print(f"  seed step {t}: {times[-1]:.2f} s", flush=True)
+    return np.array(arms), np.array(scores), np.array(times)
+
+
+def run_jax(init_fn, steps, contexts, reward, alpha):
+    """Select (arm read back) + donated update per step; compiled beforehand on a spare state."""
+    alpha = jnp.float32(alpha)
+    spare = init_fn()
+    arm, _ = linucb.select_jit(spare, contexts[0], alpha)
+    jax.block_until_ready(linucb.update_donated(spare, arm, contexts[0], np.float32(0.0)))
+    del spare
+    state = jax.block_until_ready(init_fn())
+    arms, scores, times = [], [], []
+    for t in range(steps):
+        tic = time.perf_counter()
+        arm, s = linucb.select_jit(state, contexts[t], alpha)
+        arm = int(arm)
+        state, _ = linucb.update_donated(state, jnp.int32(arm), contexts[t], reward(t, arm))
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - tic)
+        arms.append(arm)
+        scores.append(np.asarray(s))
+    return np.array(arms), np.array(scores), np.array(times), state
+
+
+def time_lowrank_at(k, d, lam, history, pulls, alpha, reps=5):
+    """ms per select+update of a low-rank state whose arms hold ``pulls`` pulls each (synthetic
+    rows: the values do not change the work done), and the one-off conversion at max_pulls."""
+    rng = np.random.default_rng(0)
+    base = linucb.init_lowrank(k, d, lam=lam, history_size=history)
+    r = base.max_pulls
+    c = jnp.asarray(rng.normal(size=d) / np.sqrt(d), jnp.float32)
+    rows_np = (rng.normal(size=(r, d)) * 1e-3).astype(np.float32)
+    out = {}
+    for n in pulls:
+        if n > r:  # dense regime: the slot holds A^-1 (here I/lam, as good as any for timing)
+            mat = jnp.broadcast_to(jnp.eye(d, dtype=jnp.float32) / lam, (k, d, d))
+        else:
+            mat = jnp.zeros((k, d, d), jnp.float32).at[:, :n].set(rows_np[:n])
+        state = jax.tree.map(jnp.copy, base)  # its own buffers: the updates donate them
+        state = state.replace(mat=jnp.array(mat), counts=jnp.full((k,), n, jnp.int32))
+        times = []
+        for i in range(reps + 1):
+            tic = time.perf_counter()
+            arm, _ = linucb.select_jit(state, c, alpha)
+            arm = int(arm)
+            # Update an arm other than the one at the conversion point: counts stay below r.
+            state, _ = linucb.update_donated(state, jnp.int32(i % k), c, np.float32(i))
+            jax.block_until_ready(state)
+            state = state.replace(counts=jnp.full((k,), n, jnp.int32))
+            times.append(time.perf_counter() - tic)
+        out[n] = 1e3 * np.median(times[1:])
+    # The one-off conversion: arm 0 at exactly max_pulls rows takes one more pull.
+    mat = jnp.zeros((k, d, d), jnp.float32).at[0, :r].set(rows_np)
+    state = jax.tree.map(jnp.copy, base).replace(
+        mat=mat, counts=jnp.asarray([r] + [0] * (k - 1), jnp.int32))
+    tic = time.perf_counter()
+    state, _ = linucb.update_donated(state, jnp.int32(0), c, np.float32(1.0))
+    jax.block_until_ready(state)
+    out["convert"] = 1e3 * (time.perf_counter() - tic)
+    return out, r
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dim", type=int, default=4096)
+    p.add_argument("--arms", type=int, default=4)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--seed-steps", type=int, default=2, help="steps of the seed numpy code")
+    p.add_argument("--alpha", type=float, default=0.3)
+    p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument("--history", type=int, default=1024)
+    p.add_argument("--pulls", type=str, default="16,256,1024,2000,3000",
+                   help="pull counts per arm for the low-rank scaling table, each != max_pulls "
+                        "(d // 2; '' to skip)")
+    a = p.parse_args()
+    k, d = a.arms, a.dim
+    print(f"machine: {os.cpu_count()} CPUs; jax {jax.__version__} on {jax.devices()[0]}; "
+          f"uptime: {uptime()}")
+    print(f"LinUCB d={d}, K={k}, alpha={a.alpha}, lam={a.lam}; {a.steps} steps "
+          f"(seed numpy: first {a.seed_steps})", flush=True)
+    contexts, reward = make_stream(a.steps, k, d, seed=1)
+
+    seed_arms, seed_scores, seed_t = run_seed(a.seed_steps, contexts, reward, k, a.lam, a.alpha,
+                                              a.history)
+    dense_arms, dense_scores, dense_t, _ = run_jax(
+        lambda: linucb.init(k, d, lam=a.lam, history_size=a.history), a.steps, contexts, reward,
+        a.alpha)
+    low_arms, low_scores, low_t, low = run_jax(
+        lambda: linucb.init_lowrank(k, d, lam=a.lam, history_size=a.history), a.steps, contexts,
+        reward, a.alpha)
+
+    runs = [("seed numpy", seed_t)] if a.seed_steps else []
+    runs += [("laser_jax dense", dense_t), ("laser_jax low-rank", low_t)]
+    ms = {name: 1e3 * np.median(t) for name, t in runs}
+    print(f"\nms per step (select + update), median over the steps run "
+          f"({a.seed_steps} seed, {a.steps} others):")
+    for name, v in ms.items():
+        ratio = f"   seed/this {ms['seed numpy'] / v:9.1f}x" if "seed numpy" in ms else ""
+        print(f"  {name:20s} {v:10.2f} ms{ratio}")
+    print(f"  dense / low-rank: {ms['laser_jax dense'] / ms['laser_jax low-rank']:.1f}x; "
+          f"low-rank mean {1e3 * low_t.mean():.2f} ms, max {1e3 * low_t.max():.2f} ms")
+    n = a.seed_steps
+    same_seed = (np.array_equal(seed_arms, dense_arms[:n])
+                 and np.array_equal(seed_arms, low_arms[:n]))
+    same_jax = np.array_equal(dense_arms, low_arms)
+    print(f"same decisions: seed = dense = low-rank over the first {n} steps: {same_seed}; "
+          f"dense = low-rank over all {a.steps} steps: {same_jax}")
+    if n:
+        print(f"  max |score - seed score| over those steps: dense "
+              f"{np.abs(dense_scores[:n] - seed_scores).max():.2e}, low-rank "
+              f"{np.abs(low_scores[:n] - seed_scores).max():.2e}")
+    print(f"  max |low-rank - dense score|: {np.abs(low_scores - dense_scores).max():.2e}; "
+          f"pulls per arm {np.bincount(low_arms, minlength=k).tolist()}; arms "
+          f"{''.join(map(str, low_arms.tolist()))}")
+
+    pulls = [int(x) for x in a.pulls.split(",") if x]
+    if pulls:
+        table, r = time_lowrank_at(k, d, a.lam, a.history, pulls, jnp.float32(a.alpha))
+        print(f"\nlow-rank ms per step with every arm at n pulls (max_pulls = {r}; n > {r}: the "
+              f"arm is dense), synthetic states:")
+        for n_pulls in pulls:
+            print(f"  n = {n_pulls:5d}: {table[n_pulls]:8.2f} ms")
+        print(f"  one-off conversion of one arm to dense at n = {r}: {table['convert']:.0f} ms")
+    print(f"\nuptime after: {uptime()}")
+    if not (same_seed and same_jax):
+        raise SystemExit("decisions differ")
+
+
+if __name__ == "__main__":
+    main()
