@@ -222,7 +222,9 @@ def score_samples(rt: Runtime, examples: list[Example], texts: list[list[str]], 
         prompts = [format_prompt(examples[i]) for i in rows for _ in range(n)]
         responses = [t for i in rows for t in texts[i]]
         golds = [examples[i].answer for i in rows for _ in range(n)]
-        out[:] = np.asarray(rt.reward_set.score_all(prompts, responses, golds)).reshape(len(rt.rewards), b, n)
+        tasks = [examples[i].task for i in rows for _ in range(n)]
+        out[:] = np.asarray(rt.reward_set.score_all(prompts, responses, golds, tasks=tasks)).reshape(
+            len(rt.rewards), b, n)
         return out
     for k, rm in enumerate(rt.rewards):
         rows = np.flatnonzero(used[:, k])
@@ -231,7 +233,8 @@ def score_samples(rt: Runtime, examples: list[Example], texts: list[list[str]], 
         prompts = [format_prompt(examples[i]) for i in rows for _ in range(n)]
         responses = [t for i in rows for t in texts[i]]
         golds = [examples[i].answer for i in rows for _ in range(n)]
-        out[k, rows] = np.asarray(rm.score(prompts, responses, golds)).reshape(len(rows), n)
+        tasks = [examples[i].task for i in rows for _ in range(n)]
+        out[k, rows] = np.asarray(rm.score(prompts, responses, golds, tasks=tasks)).reshape(len(rows), n)
     return out
 
 

@@ -1,0 +1,279 @@
+"""LASeR against the paper's baselines, same budget and seeds, one table.
+
+    python -m laser_jax.compare --config configs/demo.py --workdir runs/demo [--methods laser,best,...]
+
+Each method is one `train` run in WORKDIR/<method> (resumable: rerunning the command skips
+finished methods and resumes an interrupted one). Methods:
+
+  laser       LinUCB picks one RM per batch (the paper)
+  best        the single best RM, fixed: the RM whose ranking of the initial policy's samples
+              agrees best with answer correctness on a calibration set of training prompts
+              (pairwise ranking accuracy, ties count 1/2); the paper used its best RM overall
+  random      a uniformly random RM per batch
+  sequential  cycle through the RMs
+  ensemble    every RM scores every sample; per-RM standardised scores averaged
+  exp3, laser_per_prompt, fixed:<rm name>   also available
+
+Writes WORKDIR/results.json (every number below), WORKDIR/table.md, WORKDIR/accuracy.png
+(accuracy per method and task family) and WORKDIR/arms_by_family.png (LASeR's RM choices per
+family over training).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=False)
+flags.DEFINE_string("workdir", None, "output directory; one subdirectory per method")
+flags.DEFINE_string("methods", "laser,best,random,sequential,ensemble", "comma-separated methods")
+
+LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
+          "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)"}
+log = logging.getLogger("laser_jax")
+
+
+def method_config(base, method: str, best_arm: int | None, names: list[str]):
+    c = copy.deepcopy(base)
+    c.unlock()
+    if method == "best":
+        c.selector, c.selector_args.arm = "fixed", int(best_arm)
+    elif method.startswith("fixed:"):
+        name = method.split(":", 1)[1]
+        if name not in names:
+            raise ValueError(f"--methods: {method!r} names no reward model (have {names})")
+        c.selector, c.selector_args.arm = "fixed", names.index(name)
+    elif method == "laser_per_prompt":
+        c.selector, c.selector_args.per_prompt = "laser", True
+    else:
+        c.selector = method
+    return c
+
+
+# ------------------------------------------------------------------------------------ best RM
+
+
+def pairwise_ranking_accuracy(scores: np.ndarray, correct: np.ndarray) -> float:
+    """Over pairs of samples of the same prompt with different correctness: the share the RM
+    ranks the correct one higher (ties 1/2). scores, correct [prompts, n]."""
+    hits, total = 0.0, 0
+    for s, ok in zip(scores, correct):
+        for i in np.flatnonzero(ok):
+            for j in np.flatnonzero(~ok):
+                hits += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+                total += 1
+    return hits / total if total else float("nan")
+
+
+def calibrate_best_rm(config, workdir: Path, per_family: int = 4) -> dict:
+    """Sample from the initial policy on a few training prompts per family, score with every RM,
+    and rank the RMs by pairwise ranking accuracy against answer correctness."""
+    import jax
+
+    from laser_jax import prompting, sampling
+    from laser_jax.data.answers import extract_answer, is_correct
+    from laser_jax.data.prompts import format_prompt
+    from laser_jax.train import family, init_state, setup
+
+    rt, params = setup(config, workdir)
+    state = init_state(rt, params)
+    chosen, seen = [], {}
+    for ex in rt.train_examples:
+        f = family(ex)
+        if seen.get(f, 0) < per_family:
+            seen[f] = seen.get(f, 0) + 1
+            chosen.append(ex)
+    b = config.training.batch_size
+    scores, correct = [], []
+    for start in range(0, len(chosen), b):
+        batch = chosen[start:start + b]
+        batch += [batch[-1]] * (b - len(batch))
+        ids, mask = prompting.encode(rt.tokenizer, batch, max_tokens=config.sampling.max_prompt_tokens,
+                                     pad_id=rt.pad_id, system_prompt=config.policy.system_prompt)
+        out = sampling.sample(rt.policy(state.params), ids, mask, jax.random.PRNGKey(config.seed + 7), rt.sample_cfg)
+        texts = sampling.decode(rt.tokenizer, out)
+        n = len(texts[0])
+        prompts = [format_prompt(ex) for ex in batch for _ in range(n)]
+        flat = [t for row in texts for t in row]
+        golds = [ex.answer for ex in batch for _ in range(n)]
+        tasks = [ex.task for ex in batch for _ in range(n)]
+        scores.append(rt.reward_set.score_all(prompts, flat, golds, tasks=tasks).reshape(len(rt.rewards), b, n))
+        correct.append(np.array([[extract_answer(ex.task, t, ex.choices) is not None
+                                  and is_correct(ex.task, extract_answer(ex.task, t, ex.choices), ex.answer)
+                                  for t in row] for ex, row in zip(batch, texts)]))
+    scores, correct = np.concatenate(scores, axis=1), np.concatenate(correct, axis=0)
+    acc = {name: pairwise_ranking_accuracy(scores[k], correct) for k, name in enumerate(rt.reward_names)}
+    finite = {k: v for k, v in acc.items() if np.isfinite(v)}
+    best = max(finite, key=finite.get) if finite else rt.reward_names[0]
+    return {"ranking_accuracy": acc, "best": best, "best_arm": rt.reward_names.index(best),
+            "calibration_prompts": len(chosen), "samples_correct": float(correct.mean())}
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def family_accuracy(path: Path) -> dict[str, float]:
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    fams: dict[str, list[bool]] = {}
+    for r in records:
+        fams.setdefault(r.get("family", "all"), []).append(r["correct"])
+    out = {f: float(np.mean(v)) for f, v in sorted(fams.items())}
+    out["avg"] = float(np.mean(list(out.values()))) if out else float("nan")
+    return out
+
+
+def table(rows: list[dict], families: list[str]) -> str:
+    head = ["method"] + families + ["avg", "train s", "RM use (steps)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        acc = r["accuracy"]
+        cells = [r["label"]] + [f"{100 * acc.get(f, float('nan')):.1f}" for f in families] + \
+            [f"{100 * acc['avg']:.1f}", f"{r['train_s']:.0f}" if r.get("train_s") is not None else "-",
+             ", ".join(f"{k} {v}" for k, v in (r.get("steps_per_arm") or {}).items()) or "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_accuracy(rows, families, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = families + ["avg"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        ax.bar(np.arange(len(cols)) + i * width, [100 * r["accuracy"].get(c, np.nan) for c in cols], width,
+               label=r["label"])
+    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, cols)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy after training, per task family")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+    fams = sorted({r.get("family", "all") for r in recs})
+    fig, axes = plt.subplots(len(fams), 1, figsize=(8, 1.6 + 1.4 * len(fams)), sharex=True, squeeze=False)
+    for ax, f in zip(axes[:, 0], fams):
+        rs = [r for r in recs if r.get("family", "all") == f]
+        ax.scatter([r["step"] for r in rs], [r["arm"] for r in rs], s=25)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_ylim(-0.5, len(names) - 0.5)
+        ax.set_title(f"family: {f}", fontsize=9)
+    axes[-1, 0].set_xlabel("training step")
+    fig.suptitle("LASeR: reward model chosen at each step, per task family")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------ run
+
+
+def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
+    from laser_jax.config import validate
+    from laser_jax.outputs import write_json
+    from laser_jax.train import train
+
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    validate(base)
+    names = [r.get("name") for r in base.rewards]
+    best = None
+    if "best" in methods:
+        best_path = workdir / "best_rm.json"
+        if not best_path.exists():
+            t0 = time.perf_counter()
+            best = calibrate_best_rm(base, workdir / "calibration")
+            best["seconds"] = round(time.perf_counter() - t0, 1)
+            write_json(best_path, best)
+        best = json.loads(best_path.read_text())
+        log.info("best single RM by ranking accuracy: %s %s", best["best"], best["ranking_accuracy"])
+    rows, per_method = [], {}
+    for i, m in enumerate(methods):
+        c = method_config(base, m, best and best["best_arm"], names)
+        c.eval.before = i == 0  # the initial policy is the same for every method: evaluate it once
+        res_path = workdir / m / "results.json"
+        done = res_path.exists() and json.loads(res_path.read_text()).get("status") == "complete"
+        if not done:
+            t0 = time.perf_counter()
+            res = train(c, workdir / m)
+            if res["status"] != "complete":
+                return 128 + int(res["signal"] or 0) if res["status"] == "interrupted" else 0, {"stopped_in": m}
+            res["wall_s"] = round(time.perf_counter() - t0, 1)
+            write_json(res_path, res)
+        per_method[m] = json.loads(res_path.read_text())
+    before = next(workdir / m / "eval_before.jsonl" for m in methods if (workdir / m / "eval_before.jsonl").exists())
+    rows.append({"label": LABELS["before"], "method": "before", "accuracy": family_accuracy(before)})
+    for m in methods:
+        res = per_method[m]
+        label = LABELS.get(m, m) + (f" ({best['best']})" if m == "best" else "")
+        rows.append({"label": label, "method": m, "accuracy": family_accuracy(workdir / m / "eval_after.jsonl"),
+                     "train_s": res.get("time_s", {}).get("time_step"), "wall_s": res.get("wall_s"),
+                     "steps_per_arm": res.get("steps_per_arm"), "arm_counts": res.get("arm_counts")})
+    families = [k for k in rows[0]["accuracy"] if k != "avg"]
+    text = table(rows, families)
+    summary = {"methods": methods, "rows": rows, "best_rm": best, "families": families,
+               "config": json.loads(base.to_json_best_effort())}
+    write_json(workdir / "results.json", summary)
+    (workdir / "table.md").write_text(text + "\n")
+    plot_accuracy(rows, families, workdir / "accuracy.png")
+    if "laser" in methods:
+        plot_arms_by_family(workdir / "laser" / "metrics.jsonl", names, workdir / "arms_by_family.png")
+    print(text)
+    return 0, summary
+
+
+def run(argv) -> int:
+    del argv
+    from laser_jax.config import ConfigError
+    from laser_jax.data.tasks import DataError
+    from laser_jax.models.config import CheckpointError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("absl", "orbax", "jax._src"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if FLAGS.config is None or not FLAGS.workdir:
+        print("error: --config and --workdir are required", file=sys.stderr)
+        return 2
+    methods = [m.strip() for m in FLAGS.methods.split(",") if m.strip()]
+    known = set(LABELS) - {"before"}
+    bad = [m for m in methods if m not in known and not m.startswith("fixed:")]
+    if bad or not methods:
+        print(f"error: --methods {bad or methods} not among {sorted(known)} or fixed:<rm name>", file=sys.stderr)
+        return 2
+    try:
+        code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods)
+    except (ConfigError, DataError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if code:
+        print(f"interrupted; rerun the same command to resume ({FLAGS.workdir})", file=sys.stderr)
+    return code
+
+
+def main():
+    app.run(lambda argv: sys.exit(run(argv)))
+
+
+if __name__ == "__main__":
+    main()
