@@ -28,7 +28,9 @@ def base_config() -> ConfigDict:
     c.seed = 0
     c.selector = "laser"  # laser | fixed | random | sequential | ensemble | exp3
     # selector hyperparameters; each selector reads the ones it knows (see bandit/selectors.py)
-    c.selector_args = ConfigDict(dict(alpha=0.1, lam=1.0, per_prompt=False, history_size=1024, arm=0, gamma=0.1))
+    # max_pulls (laser): -1 = automatic (dense A^-1 up to d=1024, exact low-rank above), 0 = dense
+    c.selector_args = ConfigDict(dict(alpha=0.1, lam=1.0, per_prompt=False, history_size=1024, arm=0, gamma=0.1,
+                                      max_pulls=-1))
 
     c.policy = ConfigDict(dict(
         path="",  # HF dir, .gguf, laser_jax checkpoint, hub id, or "smollm2-135m-instruct"
@@ -178,4 +180,7 @@ def validate(c: ConfigDict) -> None:
 def selector_hparams(c: ConfigDict) -> dict:
     """The selector_args the chosen selector accepts."""
     valid = set(SELECTORS[c.selector].valid_hparams)
-    return {k: v for k, v in c.selector_args.to_dict().items() if k in valid}
+    args = {k: v for k, v in c.selector_args.to_dict().items() if k in valid}
+    if args.get("max_pulls") == -1:
+        args["max_pulls"] = None
+    return args

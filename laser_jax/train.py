@@ -66,6 +66,8 @@ class Runtime:
     graphdef: Any
     frozen: Any  # nnx.State: the LoRA base weights (empty for full fine-tuning)
     selector: Selector
+    select_fn: Any  # the selector's select / update, jitted with replicated shardings
+    update_fn: Any
     rewards: list
     reward_set: RMSet  # the same RMs, same-architecture ones stacked for one vectorised call
     reward_names: list[str]
@@ -157,7 +159,10 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     s = c.sampling
     sample_cfg = sampling.SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                                          top_k=s.top_k, n=s.n, eos_ids=eos, pad_id=pad_id)
-    return Runtime(c, Path(workdir), mesh, tokenizer, graphdef, frozen, selector, rewards, RMSet(rewards), names,
+    select_fn = jax.jit(selector.select, out_shardings=rep)
+    update_fn = jax.jit(selector.update, out_shardings=rep, donate_argnums=(0,))
+    return Runtime(c, Path(workdir), mesh, tokenizer, graphdef, frozen, selector, select_fn, update_fn, rewards,
+                   RMSet(rewards), names,
                    train_examples,
                    test_examples, sample_cfg, eos, pad_id, step_fn, context_fn, optimizer, steps_per_iteration,
                    model.cfg.hidden_size), params
@@ -257,7 +262,7 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
 
     # 2. select: the bandit's weights over reward models, per prompt
     tic = time.perf_counter()
-    weights, bandit = rt.selector.select(state.bandit, contexts, k_select, state.step)
+    weights, bandit = rt.select_fn(state.bandit, contexts, k_select, state.step)
     weights = np.asarray(weights)
     times["time_select"] = time.perf_counter() - tic
 
@@ -294,9 +299,9 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
         w = valid.astype(np.float64)  # [B, P]
         per_pair = np.asarray(m["pair_loss"]) if m is not None else np.zeros(w.shape)
         per_prompt = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), -np.inf)
-        bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
+        bandit, info = rt.update_fn(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
     else:
-        bandit, info = rt.selector.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
+        bandit, info = rt.update_fn(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
     info = jax.device_get(info)
     times["time_bandit"] = time.perf_counter() - tic
 
