@@ -62,6 +62,12 @@ def make_mesh(shape: Sequence[int] | dict[str, int] = (1, 1, -1), devices=None,
         if fixed <= 0 or len(devices) % fixed:
             raise ShardingError(f"mesh {shape}: {len(devices)} devices do not divide by {fixed}")
         shape[shape.index(-1)] = len(devices) // fixed
+    if math.prod(shape) < len(devices) and -1 not in shape:
+        import logging
+
+        logging.getLogger("laser_jax").warning("mesh %s uses %d of the %d devices", shape, math.prod(shape),
+                                               len(devices))
+        devices = devices[:math.prod(shape)]
     if math.prod(shape) != len(devices):
         raise ShardingError(
             f"mesh {dict(zip(axis_names, shape))} needs {math.prod(shape)} devices, but {len(devices)} are "

@@ -79,6 +79,7 @@ class Runtime:
     step_fn: Any
     context_fn: Any
     optimizer: Any
+    opt_shardings: Any
     steps_per_iteration: int
     hidden_size: int
 
@@ -143,8 +144,10 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     hp = StepConfig(beta=t.beta, alpha_nll=t.alpha_nll, loss_type=t.loss_type, label_smoothing=t.label_smoothing,
                     micro_batches=t.micro_batches)
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
-    opt_sh = jax.tree.map(lambda x: x.sharding, jax.jit(optimizer.init)(params))
     rep = shd.replicated(mesh)
+    # AdamW moments follow their parameters; scalars (the step count) are replicated
+    opt_sh = jax.tree.map(lambda x: x.sharding if isinstance(x.sharding, jax.sharding.NamedSharding) else rep,
+                          jax.jit(optimizer.init)(params))
     step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp),
                       in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
                       out_shardings=(params_sh, opt_sh, rep), donate_argnums=(0, 3))
@@ -164,7 +167,7 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     return Runtime(c, Path(workdir), mesh, tokenizer, graphdef, frozen, selector, select_fn, update_fn, rewards,
                    RMSet(rewards), names,
                    train_examples,
-                   test_examples, sample_cfg, eos, pad_id, step_fn, context_fn, optimizer, steps_per_iteration,
+                   test_examples, sample_cfg, eos, pad_id, step_fn, context_fn, optimizer, opt_sh, steps_per_iteration,
                    model.cfg.hidden_size), params
 
 
@@ -173,7 +176,8 @@ def init_state(rt: Runtime, params) -> TrainState:
     bandit = rt.selector.init(jax.random.fold_in(key, 1 << 20), len(rt.rewards), rt.hidden_size)
     rep = shd.replicated(rt.mesh)
     return TrainState(step=jax.device_put(jnp.zeros((), jnp.int32), rep), params=params, ref=copy_params(params),
-                      opt_state=jax.jit(rt.optimizer.init)(params), bandit=jax.device_put(bandit, rep),
+                      opt_state=jax.device_put(jax.jit(rt.optimizer.init)(params), rt.opt_shardings),
+                      bandit=jax.device_put(bandit, rep),
                       key=jax.device_put(key, rep))
 
 
