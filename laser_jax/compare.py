@@ -33,9 +33,12 @@ from absl import app, flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=False)
-flags.DEFINE_string("workdir", None, "output directory; one subdirectory per method")
-flags.DEFINE_string("methods", "laser,best,random,sequential,ensemble", "comma-separated methods")
+
+
+def define_flags() -> None:
+    config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=False)
+    flags.DEFINE_string("workdir", None, "output directory; one subdirectory per method")
+    flags.DEFINE_string("methods", "laser,best,random,sequential,ensemble", "comma-separated methods")
 
 LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
           "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)"}
@@ -74,7 +77,7 @@ def pairwise_ranking_accuracy(scores: np.ndarray, correct: np.ndarray) -> float:
     return hits / total if total else float("nan")
 
 
-def calibrate_best_rm(config, workdir: Path, per_family: int = 4) -> dict:
+def calibrate_best_rm(config, workdir: Path, per_family: int = 4, loaded: dict | None = None) -> dict:
     """Sample from the initial policy on a few training prompts per family, score with every RM,
     and rank the RMs by pairwise ranking accuracy against answer correctness."""
     import jax
@@ -84,7 +87,7 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4) -> dict:
     from laser_jax.data.prompts import format_prompt
     from laser_jax.train import family, init_state, setup
 
-    rt, params = setup(config, workdir)
+    rt, params = setup(config, workdir, loaded)
     state = init_state(rt, params)
     chosen, seen = [], {}
     for ex in rt.train_examples:
@@ -198,12 +201,13 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
     workdir.mkdir(parents=True, exist_ok=True)
     validate(base)
     names = [r.get("name") for r in base.rewards]
+    loaded: dict = {}  # models and tokenizers shared by the methods' runs
     best = None
     if "best" in methods:
         best_path = workdir / "best_rm.json"
         if not best_path.exists():
             t0 = time.perf_counter()
-            best = calibrate_best_rm(base, workdir / "calibration")
+            best = calibrate_best_rm(base, workdir / "calibration", loaded=loaded)
             best["seconds"] = round(time.perf_counter() - t0, 1)
             write_json(best_path, best)
         best = json.loads(best_path.read_text())
@@ -216,7 +220,7 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
         done = res_path.exists() and json.loads(res_path.read_text()).get("status") == "complete"
         if not done:
             t0 = time.perf_counter()
-            res = train(c, workdir / m)
+            res = train(c, workdir / m, loaded=loaded)
             if res["status"] != "complete":
                 return 128 + int(res["signal"] or 0) if res["status"] == "interrupted" else 0, {"stopped_in": m}
             res["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -261,6 +265,10 @@ def run(argv) -> int:
     if bad or not methods:
         print(f"error: --methods {bad or methods} not among {sorted(known)} or fixed:<rm name>", file=sys.stderr)
         return 2
+    from laser_jax.launch import enable_compilation_cache, maybe_initialize_distributed
+
+    maybe_initialize_distributed()
+    enable_compilation_cache()
     try:
         code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods)
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
@@ -272,6 +280,7 @@ def run(argv) -> int:
 
 
 def main():
+    define_flags()
     app.run(lambda argv: sys.exit(run(argv)))
 
 

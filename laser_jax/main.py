@@ -8,28 +8,18 @@ and after. Exit codes: 0 done (or stopped by training.stop_after), 2 bad config 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=True)
-flags.DEFINE_string("workdir", None, "output directory (checkpoints, metrics.jsonl, results.json)")
 
 
-def maybe_initialize_distributed() -> None:
-    """Multi-host launches: jax.distributed.initialize() when the environment says so (TPU pod
-    workers, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID for GPU clusters)."""
-    import jax
-
-    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        jax.distributed.initialize(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
-                                   num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-                                   process_id=int(os.environ["JAX_PROCESS_ID"]))
-    elif os.environ.get("TPU_WORKER_HOSTNAMES") and "," in os.environ["TPU_WORKER_HOSTNAMES"]:
-        jax.distributed.initialize()
+def define_flags() -> None:
+    """Flags are defined when the command runs, not at import, so modules can import each other."""
+    config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=True)
+    flags.DEFINE_string("workdir", None, "output directory (checkpoints, metrics.jsonl, results.json)")
 
 
 def format_results(results: dict) -> str:
@@ -62,7 +52,10 @@ def run(argv) -> int:
     if not FLAGS.workdir:
         print("error: --workdir is required (checkpoints and results go there; rerun to resume)", file=sys.stderr)
         return 2
+    from laser_jax.launch import enable_compilation_cache, maybe_initialize_distributed
+
     maybe_initialize_distributed()
+    enable_compilation_cache()
     from laser_jax.train import train
 
     try:
@@ -83,10 +76,8 @@ def run(argv) -> int:
 
 
 def main():
-    def entry(argv):
-        sys.exit(run(argv))
-
-    app.run(entry)
+    define_flags()
+    app.run(lambda argv: sys.exit(run(argv)))
 
 
 if __name__ == "__main__":

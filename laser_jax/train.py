@@ -37,9 +37,9 @@ from laser_jax.config import ConfigError, selector_hparams, validate
 from laser_jax.data.prompts import format_prompt
 from laser_jax.data.tasks import DataError, Example, load_task, split_examples
 from laser_jax.models import decoder as D
-from laser_jax.models import load_pretrained, load_tokenizer
 from laser_jax.models.lora import add_lora, frozen_filter, trainable_filter
 from laser_jax.rewards import RMSet, build_reward_models
+from laser_jax.rewards.build import cached_model, cached_tokenizer
 from laser_jax.train_step import StepConfig, make_optimizer, train_step
 
 log = logging.getLogger("laser_jax")
@@ -117,12 +117,20 @@ def load_data(c: ConfigDict) -> tuple[list[Example], list[Example]]:
     return train, test
 
 
-def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
+def setup(c: ConfigDict, workdir: Path, loaded: dict | None = None) -> tuple[Runtime, Any]:
+    """Load data, policy, tokenizer and reward models and build the compiled functions.
+
+    `loaded` (a dict the caller keeps) caches loaded models and tokenizers across runs in one
+    process (the comparison runner); the policy is merged into a fresh module from the cached
+    weights, so adding LoRA to it leaves the cache (and an RM sharing the checkpoint) untouched.
+    """
     validate(c)
+    loaded = {} if loaded is None else loaded
     mesh = shd.make_mesh([c.mesh.data, c.mesh.fsdp, c.mesh.tensor])
     train_examples, test_examples = load_data(c)
-    tokenizer = load_tokenizer(c.policy.tokenizer or c.policy.path)
-    model = load_pretrained(c.policy.path, dtype=c.policy.dtype, mesh=mesh, remat=c.policy.remat)
+    tokenizer = cached_tokenizer(c.policy.tokenizer or c.policy.path, loaded, "policy.tokenizer")
+    model = nnx.merge(*nnx.split(cached_model(c.policy.path, c.policy.dtype, mesh, loaded, "policy.path",
+                                              remat=c.policy.remat)))
     if not isinstance(model, D.CausalLM):
         raise ConfigError(f"policy.path={c.policy.path!r} is a sequence classifier; the policy needs an LM head")
     lora = c.policy.lora_rank > 0
@@ -132,7 +140,7 @@ def setup(c: ConfigDict, workdir: Path) -> tuple[Runtime, Any]:
     # every array on its sharding from the start, so compiled steps see the same input shardings always
     params, frozen = shd.place(params, mesh), shd.place(frozen, mesh)
     rewards = build_reward_models([dict(r) for r in c.rewards], mesh=mesh, dtype=c.policy.dtype,
-                                  default_task=c.data.task)
+                                  default_task=c.data.task, loaded=loaded)
     names = [r.name for r in rewards]
     selector = make_selector(c.selector, **selector_hparams(c))
 
@@ -408,8 +416,9 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
     return summary
 
 
-def train(c: ConfigDict, workdir) -> dict:
-    """Run (or resume) LASeR training in `workdir`; returns the results dict (also results.json)."""
+def train(c: ConfigDict, workdir, loaded: dict | None = None) -> dict:
+    """Run (or resume) LASeR training in `workdir`; returns the results dict (also results.json).
+    `loaded`: see `setup`."""
     from tqdm import tqdm
 
     workdir = Path(workdir).absolute()
@@ -417,7 +426,7 @@ def train(c: ConfigDict, workdir) -> dict:
     main_process = jax.process_index() == 0
     validate(c)
     check_workdir_config(c, workdir)
-    rt, params = setup(c, workdir)
+    rt, params = setup(c, workdir, loaded)
     state = init_state(rt, params)
     t = c.training
     ckpt = Checkpointer(workdir / "checkpoints", keep=t.keep_checkpoints)

@@ -60,11 +60,13 @@ REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("
             "verifier": ("task",)}
 
 
-def _model(path: str, dtype: str, mesh, loaded: dict, where: str):
-    key = ("model", str(path), str(dtype))
+def cached_model(path: str, dtype: str, mesh, loaded: dict, where: str, remat: bool = False):
+    """`load_pretrained(path)` once per (path, dtype, remat) in the caller's `loaded` dict; users of a
+    cached model must not mutate it (merge a fresh module from `nnx.split(model)` to adapt it)."""
+    key = ("model", str(path), str(dtype)) + (("remat",) if remat else ())
     if key not in loaded:
         try:
-            loaded[key] = load_pretrained(path, dtype=dtype, mesh=mesh)
+            loaded[key] = load_pretrained(path, dtype=dtype, mesh=mesh, remat=remat)
         except CheckpointError as e:
             raise CheckpointError(f"{where}: {e}") from None
     return loaded[key]
@@ -81,7 +83,7 @@ def _tokenizer_fingerprint(tok) -> str | None:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def _tokenizer(path: str, loaded: dict, where: str):
+def cached_tokenizer(path: str, loaded: dict, where: str):
     """The tokenizer of `path`, loaded once per path; tokenizers with identical contents loaded
     from different paths (fine-tunes of one base, each with its own copy) become ONE object, so
     their RMs can be stacked."""
@@ -180,9 +182,9 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
             chat_template=chat, system=system)
         chunk = _number(spec, "chunk", where, DEFAULT_CHUNK, _as_int, lambda v: v >= 1, "an integer >= 1 or null")
         beta = _number(spec, "beta", where, 0.1, float, lambda v: v > 0, "a number > 0")
-        tok = _tokenizer(spec.get("tokenizer") or path, loaded, f"{where}.tokenizer" if spec.get("tokenizer")
+        tok = cached_tokenizer(spec.get("tokenizer") or path, loaded, f"{where}.tokenizer" if spec.get("tokenizer")
                          else f"{where}.path")
-        model = _model(path, mdtype, mesh, loaded, f"{where}.path")
+        model = cached_model(path, mdtype, mesh, loaded, f"{where}.path")
         head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
         want = SequenceClassifier if kind == "classifier" else CausalLM
         if not isinstance(model, want):
@@ -196,7 +198,7 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
             if kind == "likelihood":
                 rm = LikelihoodRM(model, tok, name, chunk=chunk, **common)
             else:
-                ref = _model(str(spec["ref_path"]), mdtype, mesh, loaded, f"{where}.ref_path")
+                ref = cached_model(str(spec["ref_path"]), mdtype, mesh, loaded, f"{where}.ref_path")
                 if not isinstance(ref, CausalLM):
                     raise ValueError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
                                      f"checkpoint, this one loads as {type(ref).__name__}")
