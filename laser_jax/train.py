@@ -146,11 +146,35 @@ def setup(c: ConfigDict, workdir: Path, loaded: dict | None = None) -> tuple[Run
 
     t = c.training
     steps_per_iteration = len(iteration_batches(train_examples, t.batch_size, c.seed, 0, c.data.batch_by_family))
-    optimizer = make_optimizer(learning_rate=t.learning_rate, total_steps=t.iterations * steps_per_iteration,
-                               warmup_steps=t.warmup_steps, schedule=t.schedule, weight_decay=t.weight_decay,
-                               max_grad_norm=t.max_grad_norm)
+    opt_args = dict(learning_rate=t.learning_rate, total_steps=t.iterations * steps_per_iteration,
+                    warmup_steps=t.warmup_steps, schedule=t.schedule, weight_decay=t.weight_decay,
+                    max_grad_norm=t.max_grad_norm)
     hp = StepConfig(beta=t.beta, alpha_nll=t.alpha_nll, loss_type=t.loss_type, label_smoothing=t.label_smoothing,
                     micro_batches=t.micro_batches)
+    key = ("compiled", graphdef, mesh, tuple(sorted(opt_args.items())), hp)
+    if key not in loaded:  # runs of one comparison share compiled functions (no re-tracing)
+        loaded[key] = compiled_step(graphdef, mesh, params, frozen, make_optimizer(**opt_args), hp)
+    optimizer, opt_sh, step_fn, context_fn = loaded[key]
+    rep = shd.replicated(mesh)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    eos = prompting.eos_ids(tokenizer, model.cfg.eos_token_id)
+    s = c.sampling
+    sample_cfg = sampling.SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                                         top_k=s.top_k, n=s.n, eos_ids=eos, pad_id=pad_id)
+    key = ("selector", c.selector, tuple(sorted(selector.hparams.items())), mesh)
+    if key not in loaded:
+        loaded[key] = (jax.jit(selector.select, out_shardings=rep),
+                       jax.jit(selector.update, out_shardings=rep, donate_argnums=(0,)))
+    select_fn, update_fn = loaded[key]
+    return Runtime(c, Path(workdir), mesh, tokenizer, graphdef, frozen, selector, select_fn, update_fn, rewards,
+                   RMSet(rewards), names,
+                   train_examples,
+                   test_examples, sample_cfg, eos, pad_id, step_fn, context_fn, optimizer, opt_sh, steps_per_iteration,
+                   model.cfg.hidden_size), params
+
+
+def compiled_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig):
+    """(optimizer, its state's shardings, the jitted train step, the jitted context function)."""
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
     rep = shd.replicated(mesh)
     # AdamW moments follow their parameters; scalars (the step count) are replicated
@@ -165,18 +189,7 @@ def setup(c: ConfigDict, workdir: Path, loaded: dict | None = None) -> tuple[Run
         hidden, _ = nnx.merge(graphdef, params, frozen).hidden(ids, mask)
         return hidden[:, -1].astype(jnp.float32)  # left padding: the last slot is each prompt's last token
 
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    eos = prompting.eos_ids(tokenizer, model.cfg.eos_token_id)
-    s = c.sampling
-    sample_cfg = sampling.SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                                         top_k=s.top_k, n=s.n, eos_ids=eos, pad_id=pad_id)
-    select_fn = jax.jit(selector.select, out_shardings=rep)
-    update_fn = jax.jit(selector.update, out_shardings=rep, donate_argnums=(0,))
-    return Runtime(c, Path(workdir), mesh, tokenizer, graphdef, frozen, selector, select_fn, update_fn, rewards,
-                   RMSet(rewards), names,
-                   train_examples,
-                   test_examples, sample_cfg, eos, pad_id, step_fn, context_fn, optimizer, opt_sh, steps_per_iteration,
-                   model.cfg.hidden_size), params
+    return optimizer, opt_sh, step_fn, context_fn
 
 
 def init_state(rt: Runtime, params) -> TrainState:
