@@ -90,7 +90,7 @@ def test_verifier_task_default_and_zero_noise():
 
 
 def test_tokenizers_are_merged_only_when_identical(tmp_path, helpers):
-    from laser_jax.rewards.build import _tokenizer
+    from laser_jax.rewards.build import cached_tokenizer
 
     dirs = {}
     for name, tok in [("a1", helpers.make_tokenizer()), ("a2", helpers.make_tokenizer()),
@@ -98,6 +98,6 @@ def test_tokenizers_are_merged_only_when_identical(tmp_path, helpers):
         tok.save_pretrained(tmp_path / name)
         dirs[name] = str(tmp_path / name)
     loaded = {}
-    got = {name: _tokenizer(path, loaded, "rewards[0].path") for name, path in dirs.items()}
+    got = {name: cached_tokenizer(path, loaded, "rewards[0].path") for name, path in dirs.items()}
     assert got["a1"] is got["a2"]
     assert len({id(t) for t in got.values()}) == 3
