@@ -5,15 +5,19 @@
     texts = decode(tok, out, stop_strings=("\\nQuestion:",))   # [B][n] strings
 
 How it runs (all inside one `jax.jit`, compiled once per (B, T, max_new_tokens, n, eos_ids,
-pad_id, top_k, greedy or not, top-p on or not); temperature and top_p are traced, so changing
-them does not recompile):
-1. Prefill: the B left-padded prompts go through the model once, into a KV cache of
-   T + max_new_tokens slots; only the last slot's hidden state goes through the LM head.
-2. The cache is tiled n times (row b*n + j is sample j of prompt b) and the first token of each
-   of the B*n rows is sampled from the prefill logits.
-3. A `lax.while_loop` feeds the last token of every row ([B*n, 1]) against the cache and samples
-   the next one, until max_new_tokens or until every row has produced an EOS id. A finished row
-   feeds `pad_id` with attention mask 0, so it never becomes a key for anyone, and emits pad_id.
+pad_id, and whether sampling is greedy / uses top-k / uses top-p); the values of temperature,
+top_p and top_k are traced, so changing them does not recompile):
+1. Prefill: the B left-padded prompts go through the model once (`model.hidden` with a KV
+   cache); only the last slot's hidden state goes through the LM head.
+2. Row b*n + j is sample j of prompt b. The prompt's keys/values are kept once per prompt and
+   shared by its n samples (not tiled n times: with long prompts and many samples the prompt
+   cache would be read n times per step); generated tokens get a [B*n, max_new_tokens - 1]
+   cache. The first token of each row is sampled from the prefill logits.
+3. A `lax.while_loop` feeds the last token of every row against the cache (`_decode_step`, one
+   token per row; see the comment above it for why it does not call `model(..., cache=)`) and
+   samples the next one, until max_new_tokens or until every row has produced an EOS id. A
+   finished row feeds `pad_id` with attention mask 0, so it never becomes a key for anyone, and
+   emits pad_id. RoPE positions count real tokens, as in the model.
 
 Sampling per step: logits / temperature -> top-k (keep the k largest) -> top-p (nucleus: keep the
 smallest set of most likely tokens whose mass is >= top_p, always at least the top token; tokens
@@ -103,7 +107,7 @@ class _Static:
     max_new_tokens: int
     n: int
     greedy: bool
-    top_k: int
+    use_top_k: bool
     use_top_p: bool
     eos_ids: tuple[int, ...]
     pad_id: int
@@ -132,10 +136,11 @@ def _threshold(keys, weights, target):
     return lo
 
 
-def filter_logits(logits, temperature, top_p, *, top_k: int = 0, use_top_p: bool = True):
+def filter_logits(logits, temperature, top_p=1.0, top_k=0, *, use_top_k: bool = True, use_top_p: bool = True):
     """logits [R,V] -> temperature-scaled logits, -inf outside the top-k / top-p set.
 
-    `temperature` and `top_p` may be traced; `top_k` (0 = off) and `use_top_p` are static. Top-k
+    `temperature`, `top_p` and `top_k` may be traced (top_k <= 0 or >= V keeps everything);
+    `use_top_k` / `use_top_p` (static) leave a filter out of the program altogether. Top-k
     keeps the tokens whose logit is >= the k-th largest; top-p (after top-k) keeps the smallest
     set of most likely tokens whose renormalised mass is >= top_p, at least the top token. Tokens
     tied with the last kept one are kept too. Thresholds are found exactly by bisection over the
@@ -145,8 +150,9 @@ def filter_logits(logits, temperature, top_p, *, top_k: int = 0, use_top_p: bool
     vocab = z.shape[-1]
     neg_inf = jnp.asarray(-jnp.inf, F32)
     keys = _order_key(z)
-    if 0 < top_k < vocab:
-        kth = _threshold(keys, jnp.ones((), jnp.int32), jnp.asarray(top_k, jnp.int32))
+    if use_top_k:
+        k = jnp.asarray(top_k, jnp.int32)
+        kth = _threshold(keys, jnp.ones((), jnp.int32), jnp.where((k <= 0) | (k > vocab), vocab, k))
         z = jnp.where(keys >= kth, z, neg_inf)
     if use_top_p:
         p = jnp.exp(z - jnp.max(z, axis=-1, keepdims=True))  # 0 where filtered out
@@ -177,14 +183,14 @@ def categorical(key, z):
     return tok, logp
 
 
-def _choose(logits, key, temperature, top_p, st: _Static):
+def _choose(logits, key, temperature, top_p, top_k, st: _Static):
     """logits [R,V] -> (token [R], logprob at temperature 1 [R], sampling logprob [R])."""
     logp = jax.nn.log_softmax(logits.astype(F32), axis=-1)
     if st.greedy:
         tok = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         samp_lp = jnp.zeros(tok.shape, F32)
     else:
-        filtered = filter_logits(logits, temperature, top_p, top_k=st.top_k, use_top_p=st.use_top_p)
+        filtered = filter_logits(logits, temperature, top_p, top_k, use_top_k=st.use_top_k, use_top_p=st.use_top_p)
         tok, samp_lp = categorical(key, filtered)
     lp = jnp.take_along_axis(logp, tok[:, None], axis=-1)[:, 0]
     return tok, lp, samp_lp
@@ -207,21 +213,30 @@ def _is_eos(tok, eos_ids):
 #   one-time copy also transposes the kernels, and `_linear` keeps XLA from folding the
 #   activation transposes back into the dot. The LM head of tied embeddings is already [V, E];
 # - it carries the whole [L,B,S,KV,D] cache through the scan and re-reads it transposed. Here
-#   each layer has its own cache array in [R,KV,S,D] order, written in place.
+#   each layer has its own cache arrays in [rows,KV,slots,D] order, written in place: the
+#   prompt's (B rows, shared by the n samples of a prompt) and the generated tokens' (B*n rows).
 # Norms, q/k norms and RoPE are the model's own modules and functions; the projections mirror
 # `decoder.Attention.project` and `decoder.MLP`. The tests compare against the full model.
 
 
-def _attend_one(q, k_cache, v_cache, valid):
-    """One query per row. q [R,H,D]; k_cache, v_cache [R,KV,S,D] (already holding this token);
-    valid [R,S] bool (the slots this query sees)."""
+def _attend_one(q, prompt_kv, prompt_valid, gen_kv, gen_valid):
+    """One query per row, rows = B*n (row b*n + j: sample j of prompt b).
+    q [B*n,H,D]; prompt_kv: k, v [B,KV,T,D] shared by a prompt's n rows, prompt_valid [B,T];
+    gen_kv: k, v [B,n,KV,S,D] (already holding this token), gen_valid [B*n,S]."""
     rows, heads, dim = q.shape
-    kvh = k_cache.shape[1]
-    q = q.reshape(rows, kvh, heads // kvh, dim)
-    scores = jnp.einsum("rkgd,rksd->rkgs", q, k_cache.astype(q.dtype), preferred_element_type=F32) * dim ** -0.5
-    scores = jnp.where(valid[:, None, None, :], scores, jnp.finfo(F32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(q.dtype)
-    out = jnp.einsum("rkgs,rksd->rkgd", probs, v_cache.astype(q.dtype))
+    (kp, vp), (kg, vg) = prompt_kv, gen_kv
+    b, kvh, t, _ = kp.shape
+    n, s = rows // b, kg.shape[3]
+    q = q.reshape(b, n, kvh, heads // kvh, dim)
+    scale = dim ** -0.5
+    lo = jnp.finfo(F32).min
+    s_p = jnp.einsum("bnkgd,bktd->bnkgt", q, kp.astype(q.dtype), preferred_element_type=F32) * scale
+    s_g = jnp.einsum("bnkgd,bnksd->bnkgs", q, kg.astype(q.dtype), preferred_element_type=F32) * scale
+    s_p = jnp.where(prompt_valid[:, None, None, None, :], s_p, lo)
+    s_g = jnp.where(gen_valid.reshape(b, n, 1, 1, s), s_g, lo)
+    probs = jax.nn.softmax(jnp.concatenate([s_p, s_g], axis=-1), axis=-1).astype(q.dtype)
+    out = (jnp.einsum("bnkgt,bktd->bnkgd", probs[..., :t], vp.astype(q.dtype))
+           + jnp.einsum("bnkgs,bnksd->bnkgd", probs[..., t:], vg.astype(q.dtype)))
     return out.reshape(rows, heads, dim)
 
 
@@ -261,23 +276,28 @@ def _decode_weights(model: D.CausalLM):
 
 
 def _decode_step(model: D.CausalLM, weights, tok, alive, cache):
-    """Feed tok [R] (alive [R] bool: a real token, else ignored by every later query) at slot
-    cache['index']. weights: `_decode_weights(model)`. cache: k, v tuples of L arrays
-    [R,KV,S,D]; mask [R,S]; index. Returns (logits [R,V] float32, cache)."""
+    """Feed tok [R] (R = B*n; alive [R] bool: a real token, else ignored by every later query)
+    as generated token number cache['index']. weights: `_decode_weights(model)`. cache: see
+    `_prefill`. Returns (logits [R,V] float32, cache)."""
     cfg, tr = model.cfg, model.model
     layers, head = weights
     rows = tok.shape[0]
     heads, kv_heads, dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     slot = cache["index"]
-    mask = cache["mask"]
-    positions = jnp.sum(mask, axis=1, dtype=jnp.int32)[:, None]  # real tokens before the slot
-    rel = slot - jnp.arange(mask.shape[1])
+    prompt_mask, gen_mask = cache["prompt_mask"], cache["gen_mask"]
+    b, t = prompt_mask.shape
+    n = rows // b
+    # RoPE position = real tokens before this one (prompt + generated so far), as in the model
+    positions = (jnp.repeat(jnp.sum(prompt_mask, axis=1, dtype=jnp.int32), n)
+                 + jnp.sum(gen_mask, axis=1, dtype=jnp.int32))[:, None]
+    rel_p = t + slot - jnp.arange(t)  # distance back to each prompt slot
+    rel_g = slot - jnp.arange(gen_mask.shape[1])
     inv_freq = jnp.asarray(cfg.inv_freq(), F32)
     zero = jnp.zeros((), jnp.int32)
-    at = (zero, zero, slot, zero)
+    at = (zero, zero, zero, slot, zero)
     x = tr.embed(tok).astype(tr.dtype)  # [R,E]
     new_k, new_v = [], []
-    for (blk, w), window, k_cache, v_cache in zip(layers, cfg.layer_windows().tolist(), cache["k"], cache["v"]):
+    for i, ((blk, w), window) in enumerate(zip(layers, cfg.layer_windows().tolist())):
         h = blk.input_norm(x)
         q = _linear(w["q"], h).reshape(rows, 1, heads, dim)
         k = _linear(w["k"], h).reshape(rows, 1, kv_heads, dim)
@@ -288,52 +308,53 @@ def _decode_step(model: D.CausalLM, weights, tok, alive, cache):
             q, k = blk.attn.q_norm(q), blk.attn.k_norm(k)
         q, k = D.rope(q, positions, inv_freq)[:, 0], D.rope(k, positions, inv_freq)[:, 0]
         # write first, then attend over the written cache: XLA then updates it in place (reading
-        # the old cache while writing the new one would make it copy every layer's cache).
-        k_cache = jax.lax.dynamic_update_slice(k_cache, k[:, :, None].astype(k_cache.dtype), at)
-        v_cache = jax.lax.dynamic_update_slice(v_cache, v[:, :, None].astype(v_cache.dtype), at)
-        valid = (mask if window <= 0 else mask & (rel < window)) | (rel == 0)  # + itself
-        attn = _attend_one(q, k_cache, v_cache, valid)
+        # the old cache while writing the new one, or reshaping it, makes XLA copy it every step).
+        kg, vg = cache["gen_k"][i], cache["gen_v"][i]
+        kg = jax.lax.dynamic_update_slice(kg, k.reshape(b, n, kv_heads, 1, dim).astype(kg.dtype), at)
+        vg = jax.lax.dynamic_update_slice(vg, v.reshape(b, n, kv_heads, 1, dim).astype(vg.dtype), at)
+        valid_p, valid_g = prompt_mask, gen_mask | (rel_g == 0)  # + itself
+        if window > 0:
+            valid_p, valid_g = valid_p & (rel_p < window), valid_g & (rel_g < window)
+        attn = _attend_one(q, (cache["prompt_k"][i], cache["prompt_v"][i]), valid_p, (kg, vg), valid_g)
         x = x + _linear(w["o"], attn.reshape(rows, heads * dim))
         h = blk.post_norm(x)
         x = x + _linear(w["down"], jax.nn.silu(_linear(w["gate"], h)) * _linear(w["up"], h))
-        new_k.append(k_cache)
-        new_v.append(v_cache)
+        new_k.append(kg)
+        new_v.append(vg)
     logits = _linear(head, tr.final_norm(x), out_dtype=F32).astype(F32)
-    cache = {"k": tuple(new_k), "v": tuple(new_v),
-             "mask": jax.lax.dynamic_update_slice(mask, alive[:, None], (zero, slot)), "index": slot + 1}
+    cache = {**cache, "gen_k": tuple(new_k), "gen_v": tuple(new_v),
+             "gen_mask": jax.lax.dynamic_update_slice(gen_mask, alive[:, None], (zero, slot)), "index": slot + 1}
     return logits, cache
 
 
-def _prefill(model: D.CausalLM, prompt_ids, prompt_mask, slots: int, n: int):
-    """Run the B prompts once; return (last-token logits [B*n,V], decode cache of `slots` slots
-    tiled n times: row b*n + j holds prompt b)."""
+def _prefill(model: D.CausalLM, prompt_ids, prompt_mask, n: int, gen_slots: int):
+    """Run the B prompts once. Returns (last-token logits [B*n,V], decode cache): prompt_k/v
+    (L arrays [B,KV,T,D]) and prompt_mask [B,T], shared by a prompt's n rows; gen_k/v (L arrays
+    [B,n,KV,gen_slots,D], empty), gen_mask [B*n,gen_slots]; index (next generated slot)."""
     b, t = prompt_ids.shape
+    cfg = model.cfg
     dtype = getattr(model.model, "dtype", F32)
-    hidden, cache = model.hidden(prompt_ids, prompt_mask, cache=D.init_cache(model.cfg, b, t, dtype))
+    hidden, cache = model.hidden(prompt_ids, prompt_mask, cache=D.init_cache(cfg, b, t, dtype))
     logits = model.logits(hidden[:, -1:])[:, 0]  # left padding: the last slot is the last token
-
-    def layout(a):  # [L,B,T,KV,D] -> L x [B*n,KV,slots,D]
-        a = jnp.pad(jnp.swapaxes(a, 2, 3), ((0, 0), (0, 0), (0, 0), (0, slots - t), (0, 0)))
-        a = jnp.repeat(a, n, axis=1) if n > 1 else a
-        return tuple(a[i] for i in range(a.shape[0]))
-
-    mask = jnp.pad(cache["mask"], ((0, 0), (0, slots - t)))
-    cache = {"k": layout(cache["k"]), "v": layout(cache["v"]),
-             "mask": jnp.repeat(mask, n, axis=0) if n > 1 else mask, "index": jnp.asarray(t, jnp.int32)}
+    gen = jnp.zeros((b, n, cfg.num_kv_heads, gen_slots, cfg.head_dim), dtype)
+    cache = {"prompt_k": tuple(jnp.swapaxes(cache["k"], 2, 3)), "prompt_v": tuple(jnp.swapaxes(cache["v"], 2, 3)),
+             "prompt_mask": prompt_mask.astype(bool),
+             "gen_k": (gen,) * cfg.num_layers, "gen_v": (gen,) * cfg.num_layers,
+             "gen_mask": jnp.zeros((b * n, gen_slots), bool), "index": jnp.zeros((), jnp.int32)}
     return (jnp.repeat(logits, n, axis=0) if n > 1 else logits), cache
 
 
 @partial(jax.jit, static_argnames=("graphdef", "st"))
-def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, *, st: _Static):
+def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static):
     model = nnx.merge(graphdef, state)
     b, t = prompt_ids.shape
     n, m = st.n, st.max_new_tokens
     rows = b * n
 
-    # 1-2. prefill the B prompts, tile to B*n rows, sample the first token.
-    logits, cache = _prefill(model, prompt_ids, prompt_mask, t + m - 1, n)
+    # 1-2. prefill the B prompts once; sample the first token of each of the B*n rows.
+    logits, cache = _prefill(model, prompt_ids, prompt_mask, n, max(m - 1, 1))
     weights = _decode_weights(model)
-    tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, st)
+    tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, top_k, st)
     finished = _is_eos(tok, st.eos_ids)
     tokens = jnp.full((rows, m), st.pad_id, jnp.int32).at[:, 0].set(tok)
     logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(lp)
@@ -349,7 +370,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
         step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
         alive = ~finished
         logits, cache = _decode_step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
-        tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, st)
+        tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, top_k, st)
         tok = jnp.where(alive, tok, st.pad_id)
         lp = jnp.where(alive, lp, 0.0)
         slp = jnp.where(alive, slp, 0.0)
@@ -378,12 +399,12 @@ def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: Samp
         raise ValueError(f"prompt_ids {prompt_ids.shape} and prompt_mask {prompt_mask.shape} must both be [B,T]")
     greedy = cfg.temperature == 0
     st = _Static(max_new_tokens=int(cfg.max_new_tokens), n=int(cfg.n), greedy=greedy,
-                 top_k=0 if greedy else int(cfg.top_k), use_top_p=(not greedy) and cfg.top_p < 1.0,
+                 use_top_k=(not greedy) and cfg.top_k > 0, use_top_p=(not greedy) and cfg.top_p < 1.0,
                  eos_ids=cfg.eos_ids, pad_id=int(cfg.pad_id))
     graphdef, state = nnx.split(model)
     temperature = jnp.asarray(cfg.temperature if not greedy else 1.0, F32)
     return _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, jnp.asarray(cfg.top_p, F32),
-                       st=st)
+                       jnp.asarray(cfg.top_k, jnp.int32), st=st)
 
 
 def greedy(model: D.CausalLM, ids, mask, max_new_tokens: int, eos_ids: Sequence[int] = (), pad_id: int = 0

@@ -40,8 +40,7 @@ def batch():
     return jnp.asarray(ids), jnp.asarray(mask)
 
 
-@pytest.fixture(scope="module")
-def ref_logits(model):
+def make_ref(model):
     """seq (list of ids, unpadded) -> float64 logits [len(seq), V] from the full model, no cache."""
     graphdef, state = nnx.split(model)
     fwd = jax.jit(lambda s, ids: nnx.merge(graphdef, s)(ids))
@@ -52,6 +51,11 @@ def ref_logits(model):
         return np.asarray(fwd(state, jnp.asarray(buf)), np.float64)[0, :len(seq)]
 
     return run
+
+
+@pytest.fixture(scope="module")
+def ref_logits(model):
+    return make_ref(model)
 
 
 def log_softmax(x):
@@ -73,7 +77,7 @@ def np_sampling_logprobs(logits, temperature, top_p, top_k):
     return log_softmax(z)
 
 
-def test_greedy_matches_stepwise_argmax_of_full_model(model, batch, ref_logits):
+def check_greedy(model, batch, ref_logits):
     ids, mask = batch
     out = S.greedy(model, ids, mask, M, eos_ids=(), pad_id=PAD)
     assert out.tokens.shape == (len(PROMPTS), 1, M) and out.tokens.dtype == jnp.int32
@@ -89,6 +93,34 @@ def test_greedy_matches_stepwise_argmax_of_full_model(model, batch, ref_logits):
         np.testing.assert_array_equal(np.asarray(out.sampling_logprobs[i, 0]), 0.0)
     np.testing.assert_array_equal(np.asarray(out.lengths), M)
     assert not np.asarray(out.finished).any() and int(out.steps) == M
+
+
+def test_greedy_matches_stepwise_argmax_of_full_model(model, batch, ref_logits):
+    check_greedy(model, batch, ref_logits)
+
+
+# Other decoder features the decode step re-implements around the model's modules: Qwen3-style
+# q/k norms + qkv bias + tied embeddings + sliding-window layers (window 3 < prompt + generated),
+# OLMo-style non-parametric LayerNorm + qkv clipping + biases everywhere.
+VARIANTS = {
+    "qwen3_sliding_tied": CFG.replace(family="qwen3", qk_norm=True, qkv_bias=True, sliding_window=3,
+                                      layer_types=("sliding_attention", "full_attention"), tie_word_embeddings=True),
+    "olmo_clip_bias": CFG.replace(family="olmo", norm="layernorm_np", clip_qkv=0.05, o_bias=True, mlp_bias=True,
+                                  qkv_bias=True, num_kv_heads=4),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_greedy_matches_full_model_for_other_families(batch, variant):
+    cfg = VARIANTS[variant]
+    m = D.build(cfg, rngs=nnx.Rngs(1))
+    out = m.model.embed.embedding if cfg.tie_word_embeddings else m.lm_head.kernel
+    out[...] = out[...] * 40.0
+    # biases start at zero; give them values so that they are exercised
+    for path, leaf in nnx.iter_graph(m):
+        if isinstance(leaf, nnx.Param) and path[-1] == "bias":
+            leaf[...] = 0.3 * jax.random.normal(jax.random.key(len(path)), leaf.shape)
+    check_greedy(m, batch, make_ref(m))
 
 
 @pytest.mark.parametrize("temperature,top_p,top_k", [(0.8, 0.9, 0), (1.3, 0.95, 6)])
@@ -172,12 +204,37 @@ def test_finished_rows_do_not_disturb_the_others(model, batch):
 def test_tiny_top_p_and_top_k_one_are_greedy(model, batch, top_p, top_k):
     ids, mask = batch
     g = S.greedy(model, ids, mask, M, pad_id=PAD)
-    cfg = S.SamplingConfig(max_new_tokens=M, temperature=0.8, top_p=top_p, top_k=top_k, n=2, pad_id=PAD)
+    cfg = S.SamplingConfig(max_new_tokens=M, temperature=0.8, top_p=top_p, top_k=top_k, n=3, pad_id=PAD)
     out = S.sample(model, ids, mask, jax.random.key(5), cfg)
-    for j in range(2):
+    for j in range(3):
         np.testing.assert_array_equal(np.asarray(out.tokens[:, j]), np.asarray(g.tokens[:, 0]))
         np.testing.assert_allclose(np.asarray(out.logprobs[:, j]), np.asarray(g.logprobs[:, 0]), atol=1e-6)
     np.testing.assert_allclose(np.asarray(out.sampling_logprobs), 0.0, atol=1e-6)
+
+
+def test_filter_logits_matches_numpy():
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=(6, 1000)) * rng.uniform(0.5, 4, size=(6, 1))).astype(np.float32)
+    logits[0, :3] = logits[0, 3]  # ties at the top
+    logits[1, 10:] = -np.inf  # already excluded
+    for temperature, top_p, top_k in [(1.0, 0.9, 0), (0.7, 0.5, 0), (1.0, 1.0, 40), (1.2, 0.8, 25), (1.0, 1e-6, 0)]:
+        got = np.asarray(S.filter_logits(jnp.asarray(logits), temperature, top_p, top_k, use_top_p=top_p < 1))
+        for r in range(logits.shape[0]):
+            want = np_sampling_logprobs(logits[r].astype(np.float64), temperature, top_p, top_k)
+            np.testing.assert_array_equal(np.isfinite(got[r]), np.isfinite(want), err_msg=f"{temperature, top_p, top_k}")
+
+
+def test_categorical_draws_follow_softmax():
+    z = np.full((97,), -np.inf, np.float32)
+    z[[0, 5, 31, 32, 63, 96]] = [0.0, 1.0, -1.0, 0.5, 2.0, -0.5]  # several chunks, a partial last one
+    rows = 40000
+    tok, logp = jax.jit(S.categorical)(jax.random.key(0), jnp.broadcast_to(jnp.asarray(z), (rows, 97)))
+    tok = np.asarray(tok)
+    p = np.exp(log_softmax(z[np.isfinite(z)].astype(np.float64)))
+    freq = np.array([(tok == i).mean() for i in np.flatnonzero(np.isfinite(z))])
+    assert np.isin(tok, np.flatnonzero(np.isfinite(z))).all()
+    assert (np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / rows)).all(), (freq, p)  # within 4 sigma
+    np.testing.assert_allclose(np.asarray(logp), log_softmax(np.where(np.isfinite(z), z, -np.inf))[tok], atol=1e-5)
 
 
 def test_truncate_at_stop():
