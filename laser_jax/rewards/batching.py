@@ -69,3 +69,14 @@ def micro_batches(rows: Sequence[Encoded], batch_size: int, pad_id: int, *,
             resp[r, t - n + row.n_prompt:] = True
         out.append(MicroBatch(index, ids, mask, resp))
     return out
+
+
+def placed(mb: MicroBatch, mesh) -> MicroBatch:
+    """The micro-batch's arrays as global arrays split over `mesh`'s batch axes (each process
+    uploads only its devices' rows); unchanged when `mesh` is None."""
+    if mesh is None:
+        return mb
+    from laser_jax.sharding import global_batch
+
+    return dataclasses.replace(mb, ids=global_batch(mb.ids, mesh), mask=global_batch(mb.mask, mesh),
+                               response_mask=global_batch(mb.response_mask, mesh))

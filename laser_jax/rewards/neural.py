@@ -19,9 +19,10 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.rewards.base import check_inputs
-from laser_jax.rewards.batching import MicroBatch, micro_batches
+from laser_jax.rewards.batching import MicroBatch, micro_batches, placed
 from laser_jax.rewards.logprobs import sequence_logprobs
 from laser_jax.rewards.text import Encoded, PairEncoder
+from laser_jax.sharding import mesh_of, to_host
 
 DEFAULT_BATCH = 8
 DEFAULT_CHUNK = 256  # LM-head positions at a time (bounds the [B, chunk, V] logits)
@@ -101,8 +102,9 @@ class NeuralRM:
 
     def score_rows(self, rows: Sequence[Encoded]) -> np.ndarray:
         out = np.zeros(len(rows), np.float32)
+        mesh = mesh_of([nnx.state(m) for m in self.models()])
         for mb in micro_batches(rows, self.batch_size, self.encoder.pad_id):
-            out[mb.index] = np.asarray(self._score_batch(mb))[:len(mb.index)]
+            out[mb.index] = to_host(self._score_batch(placed(mb, mesh)))[:len(mb.index)]
         return out
 
     def _score_batch(self, mb: MicroBatch) -> np.ndarray:

@@ -25,13 +25,14 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.rewards.base import RewardModel, check_inputs, with_tasks
-from laser_jax.rewards.batching import micro_batches
+from laser_jax.rewards.batching import micro_batches, placed
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, classifier_logits, default_max_length,
                                       lm_logprob_sums, signature)
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.text import PairEncoder
+from laser_jax.sharding import mesh_of, to_host
 
 KINDS = ("likelihood", "implicit_dpo", "classifier")
 
@@ -124,22 +125,23 @@ class StackedRMs:
             raise ValueError(f"StackedRMs{self.names}: the tokenizer produced id {top} but the models' vocabulary "
                              f"has {self.vocab} entries")
         out = np.zeros((len(self), len(rows)), np.float32)
+        mesh = mesh_of(self.state)
         for mb in micro_batches(rows, self.batch_size, self.encoder.pad_id):
-            out[:, mb.index] = self._score_batch(mb)[:, :len(mb.index)]
+            out[:, mb.index] = self._score_batch(placed(mb, mesh))[:, :len(mb.index)]
         return out
 
     def _score_batch(self, mb) -> np.ndarray:
         if self.kind == "classifier":
-            logits = np.asarray(classifier_logits(self.graphdef, self.state, mb.ids, mb.mask, stacked=True))
+            logits = to_host(classifier_logits(self.graphdef, self.state, mb.ids, mb.mask, stacked=True))
             return logits[np.arange(len(self)), :, self.labels]
         s, n = lm_logprob_sums(self.graphdef, self.state, mb.ids, mb.mask, mb.response_mask, stacked=True,
                                chunk=self.chunk)
-        s, n = np.asarray(s), np.asarray(n)
+        s, n = to_host(s), to_host(n)
         if self.kind == "likelihood":
             return s / np.maximum(n, 1.0)
         ref, _ = lm_logprob_sums(self.ref_graphdef, self.ref_state, mb.ids, mb.mask, mb.response_mask,
                                  stacked=not self.shared_ref, chunk=self.chunk)
-        ref = np.asarray(ref, np.float64)
+        ref = to_host(ref).astype(np.float64)
         return (self.betas[:, None] * (s.astype(np.float64) - ref)).astype(np.float32)
 
 

@@ -1,0 +1,42 @@
+"""Reading a run's outputs in tests: metrics.jsonl records and the last checkpoint's arrays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def metrics(workdir):
+    return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_state(workdir):
+    ckpts = Path(workdir) / "checkpoints"
+    last = max(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    path = ckpts / str(last) / "state"
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever mesh wrote it (several processes)
+    with ocp.StandardCheckpointer() as c:
+        meta = c.metadata(path)
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
+                              getattr(meta, "item_metadata", meta))
+        tree = c.restore(path, target)
+    return last, tree
+
+
+def leaves(tree, prefix=""):
+    if isinstance(tree, dict):
+        for k in sorted(tree):
+            yield from leaves(tree[k], f"{prefix}/{k}")
+    elif isinstance(tree, (list, tuple)):
+        for i, v in enumerate(tree):
+            yield from leaves(v, f"{prefix}/{i}")
+    else:
+        yield prefix, np.asarray(tree)
+
+
+def comparable(recs):
+    return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in recs]
