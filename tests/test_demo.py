@@ -17,11 +17,13 @@ from runs import final_state, leaves
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ["laser", "fixed:choice_checker", "random", "sequential", "ensemble", "exp3"]
-QUICK = ["--config.data.train_limit=4", "--config.data.test_limit=3", "--config.training.batch_size=2",
+METHODS = ["laser", "fixed:choice_checker", "random", "sequential", "ensemble"]  # the paper's baselines
+# a few steps: one prompt per family (3 steps of one prompt, 2 samples, 8 new tokens), prompts cut to
+# 128 tokens (one compiled shape), 9 test questions
+QUICK = ["--config.data.train_limit=3", "--config.data.test_limit=9", "--config.training.batch_size=1",
          "--config.sampling.n=2", "--config.training.pairs_per_prompt=1", "--config.sampling.max_new_tokens=8",
-         "--config.eval.max_new_tokens=8", "--config.eval.batch_size=3", "--config.logging.progress=False",
-         "--config.training.learning_rate=1e-2"]
+         "--config.sampling.max_prompt_tokens=128", "--config.eval.max_new_tokens=8", "--config.eval.batch_size=9",
+         "--config.logging.progress=False", "--config.training.learning_rate=1e-2"]
 
 
 @pytest.fixture(scope="module")
