@@ -9,15 +9,22 @@ Reward models, whose reliability differs by family (laser_jax/rewards/programs.p
   smollm2_lik     SmolLM2's mean log-likelihood of the response (a real model, unreliable)
   length          prefers longer responses (wrong everywhere)
 
-    python -m laser_jax.compare --config configs/demo.py --workdir runs/demo --methods laser,best
+    python -m laser_jax.compare --config configs/demo.py:quick --workdir runs/demo --methods laser,best
+    python -m laser_jax.compare --config configs/demo.py --workdir runs/demo-all \
+        --methods laser,best,random,sequential,ensemble,exp3                          # ~21 min, 2 cores
     python -m laser_jax.main --config configs/demo.py --workdir runs/demo-laser      # LASeR alone
+
+`configs/demo.py:quick` is the README's first command: 12 training prompts (3 steps per method)
+and 24 test questions instead of 24 (7 steps) and 48.
 Real data instead: --config.data.task=gsm8k --config.data.path=../shared/data/gsm8k/test.jsonl
 """
 
 from laser_jax.config import base_config
 
 
-def get_config():
+def get_config(size: str | None = None):
+    if size not in (None, "", "full", "quick"):
+        raise ValueError(f"configs/demo.py:{size}: the size is 'quick' or 'full' (default)")
     c = base_config()
     c.selector = "laser"
     c.policy.path = "smollm2-135m-instruct"
@@ -44,4 +51,7 @@ def get_config():
     c.training.checkpoint_every = 2
     c.eval.batch_size = 16
     c.eval.max_new_tokens = 48
+    if size == "quick":
+        c.data.train_limit = 12
+        c.data.test_limit = 24
     return c

@@ -274,6 +274,8 @@ def run(argv) -> int:
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (evaluation, calibration) or a second one
+        code = 130
     if code:
         print(f"interrupted; rerun the same command to resume ({FLAGS.workdir})", file=sys.stderr)
     return code

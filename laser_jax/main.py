@@ -63,6 +63,10 @@ def run(argv) -> int:
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the training loop: the last checkpoint stands
+        print(f"interrupted; rerun the same command to resume from the last checkpoint in {FLAGS.workdir}",
+              file=sys.stderr)
+        return 130
     if results["status"] == "interrupted":
         print(f"interrupted at step {results['steps']}/{results['total_steps']}; checkpoint saved in "
               f"{FLAGS.workdir}; rerun the same command to resume", file=sys.stderr)

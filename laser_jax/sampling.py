@@ -49,7 +49,7 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import decoder as D
-from laser_jax.sharding import to_host
+from laser_jax.sharding import global_batch, mesh_of, replicated, to_host
 
 F32 = jnp.float32
 
@@ -345,8 +345,9 @@ def _prefill(model: D.CausalLM, prompt_ids, prompt_mask, n: int, gen_slots: int)
     return (jnp.repeat(logits, n, axis=0) if n > 1 else logits), cache
 
 
-@partial(jax.jit, static_argnames=("graphdef", "st"))
-def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static):
+@partial(jax.jit, static_argnames=("graphdef", "st", "out_sharding"))
+def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static,
+                out_sharding=None):
     model = nnx.merge(graphdef, state)
     b, t = prompt_ids.shape
     n, m = st.n, st.max_new_tokens
@@ -385,15 +386,24 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     carry = (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
     steps, _, finished, _, tokens, logprobs, samp_logprobs, lengths = jax.lax.while_loop(cond, body, carry)
     shape = (b, n, m)
-    return SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
-                        lengths.reshape(b, n), finished.reshape(b, n), steps)
+    out = SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
+                       lengths.reshape(b, n), finished.reshape(b, n), steps)
+    # the samples go back to every host (decoding, RM scoring): replicated outputs on a mesh
+    return out if out_sharding is None else jax.lax.with_sharding_constraint(out, out_sharding)
 
 
 def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: SamplingConfig) -> SampleOutput:
     """n samples per prompt. prompt_ids / prompt_mask [B,T] left-padded (mask 1 = real token);
-    key: a jax PRNG key. Returns SampleOutput with [B, n, max_new_tokens] arrays (see module doc)."""
+    key: a jax PRNG key. Returns SampleOutput with [B, n, max_new_tokens] arrays (see module doc).
+    On a model placed on a mesh, host (numpy) prompts are split over the mesh's batch axes and
+    the outputs are replicated (readable on every host)."""
     if not isinstance(model, D.CausalLM):
         raise TypeError(f"sample needs a CausalLM (an LM head), got {type(model).__name__}")
+    graphdef, state = nnx.split(model)
+    mesh = mesh_of(state)
+    if mesh is not None:
+        prompt_ids, prompt_mask = (x if isinstance(x, jax.Array) else global_batch(np.asarray(x), mesh)
+                                   for x in (prompt_ids, prompt_mask))
     prompt_ids = jnp.asarray(prompt_ids, jnp.int32)
     prompt_mask = jnp.asarray(prompt_mask).astype(bool)
     if prompt_ids.ndim != 2 or prompt_ids.shape != prompt_mask.shape:
@@ -402,10 +412,10 @@ def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: Samp
     st = _Static(max_new_tokens=int(cfg.max_new_tokens), n=int(cfg.n), greedy=greedy,
                  use_top_k=(not greedy) and cfg.top_k > 0, use_top_p=(not greedy) and cfg.top_p < 1.0,
                  eos_ids=cfg.eos_ids, pad_id=int(cfg.pad_id))
-    graphdef, state = nnx.split(model)
     temperature = jnp.asarray(cfg.temperature if not greedy else 1.0, F32)
     return _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, jnp.asarray(cfg.top_p, F32),
-                       jnp.asarray(cfg.top_k, jnp.int32), st=st)
+                       jnp.asarray(cfg.top_k, jnp.int32), st=st,
+                       out_sharding=None if mesh is None else replicated(mesh))
 
 
 def greedy(model: D.CausalLM, ids, mask, max_new_tokens: int, eos_ids: Sequence[int] = (), pad_id: int = 0

@@ -21,7 +21,7 @@ from flax import nnx
 from laser_jax.models import CausalLM
 from laser_jax.sharding import to_host
 from laser_jax.rewards.batching import MicroBatch
-from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, lm_logprob_sums
+from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, lm_logprob_sums, out_sharding_for
 
 
 def _require_lm(model, who: str, role: str) -> None:
@@ -33,7 +33,8 @@ def _require_lm(model, who: str, role: str) -> None:
 def response_logprobs(model, mb: MicroBatch, chunk: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(sum of response log-probs, response tokens) of a micro-batch under `model`, as numpy."""
     graphdef, state = nnx.split(model)
-    s, n = lm_logprob_sums(graphdef, state, mb.ids, mb.mask, mb.response_mask, chunk=chunk)
+    s, n = lm_logprob_sums(graphdef, state, mb.ids, mb.mask, mb.response_mask, chunk=chunk,
+                           out_sharding=out_sharding_for(state))
     return to_host(s), to_host(n)
 
 
