@@ -267,3 +267,41 @@ def tensors(path: Path, cfg: DecoderConfig, reader=None):
             return arr
 
         yield name, shape, load
+
+
+def load_tokenizer(path: Path, reader: GGUFFile | None = None):
+    """The transformers tokenizer a GGUF file describes, built from its metadata.
+
+    transformers' own GGUF tokenizer path (`AutoTokenizer.from_pretrained(dir, gguf_file=...)`)
+    imports PyTorch, which laser_jax does not need; this reads the same metadata with our parser and
+    hands it to the same transformers builder (`convert_gguf_tokenizer`), so the result encodes,
+    decodes and applies the chat template as transformers' does (tests/models/test_smollm2.py).
+    """
+    from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
+
+    reader = reader or _reader(path)
+
+    def plain(v):
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, list):
+            return [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else x for x in v]
+        return v
+
+    meta = {k: plain(v) for k, v in reader.fields.items() if k.startswith("tokenizer.")}
+    if "tokenizer.ggml.tokens" not in meta:
+        raise CheckpointError(f"{path}: this GGUF file holds no tokenizer (no tokenizer.ggml.tokens)")
+    groups = {group: {name: meta[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in meta}
+              for group, renames in GGUF_TOKENIZER_MAPPING.items()}
+    tokenizer_dict, config = groups["tokenizer"], groups["tokenizer_config"]
+    if tokenizer_dict.get("tokenizer_type") == "llama":
+        config.setdefault("add_bos_token", True)  # sentencepiece files: llama.cpp adds BOS unless told not to
+    tokens = tokenizer_dict["tokens"]
+    for name, key in (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"),
+                      ("pad_token", "padding_token_id")):
+        token_id = meta.get(f"tokenizer.ggml.{key}")
+        if token_id is not None:
+            config[name] = tokens[int(token_id)]
+    backend, extra = convert_gguf_tokenizer(str(reader.fields.get("general.architecture", "llama")), tokenizer_dict)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **config, **extra)

@@ -103,7 +103,7 @@ def load_tokenizer(path):
     path = resolve(path)
     try:
         if path.is_file() and path.suffix == ".gguf":
-            tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            tok = gguf_io.load_tokenizer(path)  # transformers' own GGUF path needs PyTorch
         elif flax_ckpt.is_flax_ckpt(path):
             if not (path / "tokenizer").is_dir():
                 raise CheckpointError(f"{path}: this checkpoint holds no tokenizer/ folder; convert it again "

@@ -91,3 +91,37 @@ def test_flax_checkpoint_round_trip(smol, tmp_path):
     fwd = nnx.jit(lambda m, i: m(i))
     np.testing.assert_array_equal(np.asarray(fwd(ours, ids)), np.asarray(fwd(again, ids)))
     assert load_tokenizer(dst)(PROMPTS[1])["input_ids"] == tok(PROMPTS[1])["input_ids"]
+
+
+def test_tokenizer_without_torch_matches_transformers(smol):
+    """Ours reads the GGUF's tokenizer metadata itself (transformers' GGUF path imports PyTorch,
+    which a plain install lacks); it must encode, decode and template exactly like transformers'."""
+    from transformers import AutoTokenizer
+
+    path, _, tok, _ = smol
+    ref = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    texts = PROMPTS + ["  two leading spaces\nand\n\nnewlines", "Ünïcödé — 数学 🙂", "<|im_start|>user\nhi<|im_end|>", ""]
+    for text in texts:
+        ids = tok(text)["input_ids"]
+        assert ids == ref(text)["input_ids"], text
+        assert tok.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True)
+    for text in PROMPTS:
+        assert _chat_ids(tok, text) == _chat_ids(ref, text)
+    for attr in ("bos_token_id", "eos_token_id", "unk_token_id", "vocab_size"):
+        assert getattr(tok, attr) == getattr(ref, attr), attr
+
+
+def test_tokenizer_loads_without_torch(tmp_path):
+    """The README's first command installs no PyTorch: load the tokenizer in a process where
+    importing torch fails."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from laser_jax.models import load_tokenizer\n"
+            f"tok = load_tokenizer({str(smollm2_gguf())!r})\n"
+            "print(tok('What is 12*7?')['input_ids'])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ref = load_tokenizer(smollm2_gguf())("What is 12*7?")["input_ids"]
+    assert run.stdout.strip().splitlines()[-1] == str(ref)
