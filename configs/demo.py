@@ -15,7 +15,7 @@ Reward models, whose reliability differs by family (laser_jax/rewards/programs.p
     python -m laser_jax.main --config configs/demo.py --workdir runs/demo-laser      # LASeR alone
 
 `configs/demo.py:quick` is the README's first command: 12 training prompts (3 steps per method)
-and 24 test questions instead of 24 (7 steps) and 48.
+and 24 test questions (one evaluation batch) instead of 24 (7 steps) and 48.
 Real data instead: --config.data.task=gsm8k --config.data.path=../shared/data/gsm8k/test.jsonl
 """
 
@@ -54,4 +54,5 @@ def get_config(size: str | None = None):
     if size == "quick":
         c.data.train_limit = 12
         c.data.test_limit = 24
+        c.eval.batch_size = 24  # one evaluation batch
     return c
