@@ -9,3 +9,14 @@ from pathlib import Path
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py: helpers shared by test modules
+
+
+# The longest test files first, so the parallel workers (pytest-xdist, one file per worker at a
+# time) do not end on one long file while the others sit idle; the rest keep their order.
+LONGEST_FIRST = ("test_demo.py", "test_multihost.py", "test_sharding.py", "test_e2e.py", "test_smollm2.py",
+                 "test_compare.py", "test_train_step.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
