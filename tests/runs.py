@@ -40,3 +40,14 @@ def leaves(tree, prefix=""):
 
 def comparable(recs):
     return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in recs]
+
+
+def assert_same_final_state(a, b, *, step: int) -> None:
+    """Both runs' last checkpoints are at `step` and hold bit-identical arrays."""
+    step_a, tree_a = final_state(a)
+    step_b, tree_b = final_state(b)
+    assert step_a == step_b == step
+    la, lb = dict(leaves(tree_a)), dict(leaves(tree_b))
+    assert la.keys() == lb.keys() and len(la) > 10
+    for k in la:
+        np.testing.assert_array_equal(la[k], lb[k], err_msg=k)

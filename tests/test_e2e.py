@@ -12,14 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from laser_jax.bandit.selectors import REGISTRY
 from laser_jax.config import ConfigError, validate
 from laser_jax.tiny import smoke_assets
 from laser_jax.train import train
-from runs import comparable, final_state, leaves, metrics
+from runs import assert_same_final_state, comparable, final_state, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -94,13 +93,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted(env, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed" in again.stderr
     assert comparable(metrics(full)) == comparable(metrics(parts))
-    step_a, a = final_state(full)
-    step_b, b = final_state(parts)
-    assert step_a == step_b == 4
-    la, lb = dict(leaves(a)), dict(leaves(b))
-    assert la.keys() == lb.keys() and len(la) > 10
-    for k in la:
-        np.testing.assert_array_equal(la[k], lb[k], err_msg=k)  # bit-identical
+    assert_same_final_state(full, parts, step=4)
     ra, rb = (json.loads((d / "results.json").read_text()) for d in (full, parts))
     for k in ("accuracy_before", "accuracy_after", "arm_counts", "steps_per_arm"):
         assert ra[k] == rb[k]
