@@ -15,9 +15,8 @@ STOP_STRINGS = ("\nQuestion:",)
 
 def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, max_new_tokens: int,
              max_prompt_tokens: int, eos_ids: Sequence[int], pad_id: int, system_prompt: str | None = None,
-             progress=None, place=None) -> tuple[dict, list[dict]]:
-    """({"accuracy", "correct", "total", "answered"}, one record per example). `place` puts a
-    host batch on the devices (e.g. `sharding.global_batch` on the run's mesh)."""
+             progress=None) -> tuple[dict, list[dict]]:
+    """({"accuracy", "correct", "total", "answered"}, one record per example)."""
     records = []
     for start in range(0, len(examples), batch_size):
         chunk = list(examples[start:start + batch_size])
@@ -25,8 +24,6 @@ def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, 
         chunk += [chunk[-1]] * (batch_size - real)  # a fixed batch shape: compile once
         ids, mask = prompting.encode(tokenizer, chunk, max_tokens=max_prompt_tokens, pad_id=pad_id,
                                      system_prompt=system_prompt)
-        if place is not None:
-            ids, mask = place(ids), place(mask)
         out = sampling.greedy(model, ids, mask, max_new_tokens, eos_ids=eos_ids, pad_id=pad_id)
         texts = sampling.decode(tokenizer, out, stop_strings=STOP_STRINGS)
         for ex, row in zip(chunk[:real], texts[:real]):

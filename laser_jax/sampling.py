@@ -402,7 +402,7 @@ def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: Samp
     graphdef, state = nnx.split(model)
     mesh = mesh_of(state)
     if mesh is not None:
-        prompt_ids, prompt_mask = (x if isinstance(x, jax.Array) else global_batch(np.asarray(x), mesh)
+        prompt_ids, prompt_mask = (x if isinstance(x, jax.Array) else global_batch(x, mesh)
                                    for x in (prompt_ids, prompt_mask))
     prompt_ids = jnp.asarray(prompt_ids, jnp.int32)
     prompt_mask = jnp.asarray(prompt_mask).astype(bool)

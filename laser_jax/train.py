@@ -423,8 +423,7 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
         summary, records = evaluation.evaluate(
             rt.policy(params), rt.tokenizer, rt.test_examples, batch_size=c.eval.batch_size,
             max_new_tokens=c.eval.max_new_tokens, max_prompt_tokens=c.sampling.max_prompt_tokens,
-            eos_ids=rt.eos_ids, pad_id=rt.pad_id, system_prompt=c.policy.system_prompt, progress=bar.update,
-            place=lambda x: shd.global_batch(x, rt.mesh))
+            eos_ids=rt.eos_ids, pad_id=rt.pad_id, system_prompt=c.policy.system_prompt, progress=bar.update)
     if jax.process_index() == 0:
         with open(rt.workdir / f"eval_{label}.jsonl", "w") as f:
             for r in records:
