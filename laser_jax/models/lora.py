@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -29,7 +28,7 @@ def add_lora(model, rank: int, alpha: float, targets=TARGETS, seed: int = 0):
     bad = sorted(set(targets) - set(TARGETS))
     if bad:
         raise ValueError(f"lora targets {bad} are not projections of the decoder; choose from {list(TARGETS)}")
-    key = jax.random.key(seed)
+    rng = np.random.default_rng(seed)  # host RNG: no compile per adapter shape (jax.random.normal took ~1 s each)
     count = 0
     for path, module in nnx.iter_graph(model):
         if not isinstance(module, Dense) or not path or path[-1] not in targets:
@@ -41,9 +40,8 @@ def add_lora(model, rank: int, alpha: float, targets=TARGETS, seed: int = 0):
         in_shape = kernel.shape[len(lead):len(lead) + module.n_in]
         out_shape = kernel.shape[len(lead) + module.n_in:]
         dtype = kernel.get_value().dtype
-        key, sub = jax.random.split(key)
-        a = jax.random.normal(sub, (*lead, *in_shape, rank), jnp.float32) / math.sqrt(int(np.prod(in_shape)))
-        module.lora_a = nnx.LoRAParam(a.astype(dtype), out_sharding=(*lead_names, *module.in_names, "lora"),
+        a = rng.standard_normal((*lead, *in_shape, rank), dtype=np.float32) / math.sqrt(int(np.prod(in_shape)))
+        module.lora_a = nnx.LoRAParam(jnp.asarray(a, dtype), out_sharding=(*lead_names, *module.in_names, "lora"),
                                       eager_sharding=False)
         module.lora_b = nnx.LoRAParam(jnp.zeros((*lead, rank, *out_shape), dtype),
                                       out_sharding=(*lead_names, "lora", *module.out_names), eager_sharding=False)
