@@ -24,9 +24,12 @@ one-off conversion of an arm to dense at max_pulls.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -175,7 +178,11 @@ def main():
     p.add_argument("--pulls", type=str, default="16,256,1024,2000,3000",
                    help="pull counts per arm for the low-rank scaling table, each != max_pulls "
                         "(d // 2; '' to skip)")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    p.add_argument("--quick", action="store_true", help="d=512, 10 steps, 1 seed step, no scaling table")
     a = p.parse_args()
+    if a.quick:
+        a.dim, a.steps, a.seed_steps, a.pulls = 512, 10, 1, ""
     k, d = a.arms, a.dim
     print(f"machine: {os.cpu_count()} CPUs; jax {jax.__version__} on {jax.devices()[0]}; "
           f"uptime: {uptime()}")
@@ -225,6 +232,15 @@ def main():
             print(f"  n = {n_pulls:5d}: {table[n_pulls]:8.2f} ms")
         print(f"  one-off conversion of one arm to dense at n = {r}: {table['convert']:.0f} ms")
     print(f"\nuptime after: {uptime()}")
+    if a.json:
+        figures = {"benchmark": "linucb", "command": " ".join([sys.executable] + sys.argv), "dim": d, "arms": k,
+                   "steps": a.steps, "seed_steps": a.seed_steps, "ms_per_step": ms,
+                   "lowrank_ms_mean": 1e3 * float(low_t.mean()), "lowrank_ms_max": 1e3 * float(low_t.max()),
+                   "same_decisions_seed": bool(same_seed), "same_decisions_dense_lowrank": bool(same_jax),
+                   "lowrank_ms_at_pulls": {str(n_pulls): table[n_pulls] for n_pulls in pulls} if pulls else {},
+                   "target_met": bool(ms["laser_jax low-rank"] <= 5.0 and same_seed and same_jax)}
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(figures, indent=1, default=float) + "\n")
     if not (same_seed and same_jax):
         raise SystemExit("decisions differ")
 

@@ -6,7 +6,7 @@
     python bench/run_all.py --out bench/results  # where the JSON figures go (default: a temp dir)
 
 Each benchmark prints laser_jax's figure and its peer's, measured in the same process, and the
-ratio; this script collects their `--json` files. `bench_linucb.py` runs too when it exists.
+ratio; this script collects their `--json` files.
 Extra arguments after `--` go to every script (e.g. `-- --repeat 5`).
 """
 
@@ -30,7 +30,7 @@ BENCHES = {  # name -> (script, extra args of the full run)
     "sampling": ("bench_sampling.py", []),
     "dpo": ("bench_dpo_step.py", ["--breakdown"]),
     "rm_stack": ("bench_rm_stack.py", []),
-    "linucb": ("bench_linucb.py", []),  # optional: written elsewhere
+    "linucb": ("bench_linucb.py", []),
 }
 
 
@@ -54,6 +54,12 @@ def summary(name: str, r: dict) -> str:
     if name == "rm_stack":
         return f"RMSet {r['stacked_s']:.2f} s vs loop {r['loop_s']:.2f} s: {r['ratio']:.2f}x " \
                f"(max |diff| {r['max_abs_diff']:.1e})"
+    if name == "linucb":
+        ms = r["ms_per_step"]
+        s = f"low-rank {ms['laser_jax low-rank']:.2f} ms/step, dense {ms['laser_jax dense']:.1f} ms"
+        if "seed numpy" in ms:
+            s += f" vs seed numpy {ms['seed numpy'] / 1e3:.1f} s/step"
+        return s + f" (target <= 5 ms, same decisions: {'met' if r['target_met'] else 'NOT met'})"
     keys = [k for k in r if k.endswith(("_s", "ratio"))]
     return ", ".join(f"{k} {r[k]:.4g}" for k in keys if isinstance(r[k], (int, float)))
 
