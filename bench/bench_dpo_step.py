@@ -102,11 +102,12 @@ def make_batch(tok, b: int, p: int, tp: int, r: int, seed: int = 0):
 class TorchDPO:
     """The plain PyTorch step (see the module doc)."""
 
-    def __init__(self, model, batch, threads_note: str):
+    def __init__(self, model, batch, threads_note: str, device: str = "cpu"):
         import torch
 
         self.torch = torch
-        self.policy = model.train()
+        self.device = torch.device(device)
+        self.policy = model.to(self.device).train()
         self.ref = copy.deepcopy(model).eval()
         for q in self.ref.parameters():
             q.requires_grad_(False)
@@ -123,12 +124,13 @@ class TorchDPO:
                     rows_ids.append(list(prompt_ids[i]) + list(ids[i, side, j]))
                     rows_mask.append(list(prompt_mask[i]) + list(mask[i, side, j]))
                     resp_mask.append(list(mask[i, side, j]))
-        self.input_ids = torch.tensor(rows_ids, dtype=torch.long)
-        self.attn = torch.tensor(rows_mask, dtype=torch.long)
+        dev = self.device
+        self.input_ids = torch.tensor(rows_ids, dtype=torch.long, device=dev)
+        self.attn = torch.tensor(rows_mask, dtype=torch.long, device=dev)
         self.position_ids = (self.attn.cumsum(1) - 1).clamp(min=0)  # left padding: count real tokens
         self.targets = self.input_ids[:, tp:]  # [rows, R]
-        self.resp_mask = torch.tensor(resp_mask, dtype=torch.float32)
-        self.weights = torch.tensor(weights.reshape(-1), dtype=torch.float32)
+        self.resp_mask = torch.tensor(resp_mask, dtype=torch.float32, device=dev)
+        self.weights = torch.tensor(weights.reshape(-1), dtype=torch.float32, device=dev)
         self.r, self.n_pairs = r, b * p
         self.parts: dict[str, list[float]] = {"ref_forward": [], "policy_fwd_bwd": [], "optimizer": []}
 
