@@ -14,8 +14,9 @@ Reward models, whose reliability differs by family (laser_jax/rewards/programs.p
         --methods laser,best,random,sequential,ensemble,exp3                          # ~21 min, 2 cores
     python -m laser_jax.main --config configs/demo.py --workdir runs/demo-laser      # LASeR alone
 
-`configs/demo.py:quick` is the README's first command: 12 training prompts (3 steps per method)
-and 24 test questions (one evaluation batch) instead of 24 (7 steps) and 48.
+`configs/demo.py:quick` is the README's first command: 8 training prompts (3 steps per method,
+one batch per family: 1 arithmetic, 4 yes/no, 3 choice prompts, a batch's short family filled by
+repeating its prompts) and 24 test questions (one evaluation batch) instead of 24 (7 steps) and 48.
 Real data instead: --config.data.task=gsm8k --config.data.path=../shared/data/gsm8k/test.jsonl
 """
 
@@ -52,7 +53,7 @@ def get_config(size: str | None = None):
     c.eval.batch_size = 16
     c.eval.max_new_tokens = 48
     if size == "quick":
-        c.data.train_limit = 12
+        c.data.train_limit = 8  # 3 steps (12 drew 4 of one family: 4 steps, ~10 min with the install)
         c.data.test_limit = 24
         c.eval.batch_size = 24  # one evaluation batch
     return c
