@@ -11,7 +11,7 @@ Reward models, whose reliability differs by family (laser_jax/rewards/programs.p
 
     python -m laser_jax.compare --config configs/demo.py:quick --workdir runs/demo --methods laser,best
     python -m laser_jax.compare --config configs/demo.py --workdir runs/demo-all \
-        --methods laser,best,random,sequential,ensemble,exp3                          # ~21 min, 2 cores
+        --methods laser,best,random,sequential,ensemble,exp3                       # 21-26 min, 2 cores
     python -m laser_jax.main --config configs/demo.py --workdir runs/demo-laser      # LASeR alone
 
 `configs/demo.py:quick` is the README's first command: 8 training prompts (3 steps per method,
