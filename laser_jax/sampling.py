@@ -49,7 +49,7 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import decoder as D
-from laser_jax.sharding import global_batch, mesh_of, replicated, to_host
+from laser_jax.sharding import constrain, global_batch, mesh_of, replicated_for, to_host
 
 F32 = jnp.float32
 
@@ -389,7 +389,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     out = SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
                        lengths.reshape(b, n), finished.reshape(b, n), steps)
     # the samples go back to every host (decoding, RM scoring): replicated outputs on a mesh
-    return out if out_sharding is None else jax.lax.with_sharding_constraint(out, out_sharding)
+    return constrain(out, out_sharding)
 
 
 def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: SamplingConfig) -> SampleOutput:
@@ -415,7 +415,7 @@ def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: Samp
     temperature = jnp.asarray(cfg.temperature if not greedy else 1.0, F32)
     return _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, jnp.asarray(cfg.top_p, F32),
                        jnp.asarray(cfg.top_k, jnp.int32), st=st,
-                       out_sharding=None if mesh is None else replicated(mesh))
+                       out_sharding=replicated_for(state))
 
 
 def greedy(model: D.CausalLM, ids, mask, max_new_tokens: int, eos_ids: Sequence[int] = (), pad_id: int = 0

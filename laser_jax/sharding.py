@@ -226,6 +226,18 @@ def mesh_of(tree) -> Mesh | None:
     return None
 
 
+def replicated_for(tree) -> NamedSharding | None:
+    """Replicated over the mesh `tree` lives on (None off a mesh): the out_sharding of a compiled
+    function whose result every host reads (samples, RM scores)."""
+    mesh = mesh_of(tree)
+    return None if mesh is None else replicated(mesh)
+
+
+def constrain(tree, sharding):
+    """Inside jit: `with_sharding_constraint`, or nothing when `sharding` is None."""
+    return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
+
+
 def put(tree, shardings):
     """Host values (numpy, or arrays local to this process, the same on every process) as global
     arrays on `shardings` (one sharding, or a matching pytree). Unlike `jax.device_put`, safe on a

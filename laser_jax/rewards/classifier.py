@@ -17,9 +17,9 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import SequenceClassifier
-from laser_jax.sharding import to_host
+from laser_jax.sharding import replicated_for, to_host
 from laser_jax.rewards.batching import MicroBatch
-from laser_jax.rewards.neural import DEFAULT_BATCH, NeuralRM, classifier_logits, out_sharding_for
+from laser_jax.rewards.neural import DEFAULT_BATCH, NeuralRM, classifier_logits
 from laser_jax.rewards.text import Encoded
 
 
@@ -64,5 +64,5 @@ class ClassifierRM(NeuralRM):
 
     def _score_batch(self, mb: MicroBatch) -> np.ndarray:
         graphdef, state = nnx.split(self.model)
-        logits = classifier_logits(graphdef, state, mb.ids, mb.mask, out_sharding=out_sharding_for(state))
+        logits = classifier_logits(graphdef, state, mb.ids, mb.mask, out_sharding=replicated_for(state))
         return to_host(logits)[:, self.label]

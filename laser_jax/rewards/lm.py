@@ -19,9 +19,9 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import CausalLM
-from laser_jax.sharding import to_host
+from laser_jax.sharding import replicated_for, to_host
 from laser_jax.rewards.batching import MicroBatch
-from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, lm_logprob_sums, out_sharding_for
+from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, lm_logprob_sums
 
 
 def _require_lm(model, who: str, role: str) -> None:
@@ -34,7 +34,7 @@ def response_logprobs(model, mb: MicroBatch, chunk: int | None) -> tuple[np.ndar
     """(sum of response log-probs, response tokens) of a micro-batch under `model`, as numpy."""
     graphdef, state = nnx.split(model)
     s, n = lm_logprob_sums(graphdef, state, mb.ids, mb.mask, mb.response_mask, chunk=chunk,
-                           out_sharding=out_sharding_for(state))
+                           out_sharding=replicated_for(state))
     return to_host(s), to_host(n)
 
 

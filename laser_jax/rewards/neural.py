@@ -22,32 +22,21 @@ from laser_jax.rewards.base import check_inputs
 from laser_jax.rewards.batching import MicroBatch, micro_batches, placed
 from laser_jax.rewards.logprobs import sequence_logprobs
 from laser_jax.rewards.text import Encoded, PairEncoder
-from laser_jax.sharding import mesh_of, replicated, to_host
+from laser_jax.sharding import constrain, mesh_of, to_host
 
 DEFAULT_BATCH = 8
 DEFAULT_CHUNK = 256  # LM-head positions at a time (bounds the [B, chunk, V] logits)
-
-
-def out_sharding_for(state):
-    """The kernels' `out_sharding`: scores go back to every host, so they are replicated over the
-    mesh the RM lives on (None off a mesh)."""
-    mesh = mesh_of(state)
-    return None if mesh is None else replicated(mesh)
-
-
-def _constrain(out, sharding):
-    return out if sharding is None else jax.lax.with_sharding_constraint(out, sharding)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk", "out_sharding"))
 def lm_logprob_sums(graphdef, state, ids, mask, response_mask, *, stacked: bool = False, chunk: int | None = None,
                     out_sharding=None):
     """(sum of response-token log-probs [B], response tokens [B]); [K, B] each when stacked.
-    `out_sharding`: see `out_sharding_for`."""
+    `out_sharding`: `sharding.replicated_for(state)` on a mesh (scores go back to every host)."""
     def one(s):
         return sequence_logprobs(nnx.merge(graphdef, s), ids, mask, response_mask, chunk=chunk)
 
-    return _constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
+    return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "out_sharding"))
@@ -56,7 +45,7 @@ def classifier_logits(graphdef, state, ids, mask, *, stacked: bool = False, out_
     def one(s):
         return nnx.merge(graphdef, s)(ids, mask)
 
-    return _constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
+    return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
 
 
 def signature(model) -> tuple:

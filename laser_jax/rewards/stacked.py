@@ -29,10 +29,10 @@ from laser_jax.rewards.batching import micro_batches, placed
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, classifier_logits, default_max_length,
-                                      lm_logprob_sums, out_sharding_for, signature)
+                                      lm_logprob_sums, signature)
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.text import PairEncoder
-from laser_jax.sharding import mesh_of, to_host
+from laser_jax.sharding import mesh_of, replicated_for, to_host
 
 KINDS = ("likelihood", "implicit_dpo", "classifier")
 
@@ -133,16 +133,16 @@ class StackedRMs:
     def _score_batch(self, mb) -> np.ndarray:
         if self.kind == "classifier":
             logits = to_host(classifier_logits(self.graphdef, self.state, mb.ids, mb.mask, stacked=True,
-                                               out_sharding=out_sharding_for(self.state)))
+                                               out_sharding=replicated_for(self.state)))
             return logits[np.arange(len(self)), :, self.labels]
         s, n = lm_logprob_sums(self.graphdef, self.state, mb.ids, mb.mask, mb.response_mask, stacked=True,
-                               chunk=self.chunk, out_sharding=out_sharding_for(self.state))
+                               chunk=self.chunk, out_sharding=replicated_for(self.state))
         s, n = to_host(s), to_host(n)
         if self.kind == "likelihood":
             return s / np.maximum(n, 1.0)
         ref, _ = lm_logprob_sums(self.ref_graphdef, self.ref_state, mb.ids, mb.mask, mb.response_mask,
                                  stacked=not self.shared_ref, chunk=self.chunk,
-                                 out_sharding=out_sharding_for(self.ref_state))
+                                 out_sharding=replicated_for(self.ref_state))
         ref = to_host(ref).astype(np.float64)
         return (self.betas[:, None] * (s.astype(np.float64) - ref)).astype(np.float32)
 
