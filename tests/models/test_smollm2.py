@@ -125,3 +125,25 @@ def test_tokenizer_loads_without_torch(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     ref = load_tokenizer(smollm2_gguf())("What is 12*7?")["input_ids"]
     assert run.stdout.strip().splitlines()[-1] == str(ref)
+
+
+def smollm2_samples(ours, tok) -> np.ndarray:
+    """Tokens sampled at a fixed key (n=3, temperature 0.8, top-p 0.95) for the three prompts."""
+    import jax
+
+    from laser_jax.sampling import SamplingConfig, sample
+
+    ids, mask = _left_pad([_chat_ids(tok, p) for p in PROMPTS], tok.pad_token_id or 0)
+    out = sample(ours, ids, mask, jax.random.key(11),
+                 SamplingConfig(max_new_tokens=16, temperature=0.8, top_p=0.95, n=3, eos_ids=(tok.eos_token_id,)))
+    return np.asarray(out.tokens)
+
+
+def test_sampled_tokens_match_golden(smol):
+    """The sampler's tokens at a fixed seed are pinned (tests/golden/smollm2_samples.npz, written by
+    the code before the decoder/sampler restructuring): a refactoring must not change them."""
+    from pathlib import Path
+
+    _, ours, tok, _ = smol
+    with np.load(Path(__file__).parents[1] / "golden" / "smollm2_samples.npz") as z:
+        np.testing.assert_array_equal(smollm2_samples(ours, tok), z["tokens"])

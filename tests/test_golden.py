@@ -1,0 +1,107 @@
+"""Behaviour pinned across refactorings: `configs/tiny.py` for 6 steps with two selectors (laser,
+ensemble) must give the same metrics.jsonl (timings aside) and final-checkpoint arrays as the files
+under tests/golden/, and the sampler the same tokens at a fixed seed.
+
+A change that means to change behaviour regenerates the files (`python tests/test_golden.py`, under
+the test suite's XLA flags, which this file sets as tests/conftest.py does) and says so in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")  # as tests/conftest.py
+
+import numpy as np  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.py"
+SELECTORS = ("laser", "ensemble")
+RTOL = 0.0  # bit-identical; see the module doc before loosening
+
+
+def _config(selector: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config()
+    c.selector = selector
+    c.logging.progress = c.logging.plot = c.logging.tensorboard = False
+    c.eval.before = c.eval.after = False
+    c.data.train_limit = 9  # 3 batches of 3 x 2 iterations = 6 steps
+    return c
+
+
+def run(selector: str, workdir: Path, loaded: dict) -> tuple[list[dict], dict[str, np.ndarray]]:
+    from laser_jax.train import train
+    from runs import comparable, final_state, leaves, metrics
+
+    out = train(_config(selector), workdir, loaded=loaded)
+    assert out["status"] == "complete" and out["steps"] == 6, out
+    _, tree = final_state(workdir)
+    arrays = {k: v for k, v in leaves(tree) if v.dtype != object}  # optax's empty states are None
+    return comparable(metrics(workdir)), arrays
+
+
+def sampled_tokens(loaded: dict) -> np.ndarray:
+    """The tiny policy's samples for two prompts at a fixed key (n=3, temperature 0.8, top-p 0.9)."""
+    import jax
+    from laser_jax import sampling
+    from laser_jax.models.loading import load_pretrained
+
+    c = _config("laser")
+    model = load_pretrained(c.policy.path)
+    ids = np.array([[0, 0, 5, 9, 12, 40, 41], [7, 8, 9, 10, 11, 12, 13]], np.int32)
+    mask = (np.arange(7)[None] >= np.array([[2], [0]])).astype(np.int32)
+    out = sampling.sample(model, ids, mask, jax.random.key(3),
+                          sampling.SamplingConfig(max_new_tokens=12, temperature=0.8, top_p=0.9, n=3, eos_ids=(3,)))
+    return np.asarray(out.tokens)
+
+
+def test_tiny_runs_match_golden(tmp_path, monkeypatch):
+    from laser_jax.tiny import smoke_assets
+
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
+    smoke_assets(tmp_path / "cache" / "tiny")
+    loaded: dict = {}
+    for selector in SELECTORS:
+        recs, arrays = run(selector, tmp_path / selector, loaded)
+        want = [json.loads(line) for line in (GOLDEN / f"{selector}_metrics.jsonl").read_text().splitlines()]
+        assert len(recs) == len(want) == 6
+        for got, exp in zip(recs, want):
+            assert got.keys() == exp.keys()
+            for k in exp:
+                if isinstance(exp[k], float):
+                    np.testing.assert_allclose(got[k], exp[k], rtol=RTOL, err_msg=f"{selector} step {exp['step']} {k}")
+                else:
+                    assert got[k] == exp[k], (selector, exp["step"], k)
+        with np.load(GOLDEN / f"{selector}_state.npz") as z:
+            assert sorted(z.files) == sorted(arrays) and len(arrays) > 10
+            for k in z.files:
+                np.testing.assert_allclose(arrays[k], z[k], rtol=RTOL, err_msg=f"{selector} {k}")
+    with np.load(GOLDEN / "tiny_samples.npz") as z:
+        np.testing.assert_array_equal(sampled_tokens(loaded), z["tokens"])
+
+
+if __name__ == "__main__":  # regenerate the golden files
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from laser_jax.tiny import smoke_assets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LASER_JAX_CACHE"] = str(Path(tmp) / "cache")
+        smoke_assets(Path(tmp) / "cache" / "tiny")
+        loaded: dict = {}
+        GOLDEN.mkdir(exist_ok=True)
+        for selector in SELECTORS:
+            recs, arrays = run(selector, Path(tmp) / selector, loaded)
+            (GOLDEN / f"{selector}_metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+            np.savez_compressed(GOLDEN / f"{selector}_state.npz", **arrays)
+        np.savez_compressed(GOLDEN / "tiny_samples.npz", tokens=sampled_tokens(loaded))
+    print("wrote", sorted(p.name for p in GOLDEN.iterdir()))
