@@ -5,7 +5,7 @@ B chat-formatted GSM8K prompts, left-padded / cut to Tp tokens, P pairs per prom
 rejected responses of R real tokens each (fixed random ids): 2*B*P sequences of Tp + R tokens.
 Default B=4, P=2, Tp=128, R=64: 8 pairs, 16 sequences of 192 tokens.
 
-- laser_jax: `train_step` jitted as in `laser_jax.train.setup` (params donated): the reference's
+- laser_jax: `train_step` jitted as in `laser_jax.training.runtime` (params donated): the reference's
   log-probs (stop_gradient), the policy's forward + backward, AdamW after global-norm clipping.
   Each prompt runs ONCE into a KV cache shared by its 2P responses.
 - peer: plain PyTorch on transformers' LlamaForCausalLM: the 2*B*P full rows (prompt + response)
@@ -83,11 +83,12 @@ def make_batch(tok, b: int, p: int, tp: int, r: int, seed: int = 0):
     """numpy (prompt_ids [B,Tp], prompt_mask, ids [B,2,P,R], mask, weights [B,P])."""
     import numpy as np
 
-    from laser_jax import prompting
+    from laser_jax.batch import PromptBatch
 
     examples = common.gsm8k_examples(b)
     pad = common.pad_id(tok)
-    prompt_ids, prompt_mask = prompting.encode(tok, examples, max_tokens=tp, pad_id=pad, bucket=tp)
+    batch = PromptBatch.encode(tok, examples, max_tokens=tp, pad_id=pad, bucket=tp)
+    prompt_ids, prompt_mask = batch.ids, batch.mask
     assert prompt_ids.shape == (b, tp), prompt_ids.shape
     rng = np.random.default_rng(seed)
     ids = rng.integers(10, tok.vocab_size - 10, size=(b, 2, p, r)).astype(np.int32)
@@ -175,7 +176,7 @@ class TorchDPO:
 
 
 class JaxDPO:
-    """laser_jax's step, built as `laser_jax.train.setup` builds it (full fine-tuning, one device)."""
+    """laser_jax's step, built as `laser_jax.training.runtime` builds it (full fine-tuning, one device)."""
 
     def __init__(self, model, batch):
         import jax
@@ -183,7 +184,7 @@ class JaxDPO:
         from flax import nnx
 
         from laser_jax.models.lora import frozen_filter, trainable_filter
-        from laser_jax.train_step import PairBatch, StepConfig, make_optimizer, train_step
+        from laser_jax.training.update import PairBatch, StepConfig, make_optimizer, train_step
 
         self.jax = jax
         self.graphdef, self.params, self.frozen = nnx.split(model, trainable_filter(False), frozen_filter(False))
@@ -207,8 +208,8 @@ class JaxDPO:
         import optax
         from flax import nnx
 
-        from laser_jax import losses
-        from laser_jax.train_step import _pair_logps
+        from laser_jax.training import losses
+        from laser_jax.training.update import _pair_logps
 
         graphdef, frozen, batch, hp = self.graphdef, self.frozen, self.batch, self.hp
 

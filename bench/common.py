@@ -232,10 +232,11 @@ def gsm8k_examples(n: int, offset: int = 0):
 def chat_prompts(tokenizer, n: int, *, pad_id: int, bucket: int = 64):
     """n chat-formatted GSM8K prompts, left-padded to a multiple of `bucket` (laser_jax's own
     prompt encoding): (ids [n, T] int32, mask [n, T] int32, examples)."""
-    from laser_jax import prompting
+    from laser_jax.batch import PromptBatch
 
     examples = gsm8k_examples(n)
-    ids, mask = prompting.encode(tokenizer, examples, max_tokens=4096, pad_id=pad_id, bucket=bucket)
+    batch = PromptBatch.encode(tokenizer, examples, max_tokens=4096, pad_id=pad_id, bucket=bucket)
+    ids, mask = batch.ids, batch.mask
     return ids, mask, examples
 
 

@@ -77,17 +77,18 @@ def pairwise_ranking_accuracy(scores: np.ndarray, correct: np.ndarray) -> float:
     return hits / total if total else float("nan")
 
 
-def calibrate_best_rm(config, workdir: Path, per_family: int = 4, loaded: dict | None = None) -> dict:
-    """Sample from the initial policy on a few training prompts per family, score with every RM,
-    and rank the RMs by pairwise ranking accuracy against answer correctness."""
+def calibrate_best_rm(config, workdir: Path, per_family: int = 4, cache=None) -> dict:
+    """Sample from the initial policy on a few training prompts per family (as a training step
+    samples them), score with every RM, and rank the RMs by pairwise ranking accuracy against
+    answer correctness."""
     import jax
 
-    from laser_jax import prompting, sampling
+    from laser_jax.batch import family
     from laser_jax.data.answers import extract_answer, is_correct
-    from laser_jax.data.prompts import format_prompt
-    from laser_jax.train import family, init_state, setup
+    from laser_jax.training.runtime import build_runtime, init_state
+    from laser_jax.training.step import encode, sample_batch, score_samples
 
-    rt, params = setup(config, workdir, loaded)
+    rt, params = build_runtime(config, workdir, cache)
     state = init_state(rt, params)
     chosen, seen = [], {}
     for ex in rt.train_examples:
@@ -95,26 +96,19 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4, loaded: dict |
         if seen.get(f, 0) < per_family:
             seen[f] = seen.get(f, 0) + 1
             chosen.append(ex)
-    b = config.training.batch_size
+    b, k = config.training.batch_size, len(rt.reward_names)
     scores, correct = [], []
     for start in range(0, len(chosen), b):
-        batch = chosen[start:start + b]
-        batch += [batch[-1]] * (b - len(batch))
-        ids, mask = prompting.encode(rt.tokenizer, batch, max_tokens=config.sampling.max_prompt_tokens,
-                                     pad_id=rt.pad_id, system_prompt=config.policy.system_prompt)
-        out = sampling.sample(rt.policy(state.params), ids, mask, jax.random.PRNGKey(config.seed + 7), rt.sample_cfg)
-        texts = sampling.decode(rt.tokenizer, out)
-        n = len(texts[0])
-        prompts = [format_prompt(ex) for ex in batch for _ in range(n)]
-        flat = [t for row in texts for t in row]
-        golds = [ex.answer for ex in batch for _ in range(n)]
-        tasks = [ex.task for ex in batch for _ in range(n)]
-        scores.append(rt.reward_set.score_all(prompts, flat, golds, tasks=tasks).reshape(len(rt.rewards), b, n))
+        examples = chosen[start:start + b]
+        examples += [examples[-1]] * (b - len(examples))
+        batch = encode(rt, examples)
+        _, texts = sample_batch(rt, state.params, batch, jax.random.PRNGKey(config.seed + 7))
+        scores.append(score_samples(rt, batch, texts, np.ones((b, k))))
         correct.append(np.array([[extract_answer(ex.task, t, ex.choices) is not None
                                   and is_correct(ex.task, extract_answer(ex.task, t, ex.choices), ex.answer)
-                                  for t in row] for ex, row in zip(batch, texts)]))
+                                  for t in row] for ex, row in zip(examples, texts)]))
     scores, correct = np.concatenate(scores, axis=1), np.concatenate(correct, axis=0)
-    acc = {name: pairwise_ranking_accuracy(scores[k], correct) for k, name in enumerate(rt.reward_names)}
+    acc = {name: pairwise_ranking_accuracy(scores[i], correct) for i, name in enumerate(rt.reward_names)}
     finite = {k: v for k, v in acc.items() if np.isfinite(v)}
     best = max(finite, key=finite.get) if finite else rt.reward_names[0]
     return {"ranking_accuracy": acc, "best": best, "best_arm": rt.reward_names.index(best),
@@ -194,20 +188,21 @@ def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> Non
 
 def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
     from laser_jax.config import validate
+    from laser_jax.models.cache import ModelCache
     from laser_jax.outputs import write_json
-    from laser_jax.train import train
+    from laser_jax.training import train
 
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     validate(base)
     names = [r.get("name") for r in base.rewards]
-    loaded: dict = {}  # models and tokenizers shared by the methods' runs
+    cache = ModelCache()  # models, tokenizers and compiled functions shared by the methods' runs
     best = None
     if "best" in methods:
         best_path = workdir / "best_rm.json"
         if not best_path.exists():
             t0 = time.perf_counter()
-            best = calibrate_best_rm(base, workdir / "calibration", loaded=loaded)
+            best = calibrate_best_rm(base, workdir / "calibration", cache=cache)
             best["seconds"] = round(time.perf_counter() - t0, 1)
             write_json(best_path, best)
         best = json.loads(best_path.read_text())
@@ -220,7 +215,7 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
         done = res_path.exists() and json.loads(res_path.read_text()).get("status") == "complete"
         if not done:
             t0 = time.perf_counter()
-            res = train(c, workdir / m, loaded=loaded)
+            res = train(c, workdir / m, cache=cache)
             if res["status"] != "complete":
                 return 128 + int(res["signal"] or 0) if res["status"] == "interrupted" else 0, {"stopped_in": m}
             res["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
-from laser_jax import prompting, sampling
+from laser_jax import sampling
+from laser_jax.batch import PromptBatch, family
 from laser_jax.data.answers import extract_answer, is_correct
 from laser_jax.data.tasks import Example
 
@@ -22,13 +21,13 @@ def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, 
         chunk = list(examples[start:start + batch_size])
         real = len(chunk)
         chunk += [chunk[-1]] * (batch_size - real)  # a fixed batch shape: compile once
-        ids, mask = prompting.encode(tokenizer, chunk, max_tokens=max_prompt_tokens, pad_id=pad_id,
-                                     system_prompt=system_prompt)
-        out = sampling.greedy(model, ids, mask, max_new_tokens, eos_ids=eos_ids, pad_id=pad_id)
+        batch = PromptBatch.encode(tokenizer, chunk, max_tokens=max_prompt_tokens, pad_id=pad_id,
+                                   system_prompt=system_prompt)
+        out = sampling.greedy(model, batch.ids, batch.mask, max_new_tokens, eos_ids=eos_ids, pad_id=pad_id)
         texts = sampling.decode(tokenizer, out, stop_strings=STOP_STRINGS)
         for ex, row in zip(chunk[:real], texts[:real]):
             pred = extract_answer(ex.task, row[0], ex.choices)
-            records.append({"uid": ex.uid, "family": dict(ex.meta).get("family", ex.task), "gold": ex.answer,
+            records.append({"uid": ex.uid, "family": family(ex), "gold": ex.answer,
                             "prediction": pred,
                             "correct": bool(pred is not None and is_correct(ex.task, pred, ex.answer)),
                             "response": row[0]})
@@ -40,9 +39,3 @@ def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, 
                "answered": sum(r["prediction"] is not None for r in records)}
     return summary, records
 
-
-def accuracy_by(records: list[dict], key) -> dict[str, float]:
-    groups: dict[str, list[bool]] = {}
-    for r in records:
-        groups.setdefault(key(r), []).append(r["correct"])
-    return {k: float(np.mean(v)) for k, v in sorted(groups.items())}

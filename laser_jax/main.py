@@ -56,7 +56,7 @@ def run(argv) -> int:
 
     maybe_initialize_distributed()
     enable_compilation_cache()
-    from laser_jax.train import train
+    from laser_jax.training import train
 
     try:
         results = train(FLAGS.config, FLAGS.workdir)

@@ -7,15 +7,14 @@
 How it runs (all inside one `jax.jit`, compiled once per (B, T, max_new_tokens, n, eos_ids,
 pad_id, and whether sampling is greedy / uses top-k / uses top-p); the values of temperature,
 top_p and top_k are traced, so changing them does not recompile):
-1. Prefill: the B left-padded prompts go through the model once (`model.hidden` with a KV
-   cache); only the last slot's hidden state goes through the LM head.
+1. Prefill: the B left-padded prompts go through the model once (`decoder.prefill`); only the
+   last slot's hidden state goes through the LM head.
 2. Row b*n + j is sample j of prompt b. The prompt's keys/values are kept once per prompt and
    shared by its n samples (not tiled n times: with long prompts and many samples the prompt
    cache would be read n times per step); generated tokens get a [B*n, max_new_tokens - 1]
    cache. The first token of each row is sampled from the prefill logits.
-3. A `lax.while_loop` feeds the last token of every row against the cache (`_decode_step`, one
-   token per row; see the comment above it for why it does not call `model(..., cache=)`) and
-   samples the next one, until max_new_tokens or until every row has produced an EOS id. A
+3. A `lax.while_loop` feeds the last token of every row against the cache (the decoder's decode
+   mode, `laser_jax.models.decode.step`: one token per row) and samples the next one, until max_new_tokens or until every row has produced an EOS id. A
    finished row feeds `pad_id` with attention mask 0, so it never becomes a key for anyone, and
    emits pad_id. RoPE positions count real tokens, as in the model.
 
@@ -48,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from laser_jax.models import decode as decode_mode
 from laser_jax.models import decoder as D
 from laser_jax.sharding import constrain, global_batch, mesh_of, replicated_for, to_host
 
@@ -203,148 +203,6 @@ def _is_eos(tok, eos_ids):
     return jnp.any(tok[:, None] == jnp.asarray(eos_ids, jnp.int32)[None, :], axis=-1)
 
 
-# ---------------------------------------------------------------------------------------------
-# decode step. The model's own cached call (D.CausalLM.__call__ with cache=) is written for
-# training-shaped work; one token per row per step needs less, and on CPU the difference is 2x:
-# - its layer scan copies every layer's weights out of the [L, ...] stack on every step
-#   (dynamic-slice; as costly as the matmuls). The sampler copies them out once per call, outside
-#   the decode loop (while sampling, the layer weights exist twice);
-# - with few rows a matmul streams its weight matrix from memory. XLA's CPU dot streams a
-#   weight stored [out, in] and applied as W @ x^T about 1.5x faster than x @ W[in, out], so the
-#   one-time copy also transposes the kernels, and `_linear` keeps XLA from folding the
-#   activation transposes back into the dot. The LM head of tied embeddings is already [V, E];
-# - it carries the whole [L,B,S,KV,D] cache through the scan and re-reads it transposed. Here
-#   each layer has its own cache arrays in [rows,KV,slots,D] order, written in place: the
-#   prompt's (B rows, shared by the n samples of a prompt) and the generated tokens' (B*n rows).
-# Norms, q/k norms and RoPE are the model's own modules and functions; the projections mirror
-# `decoder.Attention.project` and `decoder.MLP`. The tests compare against the full model.
-
-
-def _attend_one(q, prompt_kv, prompt_valid, gen_kv, gen_valid):
-    """One query per row, rows = B*n (row b*n + j: sample j of prompt b).
-    q [B*n,H,D]; prompt_kv: k, v [B,KV,T,D] shared by a prompt's n rows, prompt_valid [B,T];
-    gen_kv: k, v [B,n,KV,S,D] (already holding this token), gen_valid [B*n,S]."""
-    rows, heads, dim = q.shape
-    (kp, vp), (kg, vg) = prompt_kv, gen_kv
-    b, kvh, t, _ = kp.shape
-    n, s = rows // b, kg.shape[3]
-    q = q.reshape(b, n, kvh, heads // kvh, dim)
-    scale = dim ** -0.5
-    lo = jnp.finfo(F32).min
-    s_p = jnp.einsum("bnkgd,bktd->bnkgt", q, kp.astype(q.dtype), preferred_element_type=F32) * scale
-    s_g = jnp.einsum("bnkgd,bnksd->bnkgs", q, kg.astype(q.dtype), preferred_element_type=F32) * scale
-    s_p = jnp.where(prompt_valid[:, None, None, None, :], s_p, lo)
-    s_g = jnp.where(gen_valid.reshape(b, n, 1, 1, s), s_g, lo)
-    probs = jax.nn.softmax(jnp.concatenate([s_p, s_g], axis=-1), axis=-1).astype(q.dtype)
-    out = (jnp.einsum("bnkgt,bktd->bnkgd", probs[..., :t], vp.astype(q.dtype))
-           + jnp.einsum("bnkgs,bnksd->bnkgd", probs[..., t:], vg.astype(q.dtype)))
-    return out.reshape(rows, heads, dim)
-
-
-def _transposed(dense: D.Dense):
-    """A Dense layer's kernel as [out, in] (flattened) and its bias flattened (or None)."""
-    kernel = dense.kernel[...]
-    fan_in = int(np.prod(kernel.shape[:dense.n_in]))
-    bias = None if dense.bias is None else dense.bias[...].reshape(-1)
-    return kernel.reshape(fan_in, -1).T, bias
-
-
-def _linear(wb, x, out_dtype=None):
-    """x [R, in] @ W for W given as ([out, in], bias): computed as (W^T x^T)^T; the barriers keep
-    the transposes of the small activations materialised (see the section comment)."""
-    w_t, bias = wb
-    xt = jax.lax.optimization_barrier(x.T.astype(w_t.dtype))
-    y = jax.lax.optimization_barrier(jnp.dot(w_t, xt, preferred_element_type=out_dtype)).T
-    return y if bias is None else y + bias.astype(y.dtype)
-
-
-def _decode_weights(model: D.CausalLM):
-    """Per layer: (Block module for its norms, dict of transposed projections); and the LM head
-    as [V, E]. The layer weights are copied once (see the section comment)."""
-    graphdef, params = nnx.split(model.model.layers)
-    layers = []
-    for i in range(model.cfg.num_layers):
-        blk = nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], params))
-        proj = {name: _transposed(dense) for name, dense in (
-            ("q", blk.attn.q), ("k", blk.attn.k), ("v", blk.attn.v), ("o", blk.attn.o),
-            ("gate", blk.mlp.gate), ("up", blk.mlp.up), ("down", blk.mlp.down))}
-        layers.append((blk, proj))
-    if model.lm_head is None:
-        head = (model.model.embed.embedding[...], None)
-    else:
-        head = _transposed(model.lm_head)
-    return layers, head
-
-
-def _decode_step(model: D.CausalLM, weights, tok, alive, cache):
-    """Feed tok [R] (R = B*n; alive [R] bool: a real token, else ignored by every later query)
-    as generated token number cache['index']. weights: `_decode_weights(model)`. cache: see
-    `_prefill`. Returns (logits [R,V] float32, cache)."""
-    cfg, tr = model.cfg, model.model
-    layers, head = weights
-    rows = tok.shape[0]
-    heads, kv_heads, dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    slot = cache["index"]
-    prompt_mask, gen_mask = cache["prompt_mask"], cache["gen_mask"]
-    b, t = prompt_mask.shape
-    n = rows // b
-    # RoPE position = real tokens before this one (prompt + generated so far), as in the model
-    positions = (jnp.repeat(jnp.sum(prompt_mask, axis=1, dtype=jnp.int32), n)
-                 + jnp.sum(gen_mask, axis=1, dtype=jnp.int32))[:, None]
-    rel_p = t + slot - jnp.arange(t)  # distance back to each prompt slot
-    rel_g = slot - jnp.arange(gen_mask.shape[1])
-    inv_freq = jnp.asarray(cfg.inv_freq(), F32)
-    zero = jnp.zeros((), jnp.int32)
-    at = (zero, zero, zero, slot, zero)
-    x = tr.embed(tok).astype(tr.dtype)  # [R,E]
-    new_k, new_v = [], []
-    for i, ((blk, w), window) in enumerate(zip(layers, cfg.layer_windows().tolist())):
-        h = blk.input_norm(x)
-        q = _linear(w["q"], h).reshape(rows, 1, heads, dim)
-        k = _linear(w["k"], h).reshape(rows, 1, kv_heads, dim)
-        v = _linear(w["v"], h).reshape(rows, kv_heads, dim)
-        if blk.attn.clip is not None:
-            q, k, v = (jnp.clip(a, -blk.attn.clip, blk.attn.clip) for a in (q, k, v))
-        if blk.attn.q_norm is not None:
-            q, k = blk.attn.q_norm(q), blk.attn.k_norm(k)
-        q, k = D.rope(q, positions, inv_freq)[:, 0], D.rope(k, positions, inv_freq)[:, 0]
-        # write first, then attend over the written cache: XLA then updates it in place (reading
-        # the old cache while writing the new one, or reshaping it, makes XLA copy it every step).
-        kg, vg = cache["gen_k"][i], cache["gen_v"][i]
-        kg = jax.lax.dynamic_update_slice(kg, k.reshape(b, n, kv_heads, 1, dim).astype(kg.dtype), at)
-        vg = jax.lax.dynamic_update_slice(vg, v.reshape(b, n, kv_heads, 1, dim).astype(vg.dtype), at)
-        valid_p, valid_g = prompt_mask, gen_mask | (rel_g == 0)  # + itself
-        if window > 0:
-            valid_p, valid_g = valid_p & (rel_p < window), valid_g & (rel_g < window)
-        attn = _attend_one(q, (cache["prompt_k"][i], cache["prompt_v"][i]), valid_p, (kg, vg), valid_g)
-        x = x + _linear(w["o"], attn.reshape(rows, heads * dim))
-        h = blk.post_norm(x)
-        x = x + _linear(w["down"], jax.nn.silu(_linear(w["gate"], h)) * _linear(w["up"], h))
-        new_k.append(kg)
-        new_v.append(vg)
-    logits = _linear(head, tr.final_norm(x), out_dtype=F32).astype(F32)
-    cache = {**cache, "gen_k": tuple(new_k), "gen_v": tuple(new_v),
-             "gen_mask": jax.lax.dynamic_update_slice(gen_mask, alive[:, None], (zero, slot)), "index": slot + 1}
-    return logits, cache
-
-
-def _prefill(model: D.CausalLM, prompt_ids, prompt_mask, n: int, gen_slots: int):
-    """Run the B prompts once. Returns (last-token logits [B*n,V], decode cache): prompt_k/v
-    (L arrays [B,KV,T,D]) and prompt_mask [B,T], shared by a prompt's n rows; gen_k/v (L arrays
-    [B,n,KV,gen_slots,D], empty), gen_mask [B*n,gen_slots]; index (next generated slot)."""
-    b, t = prompt_ids.shape
-    cfg = model.cfg
-    dtype = getattr(model.model, "dtype", F32)
-    hidden, cache = model.hidden(prompt_ids, prompt_mask, cache=D.init_cache(cfg, b, t, dtype))
-    logits = model.logits(hidden[:, -1:])[:, 0]  # left padding: the last slot is the last token
-    gen = jnp.zeros((b, n, cfg.num_kv_heads, gen_slots, cfg.head_dim), dtype)
-    cache = {"prompt_k": tuple(jnp.swapaxes(cache["k"], 2, 3)), "prompt_v": tuple(jnp.swapaxes(cache["v"], 2, 3)),
-             "prompt_mask": prompt_mask.astype(bool),
-             "gen_k": (gen,) * cfg.num_layers, "gen_v": (gen,) * cfg.num_layers,
-             "gen_mask": jnp.zeros((b * n, gen_slots), bool), "index": jnp.zeros((), jnp.int32)}
-    return (jnp.repeat(logits, n, axis=0) if n > 1 else logits), cache
-
-
 @partial(jax.jit, static_argnames=("graphdef", "st", "out_sharding"))
 def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static,
                 out_sharding=None):
@@ -354,8 +212,11 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     rows = b * n
 
     # 1-2. prefill the B prompts once; sample the first token of each of the B*n rows.
-    logits, cache = _prefill(model, prompt_ids, prompt_mask, n, max(m - 1, 1))
-    weights = _decode_weights(model)
+    hidden, prefix = D.prefill(model, prompt_ids, prompt_mask)
+    logits = model.logits(hidden[:, -1:])[:, 0]  # left padding: the last slot is the last token
+    logits = jnp.repeat(logits, n, axis=0) if n > 1 else logits
+    cache = decode_mode.init_state(prefix, n, max(m - 1, 1))
+    weights = decode_mode.decode_weights(model)
     tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, top_k, st)
     finished = _is_eos(tok, st.eos_ids)
     tokens = jnp.full((rows, m), st.pad_id, jnp.int32).at[:, 0].set(tok)
@@ -371,7 +232,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     def body(carry):
         step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
         alive = ~finished
-        logits, cache = _decode_step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
+        logits, cache = decode_mode.step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
         tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, top_k, st)
         tok = jnp.where(alive, tok, st.pad_id)
         lp = jnp.where(alive, lp, 0.0)

@@ -5,7 +5,7 @@ Every parameter carries logical axis names (metadata `out_sharding` of its `nnx.
 (``data``, ``fsdp``, ``tensor``). A one-device run is a mesh of size one: the same code path.
 
 A logical axis whose size does not divide by its mesh axes is replicated instead (e.g. SmolLM2's
-3 kv-heads on a tensor axis of 2); `explain_fallbacks` lists where that happened.
+3 kv-heads on a tensor axis of 2).
 """
 
 from __future__ import annotations
@@ -135,19 +135,6 @@ def state_shardings(state, mesh: Mesh, rules=DEFAULT_RULES):
         return NamedSharding(mesh, logical_to_spec(names, rules, mesh, v.shape))
 
     return jax.tree.map(one, state, is_leaf=_is_var)
-
-
-def explain_fallbacks(state, mesh: Mesh, rules=DEFAULT_RULES) -> list[str]:
-    """Human-readable list of parameters whose wanted sharding was replicated for divisibility."""
-    notes = []
-    flat = nnx.to_flat_state(state) if hasattr(nnx, "to_flat_state") else state.flat_state()
-    for path, v in flat:
-        names = v.get_metadata().get("out_sharding") or ()
-        want = logical_to_spec(names, rules, mesh)
-        got = logical_to_spec(names, rules, mesh, v.shape)
-        if want != got:
-            notes.append(f"{'/'.join(map(str, path))}: wanted {want}, placed {got} (shape {tuple(v.shape)})")
-    return notes
 
 
 def shard_fraction(spec: PartitionSpec, sizes: dict[str, int]) -> int:

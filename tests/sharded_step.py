@@ -19,7 +19,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from laser_jax import sampling  # noqa: E402
-from laser_jax.train import batch_examples, init_state, laser_step, setup  # noqa: E402
+from laser_jax.batch import PromptBatch  # noqa: E402
+from laser_jax.training.runtime import batch_examples, build_runtime, init_state  # noqa: E402
+from laser_jax.training.step import laser_step  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,21 +43,17 @@ def tiny_config(mesh):
 def run(mesh, devices):
     c = tiny_config(mesh)
     with tempfile.TemporaryDirectory() as tmp:
-        rt, params = setup(c, Path(tmp))
+        rt, params = build_runtime(c, Path(tmp))
         state = init_state(rt, params)
         examples = batch_examples(rt, 0, 0)
         new, record = laser_step(rt, state, examples)
     # the sampler and the RMs once more on their own, at a fixed key, for direct comparison
-    from laser_jax import prompting
-
-    ids, mask = prompting.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens, pad_id=rt.pad_id)
-    out = sampling.sample(rt.policy(new.params), ids, mask, jax.random.PRNGKey(3), rt.sample_cfg)
+    batch = PromptBatch.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens,
+                               pad_id=rt.sample_cfg.pad_id)
+    out = sampling.sample(rt.policy(new.params), batch.ids, batch.mask, jax.random.PRNGKey(3), rt.sample_cfg)
     texts = sampling.decode(rt.tokenizer, out)
-    from laser_jax.data.prompts import format_prompt
-
-    n = len(texts[0])
-    scores = rt.reward_set.score_all([format_prompt(e) for e in examples for _ in range(n)],
-                                     [t for row in texts for t in row], [e.answer for e in examples for _ in range(n)])
+    rows = batch.per_response(len(texts[0]))
+    scores = rt.rewards.score_all(rows["prompts"], [t for row in texts for t in row], rows["golds"])
     leaves = jax.tree.leaves(new.params)
     total = sum(x.nbytes for x in leaves)
     on_dev0 = sum(s.data.nbytes for x in leaves for s in x.addressable_shards if s.device == devices[0])

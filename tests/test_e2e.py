@@ -17,7 +17,8 @@ import pytest
 from laser_jax.bandit.selectors import REGISTRY
 from laser_jax.config import ConfigError, validate
 from laser_jax.tiny import smoke_assets
-from laser_jax.train import train
+from laser_jax.models.cache import ModelCache
+from laser_jax.training import train
 from runs import assert_same_final_state, comparable, final_state, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def run_cli(env, workdir, *overrides, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
-LOADED: dict = {}  # models, tokenizers and compiled functions shared by the in-process runs
+CACHE = ModelCache()  # models, tokenizers and compiled functions shared by the in-process runs
 
 
 @pytest.mark.parametrize("selector", sorted(REGISTRY) + ["laser_per_prompt"])
@@ -52,7 +53,7 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector, caplog):
     c.data.train_limit, c.logging.progress = 6, False  # as SHORT: 2 batches of 3 -> 4 steps
     c.selector, c.selector_args.per_prompt = selector, per_prompt
     with caplog.at_level(logging.INFO, logger="laser_jax"):
-        out = train(c, tmp_path, loaded=LOADED)
+        out = train(c, tmp_path, cache=CACHE)
     assert "accuracy before training" in caplog.text
     recs = metrics(tmp_path)
     assert [r["step"] for r in recs] == [1, 2, 3, 4] and {r["iteration"] for r in recs} == {0, 1}
@@ -85,7 +86,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted(env, tmp_path):
     full, parts = tmp_path / "full", tmp_path / "parts"
     c = _tiny_config(env)  # the uninterrupted reference runs in process (shares the compiled functions)
     c.data.train_limit, c.logging.progress, c.training.checkpoint_every = 6, False, 100
-    assert train(c, full, loaded=LOADED)["status"] == "complete"
+    assert train(c, full, cache=CACHE)["status"] == "complete"
     first = run_cli(env, parts, "--config.training.checkpoint_every=100", "--config.training.stop_after=3")
     assert first.returncode == 0 and "stopped at step 3/4" in first.stdout, first.stderr[-2000:]
     assert not (parts / "results.json").exists()

@@ -2,6 +2,15 @@
 ensemble) must give the same metrics.jsonl (timings aside) and final-checkpoint arrays as the files
 under tests/golden/, and the sampler the same tokens at a fixed seed.
 
+The files were written by the code before the architecture restructuring. Sampled tokens, chosen
+arms, pair counts and every other integer are still identical; floats agree to 1e-5 relative
+(1e-5 absolute for the DPO implicit rewards and margin: beta times differences of summed
+log-probs of ~50, so their float32 error is ~beta * 1e-6 * 50, whatever their size), and
+checkpoint arrays to 1e-5 in norm: the train step now runs a prompt once and attends its
+responses to the prompt's keys without repeating them (`decoder.attend_shared`), which sums the
+prompt's and the response's attention terms separately (a different float32 summation order;
+measured: at most 2.2e-6 relative in norm on any array, 1e-7 on the bandit's).
+
 A change that means to change behaviour regenerates the files (`python tests/test_golden.py`, under
 the test suite's XLA flags, which this file sets as tests/conftest.py does) and says so in its commit.
 """
@@ -17,10 +26,13 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")  # as t
 
 import numpy as np  # noqa: E402
 
+from laser_jax.models.cache import ModelCache  # noqa: E402
+
 GOLDEN = Path(__file__).parent / "golden"
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.py"
 SELECTORS = ("laser", "ensemble")
-RTOL = 0.0  # bit-identical; see the module doc before loosening
+RTOL, ATOL = 1e-5, 1e-6  # see the module doc before loosening
+DIFFERENCES = ("chosen_reward", "rejected_reward", "margin")  # atol 1e-5, see the module doc
 
 
 def _config(selector: str):
@@ -37,18 +49,18 @@ def _config(selector: str):
     return c
 
 
-def run(selector: str, workdir: Path, loaded: dict) -> tuple[list[dict], dict[str, np.ndarray]]:
-    from laser_jax.train import train
+def run(selector: str, workdir: Path, cache) -> tuple[list[dict], dict[str, np.ndarray]]:
+    from laser_jax.training import train
     from runs import comparable, final_state, leaves, metrics
 
-    out = train(_config(selector), workdir, loaded=loaded)
+    out = train(_config(selector), workdir, cache=cache)
     assert out["status"] == "complete" and out["steps"] == 6, out
     _, tree = final_state(workdir)
     arrays = {k: v for k, v in leaves(tree) if v.dtype != object}  # optax's empty states are None
     return comparable(metrics(workdir)), arrays
 
 
-def sampled_tokens(loaded: dict) -> np.ndarray:
+def sampled_tokens() -> np.ndarray:
     """The tiny policy's samples for two prompts at a fixed key (n=3, temperature 0.8, top-p 0.9)."""
     import jax
     from laser_jax import sampling
@@ -68,24 +80,28 @@ def test_tiny_runs_match_golden(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
     smoke_assets(tmp_path / "cache" / "tiny")
-    loaded: dict = {}
+    cache = ModelCache()
     for selector in SELECTORS:
-        recs, arrays = run(selector, tmp_path / selector, loaded)
+        recs, arrays = run(selector, tmp_path / selector, cache)
         want = [json.loads(line) for line in (GOLDEN / f"{selector}_metrics.jsonl").read_text().splitlines()]
         assert len(recs) == len(want) == 6
         for got, exp in zip(recs, want):
             assert got.keys() == exp.keys()
             for k in exp:
                 if isinstance(exp[k], float):
-                    np.testing.assert_allclose(got[k], exp[k], rtol=RTOL, err_msg=f"{selector} step {exp['step']} {k}")
+                    np.testing.assert_allclose(got[k], exp[k], rtol=RTOL, atol=1e-5 if k in DIFFERENCES else ATOL,
+                                               err_msg=f"{selector} step {exp['step']} {k}")
                 else:
                     assert got[k] == exp[k], (selector, exp["step"], k)
         with np.load(GOLDEN / f"{selector}_state.npz") as z:
             assert sorted(z.files) == sorted(arrays) and len(arrays) > 10
             for k in z.files:
-                np.testing.assert_allclose(arrays[k], z[k], rtol=RTOL, err_msg=f"{selector} {k}")
+                want_k = z[k].astype(np.float64)
+                assert arrays[k].shape == want_k.shape and arrays[k].dtype == z[k].dtype, k
+                err = np.linalg.norm(arrays[k] - want_k)
+                assert err <= RTOL * np.linalg.norm(want_k), (selector, k, err, np.linalg.norm(want_k))
     with np.load(GOLDEN / "tiny_samples.npz") as z:
-        np.testing.assert_array_equal(sampled_tokens(loaded), z["tokens"])
+        np.testing.assert_array_equal(sampled_tokens(), z["tokens"])
 
 
 if __name__ == "__main__":  # regenerate the golden files
@@ -97,11 +113,11 @@ if __name__ == "__main__":  # regenerate the golden files
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LASER_JAX_CACHE"] = str(Path(tmp) / "cache")
         smoke_assets(Path(tmp) / "cache" / "tiny")
-        loaded: dict = {}
+        cache = ModelCache()
         GOLDEN.mkdir(exist_ok=True)
         for selector in SELECTORS:
-            recs, arrays = run(selector, Path(tmp) / selector, loaded)
+            recs, arrays = run(selector, Path(tmp) / selector, cache)
             (GOLDEN / f"{selector}_metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
             np.savez_compressed(GOLDEN / f"{selector}_state.npz", **arrays)
-        np.savez_compressed(GOLDEN / "tiny_samples.npz", tokens=sampled_tokens(loaded))
+        np.savez_compressed(GOLDEN / "tiny_samples.npz", tokens=sampled_tokens())
     print("wrote", sorted(p.name for p in GOLDEN.iterdir()))

@@ -41,8 +41,12 @@ def test_sharded_step_equals_one_device(results, mesh):
     for a, b in zip(got["bandit"], one["bandit"]):
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert len(got["params"]) == len(one["params"])
+    # One AdamW step of lr 1e-3 moves each weight by ~lr * g / (|g| + eps): for the rare gradient
+    # element near eps, a float32 summation order that differs between meshes moves the update by
+    # up to a few 1e-5 (measured: 1.1e-5 on 1 of 2048 weights); every other weight agrees to ~1e-7.
     for a, b in zip(got["params"], one["params"]):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        diff = np.abs(np.asarray(a) - np.asarray(b))
+        assert diff.max() <= 5e-5 and np.mean(diff > 1e-6) < 0.01, (diff.max(), np.mean(diff > 1e-6))
 
 
 @pytest.mark.parametrize("mesh", MESHES)

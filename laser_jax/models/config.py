@@ -1,7 +1,7 @@
 """One config for every decoder family laser_jax runs (Llama, Mistral, Qwen2, Qwen3, OLMo).
 
 `DecoderConfig` is architecture only (no training settings). It is read from an HF config.json
-(`from_hf`), from GGUF metadata (see `gguf.py`) or from the JSON that a laser_jax Flax checkpoint
+(`from_hf`), from GGUF metadata (see `gguf_io.py`) or from the JSON that a laser_jax Flax checkpoint
 stores (`from_dict`), and it round-trips through `to_dict`.
 """
 

@@ -19,15 +19,21 @@ marks real tokens, a query at slot i sees keys at slots j <= i (and i - j < wind
 layers). RoPE positions default to the count of real tokens before a slot, so a left-padded row
 gives the same logits as the same row unpadded. A KV cache (`init_cache`) is a dict of arrays
 passed in and returned: the model itself stays pure.
+
+Prompt-once mode (one mechanism for everything that continues a prompt several times: the
+sampler's decode steps, the train step's chosen/rejected responses, RM scoring): `prefill` runs B
+prompts once into a `Prefix` (keys/values [L,B,KV,S,D], kept once per prompt), and
+`model.hidden(ids [B,N,R], mask, prefix=prefix)` runs N continuations of each prompt against it;
+`attend_shared` is the attention of both, reading the prompt's keys once per prompt instead of
+repeating them N times. `laser_jax.models.decode` is the one-token decode step built on it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from laser_jax.models.config import DecoderConfig
@@ -128,6 +134,30 @@ def attend(q, k, v, q_slots, kv_mask, window):
     return out.reshape(b, t, h, d)
 
 
+def attend_shared(q, prefix_kv, prefix_valid, own_kv, own_valid):
+    """Attention of N continuations of B prompts: T queries each, over the prompt's keys (kept once
+    per prompt, not repeated per continuation) and the continuation's own keys.
+
+    q [B,N,T,H,D]; prefix_kv: k, v [B,KV,S,D]; own_kv: k, v [B,N,KV,U,D]; prefix_valid and
+    own_valid: bool, broadcastable to [B,N,T,S] and [B,N,T,U] (which keys each query may see:
+    real tokens, causal order, sliding window). Softmax over the S + U keys in that order.
+    Returns [B,N,T,H,D]."""
+    b, n, t, heads, dim = q.shape
+    (kp, vp), (ko, vo) = prefix_kv, own_kv
+    kvh, s = kp.shape[1], kp.shape[2]
+    q = q.reshape(b, n, t, kvh, heads // kvh, dim)
+    scale = dim ** -0.5
+    lo = jnp.finfo(F32).min
+    s_p = jnp.einsum("bntkgd,bksd->bnkgts", q, kp.astype(q.dtype), preferred_element_type=F32) * scale
+    s_o = jnp.einsum("bntkgd,bnkud->bnkgtu", q, ko.astype(q.dtype), preferred_element_type=F32) * scale
+    s_p = jnp.where(jnp.broadcast_to(prefix_valid, (b, n, t, s))[:, :, None, None], s_p, lo)
+    s_o = jnp.where(jnp.broadcast_to(own_valid, (b, n, t, ko.shape[3]))[:, :, None, None], s_o, lo)
+    probs = jax.nn.softmax(jnp.concatenate([s_p, s_o], axis=-1), axis=-1).astype(q.dtype)
+    out = (jnp.einsum("bnkgts,bksd->bntkgd", probs[..., :s], vp.astype(q.dtype))
+           + jnp.einsum("bnkgtu,bnkud->bntkgd", probs[..., s:], vo.astype(q.dtype)))
+    return out.reshape(b, n, t, heads, dim)
+
+
 class Attention(nnx.Module):
     def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
         e, h, kv, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
@@ -172,22 +202,20 @@ class Block(nnx.Module):
         self.mlp = MLP(cfg, dtype=dtype, rngs=rngs)
 
 
-def _block_step(block: Block, x, cache_kv, layer, window, positions, inv_freq, q_slots, kv_mask, start):
-    """One decoder layer on x [B,T,E]. With `cache_kv` = (k_all, v_all) [L,B,S,KV,D], the new keys
-    and values go into this layer's slots [start, start+T) in place and attention reads all S slots."""
-    q, k, v = block.attn.project(block.input_norm(x), positions, inv_freq)
-    if cache_kv is not None:
-        k_all, v_all = cache_kv
-        zero = jnp.zeros((), jnp.int32)
-        k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), (layer, zero, start, zero, zero))
-        v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), (layer, zero, start, zero, zero))
-        k = jax.lax.dynamic_index_in_dim(k_all, layer, 0, keepdims=False).astype(q.dtype)
-        v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
-        cache_kv = (k_all, v_all)
-    h = attend(q, k, v, q_slots, kv_mask, window)
+def _block_step(block: Block, x, attention):
+    """One decoder layer on x [..., E]; `attention(attn_module, normed x)` -> (heads output, aux)."""
+    h, aux = attention(block.attn, block.input_norm(x))
     x = x + block.attn.o(h)
     x = x + block.mlp(block.post_norm(x))
-    return x, cache_kv
+    return x, aux
+
+
+class Prefix(NamedTuple):
+    """B prompts run once (`prefill`): their keys/values per layer and which slots are real."""
+
+    k: jax.Array  # [L,B,KV,S,D]
+    v: jax.Array  # [L,B,KV,S,D]
+    mask: jax.Array  # [B,S] bool
 
 
 class Transformer(nnx.Module):
@@ -210,8 +238,31 @@ class Transformer(nnx.Module):
         self.layers = make_layers(rngs)
         self.final_norm = _norm(cfg, dtype, rngs)
 
-    def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
-        """Hidden states after the final norm, [B,T,E] (and the updated cache when one is given)."""
+    def _scan_layers(self, x, carry, xs, attention):
+        """x through the stacked layers with lax.scan: `attention(attn, h, carry, layer, window, xs_i)`
+        -> (heads output, carry); `xs` (per-layer arrays, leading axis L) are sliced by the scan."""
+        graphdef, params = nnx.split(self.layers)
+
+        def body(c, per_layer):
+            x, carry = c
+            layer_params, layer, window, xs_i = per_layer
+            block = nnx.merge(graphdef, layer_params)
+            return _block_step(block, x, lambda attn, h: attention(attn, h, carry, layer, window, xs_i)), None
+
+        if self.remat:
+            body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
+        layers = jnp.arange(self.cfg.num_layers, dtype=jnp.int32)
+        windows = jnp.asarray(self.cfg.layer_windows())
+        (x, carry), _ = jax.lax.scan(body, (x, carry), (params, layers, windows, xs))
+        return self.final_norm(x), carry
+
+    def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None,
+                 prefix: Prefix | None = None):
+        """Hidden states after the final norm, [B,T,E] (and the updated cache when one is given).
+        With `prefix`: input_ids [B,N,R] are N continuations of each prefilled prompt (see
+        `continuations`); returns ([B,N,R,E], None)."""
+        if prefix is not None:
+            return self.continuations(input_ids, attention_mask, prefix), None
         cfg = self.cfg
         b, t = input_ids.shape
         mask = jnp.ones((b, t), bool) if attention_mask is None else attention_mask.astype(bool)
@@ -227,26 +278,58 @@ class Transformer(nnx.Module):
             positions = jnp.maximum(jax.lax.dynamic_slice_in_dim(count, start, t, axis=1), 0)
         q_slots = start + jnp.arange(t)
         inv_freq = jnp.asarray(cfg.inv_freq(), F32)
-        windows = jnp.asarray(cfg.layer_windows())
+
+        def attention(attn, h, cache_kv, layer, window, _):
+            """With `cache_kv` = (k_all, v_all) [L,B,S,KV,D], the new keys and values go into this
+            layer's slots [start, start+T) in place and attention reads all S slots."""
+            q, k, v = attn.project(h, positions, inv_freq)
+            if cache_kv is not None:
+                k_all, v_all = cache_kv
+                zero = jnp.zeros((), jnp.int32)
+                at = (layer, zero, start, zero, zero)
+                k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), at)
+                v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), at)
+                k = jax.lax.dynamic_index_in_dim(k_all, layer, 0, keepdims=False).astype(q.dtype)
+                v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
+                cache_kv = (k_all, v_all)
+            return attend(q, k, v, q_slots, kv_mask, window), cache_kv
 
         x = self.embed(input_ids).astype(self.dtype)
-        graphdef, params = nnx.split(self.layers)
-
-        def body(carry, xs):
-            x, cache_kv = carry
-            layer_params, layer, window = xs
-            block = nnx.merge(graphdef, layer_params)
-            return _block_step(block, x, cache_kv, layer, window, positions, inv_freq, q_slots, kv_mask,
-                               start), None
-
-        if self.remat:
-            body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
-        layers = jnp.arange(cfg.num_layers, dtype=jnp.int32)
-        (x, cache_kv), _ = jax.lax.scan(body, (x, cache_kv), (params, layers, windows))
-        x = self.final_norm(x)
+        x, cache_kv = self._scan_layers(x, cache_kv, None, attention)
         if cache is None:
             return x, None
         return x, {"k": cache_kv[0], "v": cache_kv[1], "mask": kv_mask, "index": start + t}
+
+    def continuations(self, input_ids, attention_mask, prefix: Prefix):
+        """N continuations of each of B prefilled prompts, against the prompt's keys kept once.
+
+        input_ids, attention_mask [B,N,R] (right-padded: mask 1 = real token); token r of
+        continuation j of prompt b follows the prompt's S slots at slot S + r, and its RoPE position
+        counts the real tokens before it, as if the row were prompt + continuation. -> [B,N,R,E]."""
+        cfg = self.cfg
+        b, n, r = input_ids.shape
+        mask = jnp.ones((b, n, r), bool) if attention_mask is None else attention_mask.astype(bool)
+        s = prefix.mask.shape[1]
+        own_count = jnp.cumsum(mask.astype(jnp.int32), axis=2) - 1
+        before = jnp.sum(prefix.mask, axis=1, dtype=jnp.int32)[:, None, None]
+        positions = jnp.maximum(before + own_count, 0).reshape(b * n, r)
+        inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+        rel_p = (s + jnp.arange(r))[:, None] - jnp.arange(s)[None, :]  # [R,S] query slot - key slot
+        rel_o = jnp.arange(r)[:, None] - jnp.arange(r)[None, :]  # [R,R]
+        kvh, dim, heads = cfg.num_kv_heads, cfg.head_dim, cfg.num_heads
+
+        def attention(attn, h, carry, layer, window, kv):
+            q, k, v = attn.project(h, positions, inv_freq)  # [B*N,R,...]
+            own = tuple(jnp.swapaxes(a.reshape(b, n, r, kvh, dim), 2, 3) for a in (k, v))  # [B,N,KV,R,D]
+            in_window = lambda rel: (window <= 0) | (rel < window)
+            valid_p = prefix.mask[:, None, None, :] & in_window(rel_p)[None, None]
+            valid_o = mask[:, :, None, :] & ((rel_o >= 0) & in_window(rel_o))[None, None]
+            out = attend_shared(q.reshape(b, n, r, heads, dim), kv, valid_p, own, valid_o)
+            return out.reshape(b * n, r, heads, dim), carry
+
+        x = self.embed(input_ids.reshape(b * n, r)).astype(self.dtype)
+        x, _ = self._scan_layers(x, None, (prefix.k, prefix.v), attention)
+        return x.reshape(b, n, r, -1)
 
 
 class CausalLM(nnx.Module):
@@ -262,15 +345,17 @@ class CausalLM(nnx.Module):
             self.lm_head = Dense((cfg.hidden_size,), (cfg.vocab_size,), ("embed",), ("vocab",), bias=False,
                                  dtype=dtype, rngs=rngs)
 
-    def hidden(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
-        return self.model(input_ids, attention_mask, positions=positions, cache=cache)
+    def hidden(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None,
+               prefix: Prefix | None = None):
+        return self.model(input_ids, attention_mask, positions=positions, cache=cache, prefix=prefix)
 
     def logits(self, hidden):
+        """hidden [..., E] -> float32 logits [..., V]."""
         if self.lm_head is None:
             emb = self.model.embed.embedding[...]
-            out = jnp.einsum("bte,ve->btv", hidden, emb.astype(hidden.dtype), preferred_element_type=F32)
+            out = jnp.einsum("...e,ve->...v", hidden, emb.astype(hidden.dtype), preferred_element_type=F32)
         else:
-            out = jnp.einsum("bte,ev->btv", hidden, self.lm_head.kernel[...].astype(hidden.dtype),
+            out = jnp.einsum("...e,ev->...v", hidden, self.lm_head.kernel[...].astype(hidden.dtype),
                              preferred_element_type=F32)
         return out.astype(F32)
 
@@ -328,10 +413,12 @@ def init_cache(cfg: DecoderConfig, batch: int, length: int, dtype=F32) -> Cache:
             "mask": jnp.zeros((batch, length), bool), "index": jnp.zeros((), jnp.int32)}
 
 
-def cache_logical_axes() -> dict[str, Any]:
-    return {"k": ("layers", "batch", "length", "kv_heads", "head_dim"),
-            "v": ("layers", "batch", "length", "kv_heads", "head_dim"),
-            "mask": ("batch", "length"), "index": ()}
+def prefill(model: "CausalLM", ids, mask) -> tuple[jax.Array, Prefix]:
+    """Run B left-padded prompts [B,S] once: (hidden [B,S,E], their `Prefix`). Left padding puts
+    each prompt's last token in slot S-1, so hidden[:, -1] predicts every continuation's first token."""
+    b, s = ids.shape
+    hidden, cache = model.hidden(ids, mask, cache=init_cache(model.cfg, b, s, model.model.dtype))
+    return hidden, Prefix(jnp.swapaxes(cache["k"], 2, 3), jnp.swapaxes(cache["v"], 2, 3), cache["mask"])
 
 
 def to_dtype(name) -> Any:
@@ -344,6 +431,3 @@ def to_dtype(name) -> Any:
         raise ValueError(f"dtype {name!r} is not supported; use one of {sorted(table)}")
     return table[name]
 
-
-def count_params(module) -> int:
-    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(module, nnx.Param))))

@@ -6,7 +6,7 @@
 - `VerifierRM` / `exact_match(task)`: a program of (prompt, response, gold).
 Plus `NoisyRM` (Gaussian score noise), `StackedRMs` / `RMSet` / `score_with` (same-architecture RMs
 in one vmapped call), `standardise` (per-RM z-scores) and `build_reward_model(s)` (from config).
-`sequence_logprobs` is the log-prob helper the training loss shares.
+Log-probs come from `laser_jax.models.logprobs`, the path the training loss uses too.
 """
 
 from laser_jax.rewards.base import RewardModel, check_inputs, standardise
@@ -14,7 +14,6 @@ from laser_jax.rewards.batching import bucket_length, bucket_rows, micro_batches
 from laser_jax.rewards.build import build_reward_model, build_reward_models
 from laser_jax.rewards.classifier import ClassifierRM
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
-from laser_jax.rewards.logprobs import logprobs_from_logits, sequence_logprobs, target_mask, token_logprobs
 from laser_jax.rewards.neural import NeuralRM
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.stacked import RMSet, StackedRMs, score_with
@@ -23,5 +22,5 @@ from laser_jax.rewards.verifier import VerifierRM, exact_match
 
 __all__ = ["RewardModel", "check_inputs", "standardise", "bucket_length", "bucket_rows", "micro_batches",
            "build_reward_model", "build_reward_models", "ClassifierRM", "ImplicitDPORM", "LikelihoodRM",
-           "logprobs_from_logits", "sequence_logprobs", "target_mask", "token_logprobs", "NeuralRM", "NoisyRM",
+           "NeuralRM", "NoisyRM",
            "RMSet", "StackedRMs", "score_with", "Encoded", "PairEncoder", "VerifierRM", "exact_match"]

@@ -67,7 +67,8 @@ def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None,
     groups [N] (e.g. the prompt index of each response): standardised within each (RM, group)
     instead, so an RM's offset between prompts does not matter.
     Guard: where a standard deviation is <= eps (constant scores, or a group of one) the z-score
-    is 0, never inf/nan. Used by the RM score ensemble, which then averages over RMs.
+    is 0, never inf/nan. Computed and returned in float64. The training step's score combination
+    (`training.pairs.combine_scores`, e.g. the RM score ensemble's average over RMs) uses it.
     """
     s = np.asarray(scores, np.float64)
     if s.ndim != 2:
@@ -88,4 +89,4 @@ def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None,
         std = np.sqrt(np.bincount(inverse, dev * dev, n_groups) / np.maximum(count, 1))
         sd = std[inverse]
         out[k] = np.where(sd > eps, dev / np.where(sd > eps, sd, 1.0), 0.0)
-    return out.astype(np.float32)
+    return out

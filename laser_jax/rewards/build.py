@@ -24,21 +24,20 @@ Fields (unknown fields are an error):
   `laser_jax.rewards.programs.RULES`: "exact_match", the default, "calculator", "choice_checker",
   "length"; default name "<rule>:<task>").
 
-`loaded` (a dict the caller keeps) caches models by (path, dtype) and tokenizers by path, so RMs
-sharing a path (e.g. one reference model for several DPO RMs) load it once. Tokenizers with the
-same contents (fast backend JSON, chat template, special tokens) are merged into one object even
-when they come from different paths: the same tokenizer object is what lets `score_with` stack
-RMs fine-tuned from one base.
+`cache` (a `laser_jax.models.cache.ModelCache` the caller keeps) loads each model and tokenizer
+once, so RMs sharing a path (e.g. one reference model for several DPO RMs) load it once, and
+tokenizers with the same contents become one object: what lets `score_with` stack RMs fine-tuned
+from one base.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from laser_jax.models import CausalLM, CheckpointError, SequenceClassifier, load_pretrained, load_tokenizer
+from laser_jax.models import CausalLM, SequenceClassifier
+from laser_jax.models.cache import ModelCache
 from laser_jax.models.decoder import to_dtype
 from laser_jax.rewards.base import RewardModel
 from laser_jax.rewards.classifier import ClassifierRM
@@ -58,46 +57,6 @@ FIELDS = {
 }
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
             "verifier": ("task",)}
-
-
-def cached_model(path: str, dtype: str, mesh, loaded: dict, where: str, remat: bool = False):
-    """`load_pretrained(path)` once per (path, dtype, remat) in the caller's `loaded` dict; users of a
-    cached model must not mutate it (merge a fresh module from `nnx.split(model)` to adapt it)."""
-    key = ("model", str(path), str(dtype)) + (("remat",) if remat else ())
-    if key not in loaded:
-        try:
-            loaded[key] = load_pretrained(path, dtype=dtype, mesh=mesh, remat=remat)
-        except CheckpointError as e:
-            raise CheckpointError(f"{where}: {e}") from None
-    return loaded[key]
-
-
-def _tokenizer_fingerprint(tok) -> str | None:
-    """What decides a tokenizer's ids and format: its fast backend's full JSON, chat template and
-    special tokens (None for a tokenizer without a fast backend: then only its path identifies it)."""
-    backend = getattr(tok, "backend_tokenizer", None)
-    if backend is None:
-        return None
-    parts = [type(tok).__name__, backend.to_str(), str(getattr(tok, "chat_template", None)),
-             repr(sorted(tok.special_tokens_map.items(), key=str)), str(getattr(tok, "padding_side", None))]
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-
-def cached_tokenizer(path: str, loaded: dict, where: str):
-    """The tokenizer of `path`, loaded once per path; tokenizers with identical contents loaded
-    from different paths (fine-tunes of one base, each with its own copy) become ONE object, so
-    their RMs can be stacked."""
-    key = ("tokenizer", str(path))
-    if key not in loaded:
-        try:
-            tok = load_tokenizer(path)
-        except CheckpointError as e:
-            raise CheckpointError(f"{where}: {e}") from None
-        fp = _tokenizer_fingerprint(tok)
-        if fp is not None:
-            tok = loaded.setdefault(("tokenizer_content", fp), tok)
-        loaded[key] = tok
-    return loaded[key]
 
 
 def _as_int(value) -> int:
@@ -120,7 +79,7 @@ def _number(spec: Mapping, field: str, where: str, default, cast, check, need: s
     return value
 
 
-def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loaded: dict | None = None,
+def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cache: ModelCache | None = None,
                        dtype: str = "float32", mesh=None, batch_size: int = 8,
                        default_task: str | None = None) -> RewardModel:
     """One reward model from a config entry (see the module doc). `index` names the entry in errors
@@ -129,7 +88,7 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
     where = f"rewards[{index}]" if index is not None else "rewards"
     if not isinstance(spec, Mapping):
         raise ValueError(f"{where} must be a mapping with a 'kind' field, got {type(spec).__name__}")
-    loaded = {} if loaded is None else loaded
+    cache = ModelCache() if cache is None else cache
     kind = spec.get("kind")
     if kind is None:
         raise ValueError(f"{where}.kind is missing; use one of {KINDS}")
@@ -182,9 +141,9 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
             chat_template=chat, system=system)
         chunk = _number(spec, "chunk", where, DEFAULT_CHUNK, _as_int, lambda v: v >= 1, "an integer >= 1 or null")
         beta = _number(spec, "beta", where, 0.1, float, lambda v: v > 0, "a number > 0")
-        tok = cached_tokenizer(spec.get("tokenizer") or path, loaded, f"{where}.tokenizer" if spec.get("tokenizer")
-                         else f"{where}.path")
-        model = cached_model(path, mdtype, mesh, loaded, f"{where}.path")
+        tok = cache.tokenizer(spec.get("tokenizer") or path, f"{where}.tokenizer" if spec.get("tokenizer")
+                              else f"{where}.path")
+        model = cache.model(path, mdtype, mesh, f"{where}.path")
         head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
         want = SequenceClassifier if kind == "classifier" else CausalLM
         if not isinstance(model, want):
@@ -198,7 +157,7 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
             if kind == "likelihood":
                 rm = LikelihoodRM(model, tok, name, chunk=chunk, **common)
             else:
-                ref = cached_model(str(spec["ref_path"]), mdtype, mesh, loaded, f"{where}.ref_path")
+                ref = cache.model(str(spec["ref_path"]), mdtype, mesh, f"{where}.ref_path")
                 if not isinstance(ref, CausalLM):
                     raise ValueError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
                                      f"checkpoint, this one loads as {type(ref).__name__}")
@@ -209,12 +168,13 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, loa
     return rm
 
 
-def build_reward_models(specs: Sequence[Mapping[str, Any]], *, loaded: dict | None = None, **kw) -> list[RewardModel]:
-    """`build_reward_model` for each entry (sharing one `loaded` cache); names must be unique."""
+def build_reward_models(specs: Sequence[Mapping[str, Any]], *, cache: ModelCache | None = None,
+                        **kw) -> list[RewardModel]:
+    """`build_reward_model` for each entry (sharing one `cache`); names must be unique."""
     if isinstance(specs, Mapping) or isinstance(specs, str):
         raise ValueError("rewards must be a list of reward-model entries")
-    loaded = {} if loaded is None else loaded
-    rms = [build_reward_model(s, index=i, loaded=loaded, **kw) for i, s in enumerate(specs)]
+    cache = ModelCache() if cache is None else cache
+    rms = [build_reward_model(s, index=i, cache=cache, **kw) for i, s in enumerate(specs)]
     seen: dict[str, int] = {}
     for i, rm in enumerate(rms):
         if rm.name in seen:

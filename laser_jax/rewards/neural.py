@@ -20,7 +20,7 @@ from flax import nnx
 
 from laser_jax.rewards.base import check_inputs
 from laser_jax.rewards.batching import MicroBatch, micro_batches, placed
-from laser_jax.rewards.logprobs import sequence_logprobs
+from laser_jax.models.logprobs import sequence_logprobs
 from laser_jax.rewards.text import Encoded, PairEncoder
 from laser_jax.sharding import constrain, mesh_of, to_host
 

@@ -45,6 +45,6 @@ def test_standardise_global_and_grouped():
     np.testing.assert_allclose(zg[0], [-1, 1, -1, 1], rtol=1e-6)
     zg1 = standardise(np.array([[5.0, 1.0, 2.0]]), groups=["a", "b", "b"])
     np.testing.assert_allclose(zg1[0], [0, -1, 1], rtol=1e-6)  # a group of one -> 0
-    assert z.dtype == np.float32 and np.isfinite(standardise(np.array([[1.0, 1.0 + 1e-9]]))).all()
+    assert z.dtype == np.float64 and np.isfinite(standardise(np.array([[1.0, 1.0 + 1e-9]]))).all()
     with pytest.raises(ValueError, match=r"\[K, N\]"):
         standardise(np.zeros(3))

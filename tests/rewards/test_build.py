@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from laser_jax.models.cache import ModelCache
 from laser_jax.rewards import (ClassifierRM, ImplicitDPORM, LikelihoodRM, NoisyRM, RMSet, StackedRMs, VerifierRM,
                                build_reward_model, build_reward_models)
 
 
 def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
-    loaded = {}
+    cache = ModelCache()
     lm0, lm1 = str(lm_dirs[0][0]), str(lm_dirs[1][0])
     rms = build_reward_models([
         {"name": "dpo", "kind": "implicit_dpo", "path": lm1, "ref_path": lm0, "beta": 0.2, "batch_size": 4},
@@ -18,7 +19,7 @@ def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
         {"kind": "classifier", "path": str(classifier_dirs[0][0]), "label": 1, "batch_size": 4},
         {"kind": "verifier", "task": "gsm8k"},
         {"name": "noisy", "kind": "likelihood", "path": lm1, "noise": 0.3, "noise_seed": 3, "batch_size": 4},
-    ], loaded=loaded)
+    ], cache=cache)
     dpo, lik, cls, ver, noisy = rms
     assert isinstance(dpo, ImplicitDPORM) and dpo.beta == 0.2 and dpo.name == "dpo"
     assert isinstance(lik, LikelihoodRM) and lik.name == lm_dirs[0][0].name
@@ -27,7 +28,7 @@ def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
     assert isinstance(noisy, NoisyRM) and noisy.name == "noisy" and noisy.sigma == 0.3 and noisy.seed == 3
     # one load per path: the reference of `dpo` is the model of `lik`; the policy of `dpo` is noisy's model
     assert dpo.ref_model is lik.model and dpo.policy_model is noisy.rm.model
-    assert len([k for k in loaded if k[0] == "model"]) == 3
+    assert len(cache._models) == 3
     # the tokenizers of lm0 and lm1 are separate copies of the same files: merged into one object,
     # so lik and noisy's inner RM (same architecture) stack automatically
     assert lik.tokenizer is dpo.tokenizer is noisy.rm.tokenizer
@@ -63,7 +64,7 @@ def test_errors_name_the_field(spec, match):
 
 def test_errors_that_need_a_checkpoint(lm_dirs, classifier_dirs):
     lm0, cls0 = str(lm_dirs[0][0]), str(classifier_dirs[0][0])
-    loaded = {}
+    cache = ModelCache()
     cases = [
         ({"kind": "classifier", "path": lm0}, r"rewards\[0\]\.path=.*needs a SequenceClassifier"),
         ({"kind": "likelihood", "path": cls0}, r"rewards\[0\]\.path=.*needs a CausalLM"),
@@ -76,7 +77,7 @@ def test_errors_that_need_a_checkpoint(lm_dirs, classifier_dirs):
     ]
     for spec, match in cases:
         with pytest.raises(ValueError, match=match):
-            build_reward_model(spec, index=0, loaded=loaded)
+            build_reward_model(spec, index=0, cache=cache)
     with pytest.raises(ValueError, match=r"rewards\[1\]\.name='a' repeats rewards\[0\]"):
         build_reward_models([{"kind": "verifier", "task": "gsm8k", "name": "a"},
                              {"kind": "verifier", "task": "mmlu", "name": "a"}])
@@ -90,14 +91,12 @@ def test_verifier_task_default_and_zero_noise():
 
 
 def test_tokenizers_are_merged_only_when_identical(tmp_path, helpers):
-    from laser_jax.rewards.build import cached_tokenizer
-
     dirs = {}
     for name, tok in [("a1", helpers.make_tokenizer()), ("a2", helpers.make_tokenizer()),
                       ("b", helpers.make_tokenizer(helpers.MERGES_B)), ("plain", helpers.make_tokenizer(chat=False))]:
         tok.save_pretrained(tmp_path / name)
         dirs[name] = str(tmp_path / name)
-    loaded = {}
-    got = {name: cached_tokenizer(path, loaded, "rewards[0].path") for name, path in dirs.items()}
+    cache = ModelCache()
+    got = {name: cache.tokenizer(path, "rewards[0].path") for name, path in dirs.items()}
     assert got["a1"] is got["a2"]
     assert len({id(t) for t in got.values()}) == 3

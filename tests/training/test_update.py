@@ -13,10 +13,11 @@ import torch
 import transformers as tf
 from flax import nnx
 
-from laser_jax import losses
+from laser_jax.training import losses
 from laser_jax.models import load_pretrained
 from laser_jax.models.lora import add_lora, frozen_filter, trainable_filter
-from laser_jax.train_step import PairBatch, StepConfig, make_optimizer, response_logps, train_step
+from laser_jax.models.logprobs import response_logprobs
+from laser_jax.training.update import PairBatch, StepConfig, make_optimizer, train_step
 
 PROMPT_LEN, RESP_LEN, V = 6, 5, 97
 
@@ -103,7 +104,7 @@ def test_response_logps_match_pytorch(tiny):
     ref, path = tiny
     batch = _batch()
     b, _, p, r = batch.ids.shape
-    ours, counts = response_logps(load_pretrained(path), batch.prompt_ids, batch.prompt_mask,
+    ours, counts = response_logprobs(load_pretrained(path), batch.prompt_ids, batch.prompt_mask,
                                   batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
     with torch.no_grad():
         want = _torch_logps(ref, batch).reshape(b, 2 * p)
@@ -156,7 +157,7 @@ def test_step_raises_chosen_margin(tiny, lora):
 
     @jax.jit
     def margin(params):  # chosen minus rejected summed log-prob, per pair
-        total, _ = response_logps(nnx.merge(graphdef, params, frozen), batch.prompt_ids, batch.prompt_mask,
+        total, _ = response_logprobs(nnx.merge(graphdef, params, frozen), batch.prompt_ids, batch.prompt_mask,
                                   batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
         return total[:, :p] - total[:, p:]
 

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from laser_jax import losses
-from laser_jax.models import decoder as D
+from laser_jax.training import losses
+from laser_jax.models import logprobs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,32 +68,11 @@ def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int 
     return optax.chain(*parts)
 
 
-def response_logps(model, prompt_ids, prompt_mask, ids, mask):
-    """Summed log-prob and token count of N responses per prompt: ids/mask [B, N, R] -> ([B, N], [B, N]).
-
-    The prompt runs once into a KV cache; the cache is repeated for its N responses, which run
-    against it. The first response token is predicted from the prompt's last hidden state.
-    """
-    b, tp = prompt_ids.shape
-    n, r = ids.shape[1:]
-    cache = D.init_cache(model.cfg, b, tp + r, model.model.dtype)
-    h_prompt, cache = model.hidden(prompt_ids, prompt_mask, cache=cache)
-    cache = {"k": jnp.repeat(cache["k"], n, axis=1), "v": jnp.repeat(cache["v"], n, axis=1),
-             "mask": jnp.repeat(cache["mask"], n, axis=0), "index": cache["index"]}
-    flat_ids, flat_mask = ids.reshape(b * n, r), mask.reshape(b * n, r)
-    h, _ = model.hidden(flat_ids, flat_mask, cache=cache)
-    first = jnp.repeat(h_prompt[:, -1:], n, axis=0)  # left padding: slot Tp-1 is the last prompt token
-    logits = model.logits(jnp.concatenate([first, h[:, :-1]], axis=1))  # position t predicts token t
-    picked = jnp.take_along_axis(logits, flat_ids[..., None], axis=-1)[..., 0]
-    lp = (picked - jax.nn.logsumexp(logits, axis=-1)) * flat_mask.astype(jnp.float32)
-    return lp.sum(-1).reshape(b, n), flat_mask.astype(jnp.float32).sum(-1).reshape(b, n)
-
-
 def _pair_logps(model, batch: PairBatch):
     """Chosen and rejected summed log-probs [B*P] and chosen token counts [B*P]."""
     b, _, p, r = batch.ids.shape
-    total, count = response_logps(model, batch.prompt_ids, batch.prompt_mask, batch.ids.reshape(b, 2 * p, r),
-                                  batch.mask.reshape(b, 2 * p, r))
+    total, count = logprobs.response_logprobs(model, batch.prompt_ids, batch.prompt_mask,
+                                              batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
     return total[:, :p].reshape(-1), total[:, p:].reshape(-1), count[:, :p].reshape(-1)
 
 

@@ -1,6 +1,14 @@
-"""Per-token and per-sequence log-probs of a CausalLM on its own input ids.
+"""Log-probs of token sequences under a CausalLM: the one log-prob path of laser_jax.
 
-Conventions (shared by the log-prob reward models and the training loss):
+Two entry points over one computation (LM head, then log-softmax in float32, optionally over
+chunks of positions):
+- `sequence_logprobs(model, ids, mask, response_mask)`: whole rows (prompt + response re-tokenised
+  by a reward model), the log-prob reward models.
+- `response_logprobs(model, prompt_ids, prompt_mask, ids, mask)`: N responses per prompt, the
+  prompt run once (`decoder.prefill`, prompt-once mode); the train step's chosen and rejected
+  responses.
+
+Conventions of `sequence_logprobs` / `token_logprobs`:
 
 - `ids` [B,T] int32 is a (usually left-padded) batch, `mask` [B,T] marks real tokens.
 - The log-prob of the token at position t is log softmax(logits[t-1])[ids[t]]: the model's
@@ -23,6 +31,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from laser_jax.models import decoder as D
+
 F32 = jnp.float32
 
 
@@ -33,9 +43,9 @@ def logprobs_from_logits(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return picked - jax.nn.logsumexp(logits, axis=-1)
 
 
-def _shifted_logprobs(model, hidden: jax.Array, ids: jax.Array, chunk: int | None) -> jax.Array:
-    """Log-probs of ids[:, 1:] from hidden[:, :-1] -> [B, T-1] float32."""
-    h, targets = hidden[:, :-1], ids[:, 1:]
+def _head_logprobs(model, h: jax.Array, targets: jax.Array, chunk: int | None) -> jax.Array:
+    """log p(targets[:, t]) from hidden states h[:, t] [B,T,E] (the LM head and log-softmax over
+    `chunk` positions at a time when given) -> [B,T] float32."""
     n = h.shape[1]
     if not chunk or chunk >= n:
         return logprobs_from_logits(model.logits(h), targets)
@@ -57,7 +67,7 @@ def token_logprobs(model, ids: jax.Array, mask: jax.Array | None = None, *, chun
     mask them with `target_mask`."""
     mask = jnp.ones(ids.shape, bool) if mask is None else mask
     hidden, _ = model.hidden(ids, mask)
-    lp = _shifted_logprobs(model, hidden, ids, chunk)
+    lp = _head_logprobs(model, hidden[:, :-1], ids[:, 1:], chunk)
     return jnp.concatenate([jnp.zeros((ids.shape[0], 1), F32), lp], axis=1)
 
 
@@ -83,3 +93,21 @@ def sequence_logprobs(model, ids: jax.Array, mask: jax.Array, response_mask: jax
     lp = token_logprobs(model, ids, mask, chunk=chunk)
     w = target_mask(mask, response_mask).astype(F32)
     return jnp.sum(lp * w, axis=1), jnp.sum(w, axis=1)
+
+
+def response_logprobs(model, prompt_ids: jax.Array, prompt_mask: jax.Array, ids: jax.Array, mask: jax.Array, *,
+                      chunk: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Summed log-prob and token count of N responses per prompt, the prompt run once.
+
+    prompt_ids / prompt_mask [B,S] left-padded; ids / mask [B,N,R] right-padded responses (mask 1 =
+    a response token whose log-prob counts). The first response token is predicted from the
+    prompt's last hidden state. Returns ([B,N], [B,N]) float32.
+    """
+    b, n, r = ids.shape
+    h_prompt, prefix = D.prefill(model, prompt_ids, prompt_mask)
+    h, _ = model.hidden(ids, mask, prefix=prefix)  # [B,N,R,E]
+    first = jnp.broadcast_to(h_prompt[:, None, -1:], (b, n, 1, h.shape[-1]))  # slot S-1: the last prompt token
+    h = jnp.concatenate([first, h[:, :, :-1]], axis=2).reshape(b * n, r, -1)  # position t predicts token t
+    w = mask.reshape(b * n, r).astype(F32)
+    lp = _head_logprobs(model, h, ids.reshape(b * n, r), chunk) * w
+    return lp.sum(-1).reshape(b, n), w.sum(-1).reshape(b, n)

@@ -11,17 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from laser_jax.train_step import PairBatch
-
-
-def standardise(scores: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Per-RM z-scores over every response of the batch: [K, ...] -> [K, ...]."""
-    s = np.asarray(scores, np.float64)
-    flat = s.reshape(s.shape[0], -1)
-    mean = flat.mean(axis=1)
-    std = flat.std(axis=1)
-    std = np.where(std > eps, std, 1.0)
-    return ((flat - mean[:, None]) / std[:, None]).reshape(s.shape)
+from laser_jax.rewards.base import standardise
+from laser_jax.training.update import PairBatch
 
 
 def combine_scores(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -37,7 +28,8 @@ def combine_scores(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
         rows = used[:, arm]
         if not rows.any():
             continue
-        z = standardise(scores[arm][rows][None])[0]
+        part = scores[arm][rows]  # [rows, n]
+        z = standardise(part.reshape(1, -1))[0].reshape(part.shape)
         out[rows] += weights[rows, arm][:, None] * z
     return out
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from flax import nnx
 
-from laser_jax.rewards.logprobs import logprobs_from_logits, sequence_logprobs, target_mask
+from laser_jax.models.logprobs import logprobs_from_logits, sequence_logprobs, target_mask
 
 
 def test_logprobs_from_logits_matches_torch():

@@ -1,0 +1,186 @@
+"""The iterative training setting: `train(config, workdir)` runs (or resumes) LASeR training.
+
+    evaluate before -> for each iteration: reference := policy; for each batch: laser_step
+    -> checkpoint every `training.checkpoint_every` steps, on SIGTERM / SIGINT and at the end
+    -> evaluate after -> results.json, arms.png
+
+An iteration is one pass over the training prompts (`runtime.iteration_batches`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+
+from laser_jax import evaluate as evaluation
+from laser_jax import outputs
+from laser_jax.checkpoint import Checkpointer
+from laser_jax.config import ConfigError, validate
+from laser_jax.models.cache import ModelCache
+from laser_jax.training.runtime import Runtime, batch_examples, build_runtime, copy_params, init_state
+from laser_jax.training.step import laser_step
+
+log = logging.getLogger("laser_jax")
+TIMING_KEYS = ("time_context", "time_select", "time_sample", "time_score", "time_train", "time_bandit",
+               "time_step")
+# fields a resumed run may change; any other difference means a different experiment
+RESUMABLE_CHANGES = ("logging.", "eval.", "training.stop_after", "training.checkpoint_every",
+                     "training.keep_checkpoints")
+
+
+class StopFlag:
+    """SIGTERM / SIGINT ask the loop to checkpoint and stop after the current step; a second
+    SIGINT interrupts at once (the last checkpoint stays intact: orbax writes atomically)."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s received: checkpointing after this step", signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _flatten(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
+    """First run: save config.json. Resumed run: the experiment's fields must be unchanged."""
+    path = workdir / "config.json"
+    now = json.loads(c.to_json_best_effort())
+    if not path.exists():
+        if jax.process_index() == 0:  # the others compare, never write (the write is atomic)
+            outputs.write_json(path, now)
+        return
+    before = json.loads(path.read_text())
+    flat_now, flat_before = _flatten(now), _flatten(before)
+    diff = sorted(k for k in set(flat_now) | set(flat_before)
+                  if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES))
+    if diff:
+        shown = "; ".join(f"{k}: {flat_before.get(k)!r} -> {flat_now.get(k)!r}" for k in diff[:6])
+        raise ConfigError(f"{workdir} holds a run with a different config ({shown}); resume with the same config "
+                          "or choose another --workdir")
+
+
+def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
+    from tqdm import tqdm
+
+    c = rt.config
+    with tqdm(total=len(rt.test_examples), desc=f"eval {label}", disable=not progress, leave=False) as bar:
+        summary, records = evaluation.evaluate(
+            rt.policy(params), rt.tokenizer, rt.test_examples, batch_size=c.eval.batch_size,
+            max_new_tokens=c.eval.max_new_tokens, max_prompt_tokens=c.sampling.max_prompt_tokens,
+            eos_ids=rt.sample_cfg.eos_ids, pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt,
+            progress=bar.update)
+    if jax.process_index() == 0:
+        with open(rt.workdir / f"eval_{label}.jsonl", "w") as f:
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+        outputs.write_json(rt.workdir / f"eval_{label}.json", summary)
+    log.info("accuracy %s training: %.4f (%d/%d)", label, summary["accuracy"], summary["correct"], summary["total"])
+    return summary
+
+
+def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
+    """Run (or resume) LASeR training in `workdir`; returns the results dict (also results.json).
+    `cache`: loaded models and compiled functions shared with other runs in this process."""
+    from tqdm import tqdm
+
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    main_process = jax.process_index() == 0
+    validate(c)
+    check_workdir_config(c, workdir)
+    rt, params = build_runtime(c, workdir, cache)
+    state = init_state(rt, params)
+    t = c.training
+    ckpt = Checkpointer(workdir / "checkpoints", keep=t.keep_checkpoints)
+    if (last := ckpt.latest_step()) is not None:
+        state, _ = ckpt.restore(last, state)
+        log.info("resumed from %s at step %d", ckpt.directory, last)
+    metrics = outputs.MetricsLog(workdir, resume_step=int(state.step), tensorboard=c.logging.tensorboard,
+                                 enabled=main_process)
+    before = json.loads((workdir / "eval_before.json").read_text()) if (workdir / "eval_before.json").exists() \
+        else (_evaluate(rt, state.params, "before", c.logging.progress) if c.eval.before else None)
+
+    total = t.iterations * rt.steps_per_iteration
+    status, ran = "complete", 0
+    with StopFlag() as stop, tqdm(total=total, initial=int(state.step), desc=f"LASeR[{c.selector}]",
+                                  disable=not (c.logging.progress and main_process)) as bar:
+        while int(state.step) < total:
+            iteration, index = divmod(int(state.step), rt.steps_per_iteration)
+            if index == 0:  # a new iteration: the reference becomes the current policy
+                state = state.replace(ref=copy_params(state.params))
+            state, record = laser_step(rt, state, batch_examples(rt, iteration, index))
+            record["iteration"] = iteration
+            metrics.write(record)
+            ran += 1
+            bar.update(1)
+            bar.set_postfix(loss=record.get("loss"), rm=rt.reward_names[record["arm"]], pairs=record["pairs"])
+            step = int(state.step)
+            halt = stop.signum is not None or (t.stop_after and ran >= t.stop_after)
+            if halt or step % t.checkpoint_every == 0 or step == total:
+                ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
+            if halt:
+                status = "interrupted" if stop.signum is not None else "stopped"
+                break
+    ckpt.close()
+    metrics.close()
+    results = {"status": status, "signal": stop.signum, "task": c.data.task, "selector": c.selector,
+               "policy": c.policy.path, "rewards": rt.reward_names, "steps": int(state.step), "total_steps": total,
+               "train_examples": len(rt.train_examples), "test_examples": len(rt.test_examples)}
+    if status != "complete":
+        log.warning("stopped at step %d of %d; rerun the same command to resume", int(state.step), total)
+        return results
+
+    after = _evaluate(rt, state.params, "after", c.logging.progress) if c.eval.after else None
+    records = metrics.read() if main_process else []
+    results.update(summarise(c, rt.reward_names, records, before, after))
+    if main_process:
+        outputs.write_json(workdir / "results.json", results)
+        if c.logging.plot:
+            outputs.plot_arms(records, rt.reward_names, workdir / "arms.png",
+                              title=f"{c.selector} on {c.data.task}: reward model per step")
+    return results
+
+
+def summarise(c: ConfigDict, names: list[str], records: list[dict], before: dict | None, after: dict | None) -> dict:
+    """The results of a finished run: accuracy before / after, RM use, seconds per phase."""
+    counts = np.sum([r["arm_counts"] for r in records], axis=0) if records else np.zeros(len(names))
+    steps_per_arm = np.sum([np.asarray(r["arm_counts"]) > 0 for r in records], axis=0) if records else counts
+    return {
+        "accuracy": {c.data.task: {c.selector: {"before": before and before["accuracy"],
+                                                 "after": after and after["accuracy"]}}},
+        "accuracy_before": before and before["accuracy"],
+        "accuracy_after": after and after["accuracy"],
+        "arm_counts": dict(zip(names, map(int, counts))),
+        "steps_per_arm": dict(zip(names, map(int, steps_per_arm))),
+        "time_s": {k: round(float(sum(r.get(k, 0.0) for r in records)), 3) for k in TIMING_KEYS},
+    }

@@ -1,0 +1,138 @@
+"""One LASeR step on a batch of prompts, top to bottom:
+
+    context -> select -> sample -> score -> pairs -> train step -> bandit update -> log record
+
+`sample_batch` and `score_samples` are also what the best-RM calibration runs (the same sampling
+and scoring as training, without the update).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from laser_jax import evaluate, sampling
+from laser_jax import sharding as shd
+from laser_jax.bandit.selectors import arm_counts, chosen_arms
+from laser_jax.batch import PromptBatch
+from laser_jax.training import pairs
+from laser_jax.training.runtime import Runtime, TrainState
+
+
+def encode(rt: Runtime, examples) -> PromptBatch:
+    c = rt.config
+    return PromptBatch.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens,
+                              pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt)
+
+
+def sample_batch(rt: Runtime, params, batch: PromptBatch, key) -> tuple[sampling.SampleOutput, list[list[str]]]:
+    """n samples per prompt from the policy with `params`: (tokens etc. on the host, texts [B][n])."""
+    ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)  # each host: its rows
+    out = shd.to_host(sampling.sample(rt.policy(params), ids, mask, key, rt.sample_cfg))
+    return out, sampling.decode(rt.tokenizer, out, stop_strings=evaluate.STOP_STRINGS)
+
+
+def score_samples(rt: Runtime, batch: PromptBatch, texts: list[list[str]], weights: np.ndarray) -> np.ndarray:
+    """[K, B, n] scores (NaN where an RM was not used); each RM scores only the prompts it weights."""
+    b, n = len(texts), len(texts[0])
+    out = np.full((len(rt.reward_names), b, n), np.nan)
+    used = weights > 0
+    if used.all():  # every RM on every response: one vectorised call where RMs stack
+        rows = batch.per_response(n)
+        out[:] = np.asarray(rt.rewards.score_all(rows["prompts"], [t for row in texts for t in row], rows["golds"],
+                                                 tasks=rows["tasks"])).reshape(len(rt.reward_names), b, n)
+        return out
+    for k, rm in enumerate(rt.rewards.rms):
+        idx = np.flatnonzero(used[:, k])
+        if len(idx) == 0:
+            continue
+        rows = batch.per_response(n, idx)
+        responses = [t for i in idx for t in texts[i]]
+        out[k, idx] = np.asarray(rm.score(rows["prompts"], responses, rows["golds"], tasks=rows["tasks"])).reshape(
+            len(idx), n)
+    return out
+
+
+def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, dict]:
+    """One LASeR step on a batch of prompts; returns the new state and the step's log record."""
+    t0 = time.perf_counter()
+    times = {}
+    key = jax.random.fold_in(state.key, state.step)
+    k_select, k_sample = jax.random.split(key)
+    c, fns = rt.config, rt.fns
+    batch = encode(rt, examples)
+
+    # 1. context: the policy's final hidden state at each prompt's last token
+    tic = time.perf_counter()
+    if rt.selector.needs_context:
+        g_ids, g_mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
+        contexts = fns.context(state.params, rt.frozen, g_ids, g_mask)
+    else:
+        contexts = jnp.zeros((len(batch), 0), jnp.float32)
+    contexts = jax.block_until_ready(contexts)
+    times["time_context"] = time.perf_counter() - tic
+
+    # 2. select: the bandit's weights over reward models, per prompt
+    tic = time.perf_counter()
+    weights, bandit = fns.select(state.bandit, contexts, k_select, state.step)
+    weights = shd.to_host(weights)
+    times["time_select"] = time.perf_counter() - tic
+
+    # 3. sample n responses per prompt from the current policy
+    tic = time.perf_counter()
+    out, texts = sample_batch(rt, state.params, batch, k_sample)
+    times["time_sample"] = time.perf_counter() - tic
+
+    # 4. score with the selected reward model(s) and combine
+    tic = time.perf_counter()
+    raw = score_samples(rt, batch, texts, weights)
+    combined = pairs.combine_scores(raw, weights)
+    times["time_score"] = time.perf_counter() - tic
+
+    # 5. pairs -> DPO+NLL update against the iteration's reference policy
+    tic = time.perf_counter()
+    chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt)
+    packed = pairs.pack(batch.ids, batch.mask, out.tokens, out.lengths, chosen, rejected, valid)
+    packed = jax.tree.map(lambda x: shd.global_batch(x, rt.mesh), packed)  # [B, ...] rows over the batch axes
+    n_pairs = int(valid.sum())
+    params, opt_state = state.params, state.opt_state
+    if n_pairs:
+        params, opt_state, m = fns.step(params, rt.frozen, state.ref, opt_state, packed)
+        m = shd.to_host(m)
+    else:  # every pair tied: nothing to learn from, no update
+        m = None
+    times["time_train"] = time.perf_counter() - tic
+
+    # 6. bandit reward = -(training loss), normalised inside the selector's update; a batch whose
+    #    chosen RM tied every pair taught nothing: reward -inf, which the bandit counts as r' = 0
+    tic = time.perf_counter()
+    reward = -float(m["loss"]) if m is not None else -np.inf
+    if rt.selector.hparams.get("per_prompt", False):  # TEMPORARY until the selector owns it
+        w = valid.astype(np.float64)  # [B, P]
+        per_pair = np.asarray(m["pair_loss"]) if m is not None else np.zeros(w.shape)
+        reward = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), -np.inf)
+    bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
+    info = shd.to_host(info)
+    times["time_bandit"] = time.perf_counter() - tic
+
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, bandit=bandit)
+    arms = np.asarray(chosen_arms(jnp.asarray(weights)))
+    families = sorted(set(batch.families))
+    record = {
+        "step": int(state.step) + 1,
+        "family": families[0] if len(families) == 1 else "mixed",
+        "arm": int(np.bincount(arms, minlength=len(rt.reward_names)).argmax()),
+        "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
+        "pairs": n_pairs,
+        "mean_response_tokens": float(np.asarray(out.lengths).mean()),
+        "raw_reward": float(np.asarray(info.get("raw_reward", np.nan)).mean()),
+        "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()),
+    }
+    if m is not None:
+        record.update({k: float(v) for k, v in m.items() if k != "pair_loss"})
+    record.update({k: round(v, 4) for k, v in times.items()})
+    record["time_step"] = round(time.perf_counter() - t0, 4)
+    return new_state, record
