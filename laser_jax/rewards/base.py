@@ -67,7 +67,7 @@ def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None,
     groups [N] (e.g. the prompt index of each response): standardised within each (RM, group)
     instead, so an RM's offset between prompts does not matter.
     Guard: where a standard deviation is <= eps (constant scores, or a group of one) the z-score
-    is 0, never inf/nan. Computed and returned in float64. The training step's score combination
+    is 0, never inf/nan. Non-finite scores are left out of the means and deviations and stay NaN. Computed and returned in float64. The training step's score combination
     (`training.pairs.combine_scores`, e.g. the RM score ensemble's average over RMs) uses it.
     """
     s = np.asarray(scores, np.float64)
@@ -81,12 +81,14 @@ def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None,
             raise ValueError(f"standardise: groups must be [N]={s.shape[1]}, got shape {g.shape}")
         _, inverse = np.unique(g, return_inverse=True)
     n_groups = int(inverse.max()) + 1 if inverse.size else 0
-    count = np.bincount(inverse, minlength=n_groups).astype(np.float64)
-    out = np.zeros_like(s)
+    out = np.full_like(s, np.nan)
     for k in range(s.shape[0]):
-        mean = np.bincount(inverse, s[k], n_groups) / np.maximum(count, 1)
-        dev = s[k] - mean[inverse]
-        std = np.sqrt(np.bincount(inverse, dev * dev, n_groups) / np.maximum(count, 1))
-        sd = std[inverse]
-        out[k] = np.where(sd > eps, dev / np.where(sd > eps, sd, 1.0), 0.0)
+        ok = np.isfinite(s[k])
+        g, v = inverse[ok], s[k][ok]
+        count = np.bincount(g, minlength=n_groups).astype(np.float64)
+        mean = np.bincount(g, v, n_groups) / np.maximum(count, 1)
+        dev = v - mean[g]
+        std = np.sqrt(np.bincount(g, dev * dev, n_groups) / np.maximum(count, 1))
+        sd = std[g]
+        out[k, ok] = np.where(sd > eps, dev / np.where(sd > eps, sd, 1.0), 0.0)
     return out

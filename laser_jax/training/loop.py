@@ -34,6 +34,20 @@ RESUMABLE_CHANGES = ("logging.", "eval.", "training.stop_after", "training.check
                      "training.keep_checkpoints")
 
 
+class TrainingDiverged(RuntimeError):
+    """A step's loss or gradient norm was not finite: the run stops before anything is saved."""
+
+
+def check_finite(record: dict, latest_checkpoint: int | None) -> None:
+    bad = {k: record[k] for k in ("loss", "grad_norm") if k in record and not np.isfinite(record[k])}
+    if bad:
+        kept = f"step {latest_checkpoint}" if latest_checkpoint is not None else "none written yet"
+        raise TrainingDiverged(
+            f"step {record['step']}: {', '.join(f'{k}={v}' for k, v in bad.items())}; the run stopped before "
+            f"saving anything of this step (latest checkpoint: {kept}). Lower training.learning_rate, keep "
+            "training.max_grad_norm > 0, or check the reward models' scores, then start in a new --workdir")
+
+
 class StopFlag:
     """SIGTERM / SIGINT ask the loop to checkpoint and stop after the current step; a second
     SIGINT interrupts at once (the last checkpoint stays intact: orbax writes atomically)."""
@@ -110,9 +124,8 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
 
 def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     """Run (or resume) LASeR training in `workdir`; returns the results dict (also results.json).
-    `cache`: loaded models and compiled functions shared with other runs in this process."""
-    from tqdm import tqdm
-
+    `cache`: loaded models and compiled functions shared with other runs in this process.
+    Raises TrainingDiverged (nothing of the failing step saved) when a loss turns non-finite."""
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     main_process = jax.process_index() == 0
@@ -131,29 +144,12 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
         else (_evaluate(rt, state.params, "before", c.logging.progress) if c.eval.before else None)
 
     total = t.iterations * rt.steps_per_iteration
-    status, ran = "complete", 0
-    with StopFlag() as stop, tqdm(total=total, initial=int(state.step), desc=f"LASeR[{c.selector}]",
-                                  disable=not (c.logging.progress and main_process)) as bar:
-        while int(state.step) < total:
-            iteration, index = divmod(int(state.step), rt.steps_per_iteration)
-            if index == 0:  # a new iteration: the reference becomes the current policy
-                state = state.replace(ref=copy_params(state.params))
-            state, record = laser_step(rt, state, batch_examples(rt, iteration, index))
-            record["iteration"] = iteration
-            metrics.write(record)
-            ran += 1
-            bar.update(1)
-            bar.set_postfix(loss=record.get("loss"), rm=rt.reward_names[record["arm"]], pairs=record["pairs"])
-            step = int(state.step)
-            halt = stop.signum is not None or (t.stop_after and ran >= t.stop_after)
-            if halt or step % t.checkpoint_every == 0 or step == total:
-                ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
-            if halt:
-                status = "interrupted" if stop.signum is not None else "stopped"
-                break
-    ckpt.close()
-    metrics.close()
-    results = {"status": status, "signal": stop.signum, "task": c.data.task, "selector": c.selector,
+    try:
+        state, status, stop_signal = _loop(rt, state, ckpt, metrics, total, main_process)
+    finally:  # also when a step fails: orbax and the metrics files are closed cleanly
+        ckpt.close()
+        metrics.close()
+    results = {"status": status, "signal": stop_signal, "task": c.data.task, "selector": c.selector,
                "policy": c.policy.path, "rewards": rt.reward_names, "steps": int(state.step), "total_steps": total,
                "train_examples": len(rt.train_examples), "test_examples": len(rt.test_examples)}
     if status != "complete":
@@ -169,6 +165,35 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
             outputs.plot_arms(records, rt.reward_names, workdir / "arms.png",
                               title=f"{c.selector} on {c.data.task}: reward model per step")
     return results
+
+
+def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_process: bool):
+    """The steps from `state` to `total`, or to a signal / training.stop_after: (state, status, signal)."""
+    from tqdm import tqdm
+
+    c, t = rt.config, rt.config.training
+    status, ran = "complete", 0
+    with StopFlag() as stop, tqdm(total=total, initial=int(state.step), desc=f"LASeR[{c.selector}]",
+                                  disable=not (c.logging.progress and main_process)) as bar:
+        while int(state.step) < total:
+            iteration, index = divmod(int(state.step), rt.steps_per_iteration)
+            if index == 0:  # a new iteration: the reference becomes the current policy
+                state = state.replace(ref=copy_params(state.params))
+            state, record = laser_step(rt, state, batch_examples(rt, iteration, index))
+            record["iteration"] = iteration
+            metrics.write(record)
+            check_finite(record, ckpt.latest_step())
+            ran += 1
+            bar.update(1)
+            bar.set_postfix(loss=record.get("loss"), rm=rt.reward_names[record["arm"]], pairs=record["pairs"])
+            step = int(state.step)
+            halt = stop.signum is not None or (t.stop_after and ran >= t.stop_after)
+            if halt or step % t.checkpoint_every == 0 or step == total:
+                ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
+            if halt:
+                status = "interrupted" if stop.signum is not None else "stopped"
+                break
+    return state, status, stop.signum
 
 
 def summarise(c: ConfigDict, names: list[str], records: list[dict], before: dict | None, after: dict | None) -> dict:

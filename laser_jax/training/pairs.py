@@ -4,7 +4,9 @@ Per prompt, the n samples are ranked by score (descending); pairs are the nested
 (best, worst), (2nd best, 2nd worst), ... up to `pairs_per_prompt` (so at most n // 2), chosen =
 the higher score; a pair whose two scores are equal is dropped (weight 0). Scores of several RMs are
 combined first (`combine_scores`): each RM's scores are standardised over the batch and weighted
-by the selector's weights (one-hot for a single RM, 1/K for the score ensemble).
+by the selector's weights (one-hot for a single RM, 1/K for the score ensemble). A non-finite score
+(NaN / inf from an RM) makes its response's combined score NaN, and that response is left out of
+the pairs; the other responses of the batch are paired as usual.
 """
 
 from __future__ import annotations
@@ -35,14 +37,21 @@ def combine_scores(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def build_pairs(scores: np.ndarray, pairs_per_prompt: int):
-    """scores [B, n] -> (chosen [B, P], rejected [B, P], valid [B, P]) sample indices."""
+    """scores [B, n] -> (chosen [B, P], rejected [B, P], valid [B, P]) sample indices.
+
+    A non-finite score (an RM that failed on that response) excludes only its response: each row
+    pairs its f finite responses, at most f // 2 pairs; the other slots have valid = False."""
     b, n = scores.shape
     p = min(int(pairs_per_prompt), n // 2)
-    order = np.argsort(-scores, axis=1, kind="stable")
+    finite = np.isfinite(scores)
+    order = np.argsort(np.where(finite, -scores, np.inf), axis=1, kind="stable")  # finite best first
+    f = finite.sum(axis=1)[:, None]  # [B, 1]
+    j = np.arange(p)[None, :]
     chosen = order[:, :p]
-    rejected = order[:, ::-1][:, :p]
+    rejected = np.take_along_axis(order, np.clip(f - 1 - j, 0, n - 1), axis=1)  # the j-th worst finite
     rows = np.arange(b)[:, None]
-    valid = scores[rows, chosen] > scores[rows, rejected]
+    with np.errstate(invalid="ignore"):
+        valid = (j < f // 2) & (scores[rows, chosen] > scores[rows, rejected])
     return chosen, rejected, valid
 
 

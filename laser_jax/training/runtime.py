@@ -78,6 +78,7 @@ class Runtime:
     sample_cfg: sampling.SamplingConfig
     steps_per_iteration: int
     fns: Compiled
+    warned: set = dataclasses.field(default_factory=set)  # warnings given once per run (e.g. per RM)
 
     @property
     def reward_names(self) -> list[str]:

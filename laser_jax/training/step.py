@@ -8,6 +8,7 @@ and scoring as training, without the update).
 
 from __future__ import annotations
 
+import logging
 import time
 
 import jax
@@ -20,6 +21,8 @@ from laser_jax.bandit.selectors import arm_counts, chosen_arms
 from laser_jax.batch import PromptBatch
 from laser_jax.training import pairs
 from laser_jax.training.runtime import Runtime, TrainState
+
+log = logging.getLogger("laser_jax")
 
 
 def encode(rt: Runtime, examples) -> PromptBatch:
@@ -56,6 +59,19 @@ def score_samples(rt: Runtime, batch: PromptBatch, texts: list[list[str]], weigh
     return out
 
 
+def count_nonfinite(rt: Runtime, raw: np.ndarray, weights: np.ndarray) -> list[int]:
+    """Per RM, how many of the scores it was asked for are NaN / inf (those responses are left out
+    of the pairs); the first time an RM gives one, a warning names it."""
+    asked = (weights > 0).T[:, :, None] & np.ones(raw.shape, bool)  # [K, B, n]
+    counts = (asked & ~np.isfinite(raw)).sum(axis=(1, 2))
+    for name, count in zip(rt.reward_names, counts):
+        if count and ("nonfinite", name) not in rt.warned:
+            rt.warned.add(("nonfinite", name))
+            log.warning("reward model %s gave %d non-finite scores in this batch; those responses are left out "
+                        "of the pairs (counted per step in metrics.jsonl: nonfinite_scores)", name, count)
+    return counts.tolist()
+
+
 def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, dict]:
     """One LASeR step on a batch of prompts; returns the new state and the step's log record."""
     t0 = time.perf_counter()
@@ -89,6 +105,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     # 4. score with the selected reward model(s) and combine
     tic = time.perf_counter()
     raw = score_samples(rt, batch, texts, weights)
+    nonfinite = count_nonfinite(rt, raw, weights)
     combined = pairs.combine_scores(raw, weights)
     times["time_score"] = time.perf_counter() - tic
 
@@ -127,6 +144,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
         "arm": int(np.bincount(arms, minlength=len(rt.reward_names)).argmax()),
         "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
         "pairs": n_pairs,
+        "nonfinite_scores": nonfinite,
         "mean_response_tokens": float(np.asarray(out.lengths).mean()),
         "raw_reward": float(np.asarray(info.get("raw_reward", np.nan)).mean()),
         "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()),
