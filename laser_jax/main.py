@@ -2,7 +2,7 @@
 
 Runs (or, on a workdir that holds a checkpoint, resumes) LASeR training with evaluation before
 and after. Exit codes: 0 done (or stopped by training.stop_after), 2 bad config / data / model,
-130 / 143 interrupted by SIGINT / SIGTERM after checkpointing (rerun the same command to resume).
+1 the training diverged (a non-finite loss; nothing of that step saved), 130 / 143 interrupted by SIGINT / SIGTERM after checkpointing (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -57,12 +57,16 @@ def run(argv) -> int:
     maybe_initialize_distributed()
     enable_compilation_cache()
     from laser_jax.training import train
+    from laser_jax.training.loop import TrainingDiverged
 
     try:
         results = train(FLAGS.config, FLAGS.workdir)
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the training loop: the last checkpoint stands
         print(f"interrupted; rerun the same command to resume from the last checkpoint in {FLAGS.workdir}",
               file=sys.stderr)
