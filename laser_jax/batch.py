@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from laser_jax.data.prompts import chat_messages, format_prompt
-from laser_jax.data.tasks import Example
+from laser_jax.data.example import Example
 
 log = logging.getLogger("laser_jax")
 BUCKET = 64

@@ -84,7 +84,7 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4, cache=None) ->
     import jax
 
     from laser_jax.batch import family
-    from laser_jax.data.answers import extract_answer, is_correct
+    from laser_jax.data.tasks import extract_answer, is_correct
     from laser_jax.training.runtime import build_runtime, init_state
     from laser_jax.training.step import encode, sample_batch, score_samples
 
@@ -245,7 +245,7 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
 def run(argv) -> int:
     del argv
     from laser_jax.config import ConfigError
-    from laser_jax.data.tasks import DataError
+    from laser_jax.data.example import DataError
     from laser_jax.models.config import CheckpointError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

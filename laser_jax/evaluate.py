@@ -6,8 +6,8 @@ from typing import Sequence
 
 from laser_jax import sampling
 from laser_jax.batch import PromptBatch, family
-from laser_jax.data.answers import extract_answer, is_correct
-from laser_jax.data.tasks import Example
+from laser_jax.data.example import Example
+from laser_jax.data.tasks import extract_answer, is_correct
 
 STOP_STRINGS = ("\nQuestion:",)
 

@@ -40,7 +40,7 @@ def format_results(results: dict) -> str:
 def run(argv) -> int:
     del argv
     from laser_jax.config import ConfigError
-    from laser_jax.data.tasks import DataError
+    from laser_jax.data.example import DataError
     from laser_jax.models.config import CheckpointError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -1,26 +1,26 @@
-"""Tasks, prompts and answer checking for LASeR's reasoning benchmarks (GSM8K, StrategyQA, MMLU)."""
+"""Tasks, prompts and answer checking for LASeR's reasoning benchmarks (GSM8K, StrategyQA, MMLU)
+and the generated demo tasks. Modules, bottom up: ``example`` (Example, DataError), ``answers``
+(extraction and scoring rules per answer format), ``synthetic`` (the generated demo tasks),
+``sources`` (reading files and hub rows), ``tasks`` (the registry, loading, splits, answers by
+task name), ``prompts`` (the reasoning prompt)."""
 
-from laser_jax.data.answers import (
-    DataError,
-    canonical_number,
-    extract_answer,
-    final_answer_text,
-    gold_answer,
-    is_correct,
-)
+from laser_jax.data.answers import canonical_number, final_answer_text
+from laser_jax.data.example import DataError, Example
 from laser_jax.data.prompts import (
     REASONING_INSTRUCTION,
     chat_messages,
     format_prompt,
     question_text,
 )
+from laser_jax.data.sources import HubSource
 from laser_jax.data.tasks import (
     TASK_NAMES,
     TASKS,
-    Example,
-    HubSource,
     TaskSpec,
+    extract_answer,
     get_task,
+    gold_answer,
+    is_correct,
     load_task,
     split_examples,
 )

@@ -28,11 +28,8 @@ when that is absent or holds no answer it falls back to task rules:
   A bare ``A`` followed by a lower-case word (``A good reason``) is read as the article.
 
 The per-task rules are plain functions (``extract_gsm8k`` ...); ``laser_jax.data.tasks.TASKS`` is
-the registry that ties a task name to its loader, gold parser, extractor and scorer, and the
-task-name functions here (``extract_answer``, ``is_correct``, ``gold_answer``) dispatch through it.
-
-This module is the bottom layer of ``laser_jax.data`` (it imports nothing else from the package
-at import time), so it also defines ``DataError``, the one error type of the package.
+the registry that ties a task name to its loader, gold parser, extractor and scorer, and its
+task-name functions (``extract_answer``, ``is_correct``, ``gold_answer``) dispatch through it.
 """
 
 from __future__ import annotations
@@ -43,30 +40,21 @@ import re
 import threading
 from collections.abc import Sequence
 
+from laser_jax.data.example import LETTERS, DataError
+
 __all__ = [
-    "DataError",
     "canonical_number",
-    "extract_answer",
     "extract_gsm8k",
     "extract_mmlu",
     "extract_strategyqa",
     "final_answer_text",
-    "gold_answer",
     "gold_gsm8k",
     "gold_mmlu",
     "gold_strategyqa",
-    "is_correct",
     "is_correct_choice",
     "is_correct_number",
     "is_correct_yes_no",
 ]
-
-LETTERS = ("A", "B", "C", "D")
-
-
-class DataError(ValueError):
-    """Bad task data or a bad task request: the message says what, where and what to do."""
-
 
 # --------------------------------------------------------------------------------------------
 # Shared pieces
@@ -420,29 +408,3 @@ def is_correct_choice(prediction: str | None, gold: str) -> bool:
     if prediction is None:
         return False
     return prediction.strip().upper() == gold_mmlu(gold)
-
-
-# --------------------------------------------------------------------------------------------
-# Dispatch by task name through the registry in laser_jax.data.tasks
-
-
-def _spec(task: str):
-    # The registry imports this module (for the rules above), so it is looked up at call time.
-    from laser_jax.data import tasks
-
-    return tasks.get_task(task)
-
-
-def extract_answer(task: str, text: str, choices: Sequence[str] = ()) -> str | None:
-    """The canonical answer a completion gives for ``task``, or None when it gives none."""
-    return _spec(task).extract(text, tuple(choices))
-
-
-def is_correct(task: str, prediction: str | None, gold: str) -> bool:
-    """Whether ``prediction`` (usually ``extract_answer``'s output) matches ``gold``."""
-    return _spec(task).is_correct(prediction, gold)
-
-
-def gold_answer(task: str, raw: object) -> str:
-    """The canonical gold answer for ``task`` from a raw dataset field."""
-    return _spec(task).gold(raw)

@@ -20,8 +20,8 @@ caller to pass to the policy tokenizer's ``apply_chat_template``.
 
 from __future__ import annotations
 
-from laser_jax.data.answers import LETTERS, DataError
-from laser_jax.data.tasks import Example, get_task
+from laser_jax.data.example import LETTERS, DataError, Example
+from laser_jax.data.tasks import get_task
 
 __all__ = ["REASONING_INSTRUCTION", "chat_messages", "format_prompt", "question_text"]
 

@@ -39,8 +39,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 
-from laser_jax.data.answers import LETTERS, DataError
-from laser_jax.data.tasks import Example
+from laser_jax.data.example import LETTERS, DataError, Example
 
 __all__ = [
     "CATEGORIES",

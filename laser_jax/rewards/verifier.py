@@ -1,7 +1,7 @@
 """Program reward models: a Python function of (prompt, response, gold[, task]), no model.
 
 `exact_match(task)` scores 1.0 when the answer extracted from the response
-(`laser_jax.data.answers.extract_answer`) is correct for the gold (`is_correct`), else 0.0.
+(`laser_jax.data.tasks.extract_answer`) is correct for the gold (`is_correct`), else 0.0.
 Each row is scored as its own task when the caller passes per-row `tasks` (a run mixing task
 families), else as the configured `task`; a mixed task such as "demo" is resolved row by row from
 the gold's form (`laser_jax.data.tasks.row_task`: a number, yes/no or a letter). More programs
@@ -18,8 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from laser_jax.data import answers
-from laser_jax.data.tasks import get_task, row_task
+from laser_jax.data.tasks import extract_answer, get_task, is_correct, row_task
 from laser_jax.rewards.base import check_inputs
 
 _CHOICE_LINE = re.compile(r"^([A-D])\. (.*)$", re.MULTILINE)
@@ -77,8 +76,8 @@ class VerifierRM:
 
 def match(prompt: str, response: str, gold: str | None, task: str) -> float:
     """1.0 if the answer extracted from `response` is correct for `gold` in `task`'s format, else 0.0."""
-    pred = answers.extract_answer(task, response, prompt_choices(prompt))
-    return 1.0 if answers.is_correct(task, pred, gold) else 0.0
+    pred = extract_answer(task, response, prompt_choices(prompt))
+    return 1.0 if is_correct(task, pred, gold) else 0.0
 
 
 def exact_match(task: str, name: str | None = None) -> VerifierRM:

@@ -30,7 +30,8 @@ from laser_jax import sharding as shd
 from laser_jax.bandit.selectors import Selector, make_selector
 from laser_jax.batch import eos_ids, family
 from laser_jax.config import ConfigError, selector_hparams
-from laser_jax.data.tasks import DataError, Example, load_task, split_examples
+from laser_jax.data.example import DataError, Example
+from laser_jax.data.tasks import load_task, split_examples
 from laser_jax.models import decoder as D
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.lora import add_lora, frozen_filter, trainable_filter

@@ -7,8 +7,7 @@ import pytest
 
 from laser_jax.data import DataError, extract_answer, format_prompt, get_task, is_correct, load_task
 from laser_jax.data import synthetic
-from laser_jax.data.answers import gold_answer
-from laser_jax.data.tasks import gold_format, row_task
+from laser_jax.data.tasks import gold_answer, gold_format, row_task
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from laser_jax.data import format_prompt
-from laser_jax.data.tasks import Example
+from laser_jax.data.example import Example
 from laser_jax.rewards import NoisyRM, RMSet, VerifierRM, build_reward_model, exact_match, score_with
 from laser_jax.rewards.programs import RULES, calculator, choice_checker, length, program
 
