@@ -187,10 +187,10 @@ def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> Non
 
 
 def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
-    from laser_jax.config import validate
     from laser_jax.models.cache import ModelCache
     from laser_jax.outputs import write_json
     from laser_jax.training import train
+    from laser_jax.training.validation import validate
 
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,36 @@ from laser_jax.sharding import constrain, global_batch, mesh_of, replicated_for,
 F32 = jnp.float32
 
 
+def _number(check):
+    return lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and np.isfinite(v) and check(v)
+
+
+# field -> (rule, what a valid value is): the sampler's settings, checked once for both
+# SamplingConfig and the run config's `sampling` section
+RULES = {
+    "max_new_tokens": (_number(lambda v: v >= 1 and v == int(v)), "an integer >= 1"),
+    "n": (_number(lambda v: v >= 1 and v == int(v)), "an integer >= 1"),
+    "temperature": (_number(lambda v: v >= 0), "a finite number >= 0 (0 = greedy)"),
+    "top_p": (_number(lambda v: 0 < v <= 1), "in (0, 1] (1 = off)"),
+    "top_k": (_number(lambda v: v >= 0 and v == int(v)), "an integer >= 0 (0 = off)"),
+}
+
+
+def check_fields(values, prefix: str = "") -> list[str]:
+    """Problems with the sampler's fields present in `values` (a mapping), each named with `prefix`."""
+    return [f"{prefix}{name}={values[name]!r} must be {need}" for name, (ok, need) in RULES.items()
+            if name in values and not ok(values[name])]
+
+
+def check_config(s) -> list[str]:
+    """The run config's `sampling` section: the sampler's fields and max_prompt_tokens."""
+    problems = check_fields(s, "sampling.")
+    if not _number(lambda v: v >= 8)(s.get("max_prompt_tokens")):
+        problems.append(f"sampling.max_prompt_tokens={s.get('max_prompt_tokens')!r} must be an integer >= 8")
+    return problems
+
+
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     """max_new_tokens: tokens generated per sample (the output width).
@@ -74,17 +104,7 @@ class SamplingConfig:
             object.__setattr__(self, "eos_ids", (self.eos_ids,))
         else:
             object.__setattr__(self, "eos_ids", tuple(int(e) for e in self.eos_ids))
-        problems = []
-        if int(self.max_new_tokens) < 1:
-            problems.append(f"max_new_tokens={self.max_new_tokens} (must be >= 1)")
-        if int(self.n) < 1:
-            problems.append(f"n={self.n} (must be >= 1)")
-        if not self.temperature >= 0:
-            problems.append(f"temperature={self.temperature} (must be >= 0; 0 = greedy)")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"top_p={self.top_p} (must be in (0, 1]; 1 = off)")
-        if int(self.top_k) < 0:
-            problems.append(f"top_k={self.top_k} (must be >= 0; 0 = off)")
+        problems = check_fields(dataclasses.asdict(self))
         if problems:
             raise ValueError("invalid SamplingConfig: " + "; ".join(problems))
 

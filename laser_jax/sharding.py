@@ -43,6 +43,13 @@ class ShardingError(ValueError):
     pass
 
 
+def check_mesh_config(m) -> list[str]:
+    """The run config's `mesh` section (data, fsdp, tensor sizes; one may be -1)."""
+    sizes = [m.data, m.fsdp, m.tensor]
+    ok = all(isinstance(v, int) and (v == -1 or v >= 1) for v in sizes) and sizes.count(-1) <= 1
+    return [] if ok else [f"mesh sizes {sizes} must be >= 1 with at most one -1"]
+
+
 def make_mesh(shape: Sequence[int] | dict[str, int] = (1, 1, -1), devices=None,
               axis_names: Sequence[str] = MESH_AXES) -> Mesh:
     """A mesh over `devices` (default: all) with axes (data, fsdp, tensor); one size may be -1 (the rest)."""

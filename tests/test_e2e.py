@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from laser_jax.bandit.selectors import REGISTRY
-from laser_jax.config import ConfigError, validate
+from laser_jax.config import ConfigError
+from laser_jax.training.validation import validate
 from laser_jax.tiny import smoke_assets
 from laser_jax.models.cache import ModelCache
 from laser_jax.training import train
@@ -140,7 +141,7 @@ def _tiny_config(env):
     (lambda c: setattr(c.sampling, "n", 1), "sampling.n=1 must be >= 2"),
     (lambda c: setattr(c.sampling, "top_p", 1.5), "sampling.top_p=1.5 must be in (0, 1]"),
     (lambda c: setattr(c.training, "pairs_per_prompt", 9), "training.pairs_per_prompt=9 must be between 1 and"),
-    (lambda c: setattr(c.training, "learning_rate", -1.0), "training.learning_rate=-1.0 must be > 0"),
+    (lambda c: setattr(c.training, "learning_rate", -1.0), "training.learning_rate=-1.0 must be a finite number > 0"),
     (lambda c: setattr(c.policy, "path", "/no/such/model"), "policy.path='/no/such/model': no such file"),
     (lambda c: setattr(c.data, "path", "/no/such/data.jsonl"), "data.path='/no/such/data.jsonl': no such file"),
     (lambda c: c.rewards[0].update(kind="oracle"), "rewards[0].kind='oracle' is not one of"),

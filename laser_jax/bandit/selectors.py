@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 from typing import Any, Callable, Mapping
 
@@ -187,8 +188,8 @@ def _laser_select(state: LaserState, contexts, key, step):
     del key, step
     contexts = jnp.asarray(contexts, jnp.float32)
     b, k = _batch_size(contexts), state.bandit.num_arms
-    # The jitted entry points: the caller may run this eagerly (train.py does), and an eager
-    # low-rank select would retrace its lax.switch branches and recompile on every call.
+    # The jitted entry points: a caller may run this eagerly (the training step jits it), and an
+    # eager low-rank select would retrace its lax.switch branches and recompile on every call.
     if state.per_prompt:
         arms, _ = linucb.select_jit(state.bandit, contexts, state.alpha)
         return jax.nn.one_hot(arms, k, dtype=jnp.float32), state
@@ -293,9 +294,45 @@ def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward):
 # ----------------------------------------------------------------------------- interface
 
 
+# ----------------------------------------------------------------------------- arguments
+
+
+def _real(check):
+    return lambda v, k: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and math.isfinite(v) and check(v)
+
+
+def _int(check):
+    return lambda v, k: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and check(v, k)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One selector argument as the config's ``selector_args.<name>`` gives it: its default, the
+    rule a value must meet (given the number of RMs K) and how the rule reads in an error."""
+
+    name: str
+    default: Any
+    check: Callable[[Any, int], bool]  # (value, num_arms) -> valid
+    need: str
+    to_hparam: Callable[[Any], Any] = lambda v: v  # config value -> the selector's hparam
+
+
+ALPHA = Arg("alpha", 0.1, _real(lambda v: v >= 0), "a finite number >= 0 (LinUCB's exploration weight)")
+LAM = Arg("lam", 1.0, _real(lambda v: v > 0), "a finite number > 0 (A = lam * I at the start)")
+HISTORY = Arg("history_size", 1024, _int(lambda v, k: v >= 1), "an integer >= 1 (raw rewards kept for the "
+              "quantile normalisation)")
+PER_PROMPT = Arg("per_prompt", False, lambda v, k: isinstance(v, bool), "true or false")
+MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 (dense A^-1) or a positive "
+                "integer (low-rank up to that many pulls per arm)", lambda v: None if v == -1 else v)
+ARM = Arg("arm", 0, _int(lambda v, k: 0 <= v < k), "an integer in [0, number of reward models)")
+GAMMA = Arg("gamma", 0.1, _real(lambda v: 0 < v <= 1), "a number in (0, 1] (Exp3's exploration)")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Selector:
-    """One selector: ``init``, ``select``, ``update`` (see the module docstring).
+    """One selector: ``init``, ``select``, ``update`` (see the module docstring), and the
+    arguments it takes from the config's ``selector_args`` (``args``).
 
     ``hparams`` are bound by `make_selector`; ``init(..., **hparams)`` may override them.
     """
@@ -305,7 +342,19 @@ class Selector:
     init_fn: Callable[..., Any]
     select: Callable[..., Any]
     update: Callable[..., Any]
+    args: tuple[Arg, ...] = ()
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def reward(self, loss: float | None, pair_loss: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
+        """The raw bandit reward of a step: -(training loss), a scalar; per prompt (``per_prompt``),
+        minus the mean loss of the prompt's valid pairs, [B]. No training (loss None) or a prompt
+        without a valid pair: -inf, which the normalisation turns into the worst reward."""
+        if not self.hparams.get("per_prompt", False):
+            return np.asarray(-np.inf if loss is None else -loss, np.float32)
+        w = np.asarray(valid, np.float64)  # [B, P]
+        per_pair = np.zeros(w.shape) if pair_loss is None else np.asarray(pair_loss, np.float64)
+        n = w.sum(axis=1)
+        return np.where(n > 0, -(per_pair * w).sum(axis=1) / np.maximum(n, 1), -np.inf).astype(np.float32)
 
     @property
     def valid_hparams(self) -> tuple[str, ...]:
@@ -332,14 +381,37 @@ class Selector:
 
 
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
-    "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update),
-    "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update),
+    "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
+                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS)),
+    "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,
                            _stateless_update),
     "ensemble": Selector("ensemble", False, _counts_init, _ensemble_select, _stateless_update),
-    "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update),
+    "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update, (GAMMA, HISTORY)),
 })
+
+
+def default_args() -> dict[str, Any]:
+    """Every selector's arguments with their defaults: the config's ``selector_args``."""
+    return {a.name: a.default for sel in REGISTRY.values() for a in sel.args}
+
+
+def check_args(name: str, args: Mapping[str, Any], num_arms: int) -> list[str]:
+    """Problems with ``selector=name`` and the ``selector_args`` it reads, each naming its field."""
+    if name not in REGISTRY:
+        return [f"selector={name!r} is not one of {sorted(REGISTRY)}"]
+    problems = []
+    for a in REGISTRY[name].args:
+        value = args.get(a.name, a.default)
+        if not a.check(value, num_arms):
+            problems.append(f"selector_args.{a.name}={value!r} must be {a.need} (selector {name!r})")
+    return problems
+
+
+def hparams_from_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The hparams selector ``name`` takes from the config's ``selector_args``."""
+    return {a.name: a.to_hparam(args.get(a.name, a.default)) for a in REGISTRY[name].args}
 
 
 def make_selector(name: str, **hparams) -> Selector:

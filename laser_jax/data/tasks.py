@@ -55,6 +55,7 @@ __all__ = [
     "TASKS",
     "TASK_NAMES",
     "TaskSpec",
+    "check_config",
     "extract_answer",
     "get_task",
     "gold_answer",
@@ -196,6 +197,21 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
     ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def check_config(d) -> list[str]:
+    """The run config's `data` section: every problem, each naming its field."""
+    problems = []
+    if d.task not in TASK_NAMES:
+        problems.append(f"data.task={d.task!r} is not one of {list(TASK_NAMES)}")
+    if d.path and not Path(d.path).expanduser().exists():
+        problems.append(f"data.path={d.path!r}: no such file or directory")
+    for field in ("train_limit", "test_limit"):
+        if not (isinstance(d[field], int) and d[field] >= 0):
+            problems.append(f"data.{field}={d[field]!r} must be an integer >= 0 (0 = all)")
+    if not (isinstance(d.holdout_fraction, (int, float)) and 0 < d.holdout_fraction < 1):
+        problems.append(f"data.holdout_fraction={d.holdout_fraction!r} must be in (0, 1)")
+    return problems
 
 
 def get_task(task: str) -> TaskSpec:

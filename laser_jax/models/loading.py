@@ -28,6 +28,18 @@ def _looks_like_hub_id(s: str) -> bool:
     return len(parts) == 2 and all(parts) and not s.startswith((".", "/", "~")) and not s.endswith(".gguf")
 
 
+def check_model_path(value, field: str) -> list[str]:
+    """Config validation of a model path without loading it: [] when it is an existing local path,
+    the embedded alias or a hub id (org/name), else the problem naming `field`."""
+    if not value:
+        return [f"{field} is empty: give an HF directory, a .gguf file, a laser_jax checkpoint, a hub id "
+                "or 'smollm2-135m-instruct'"]
+    s = str(value)
+    if Path(s).expanduser().exists() or s.lower() in embedded.ALIASES or _looks_like_hub_id(s):
+        return []
+    return [f"{field}={s!r}: no such file or directory"]
+
+
 def resolve(path) -> Path:
     """A local path for `path` (alias, hub id or local file/dir); a clear error if there is none."""
     local = Path(str(path)).expanduser()

@@ -32,12 +32,15 @@ from one base.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from laser_jax.data.tasks import TASK_NAMES
 from laser_jax.models import CausalLM, SequenceClassifier
 from laser_jax.models.cache import ModelCache
+from laser_jax.models.loading import check_model_path
 from laser_jax.models.decoder import to_dtype
 from laser_jax.rewards.base import RewardModel
 from laser_jax.rewards.classifier import ClassifierRM
@@ -66,17 +69,100 @@ def _as_int(value) -> int:
 
 
 def _number(spec: Mapping, field: str, where: str, default, cast, check, need: str):
+    """spec[field] (or `default`) cast and checked; ValueError naming the field otherwise."""
     value = spec.get(field, default)
     if value is None:
         return None
     try:
         value = cast(value)
         ok = not isinstance(spec.get(field), bool) and check(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise ValueError(f"{where}.{field}={spec.get(field)!r} must be {need}")
     return value
+
+
+def _finite(check):
+    return lambda v: math.isfinite(v) and check(v)
+
+
+def check_spec(spec: Any, *, index: int | None = None, default_task: str | None = None) -> list[str]:
+    """Every problem of one config entry that can be seen without loading a model (kind, fields,
+    numbers, rule, task, local paths), each naming its field; [] when the entry is valid."""
+    where = f"rewards[{index}]" if index is not None else "rewards"
+    if not isinstance(spec, Mapping):
+        return [f"{where} must be a mapping with a 'kind' field, got {type(spec).__name__}"]
+    kind = spec.get("kind")
+    if kind is None:
+        return [f"{where}.kind is missing; use one of {KINDS}"]
+    if kind not in KINDS:
+        return [f"{where}.kind={kind!r} is not one of {KINDS}"]
+    problems = []
+    unknown = sorted(set(spec) - FIELDS[kind])
+    if unknown:
+        problems.append(f"{where}: unknown field(s) {unknown} for kind {kind!r}; allowed: {sorted(FIELDS[kind])}")
+    if kind == "verifier" and spec.get("task") in (None, "") and default_task:
+        spec = {**spec, "task": default_task}
+    problems += [f"{where}.{field} is missing (required for kind {kind!r})" for field in REQUIRED[kind]
+                 if spec.get(field) in (None, "")]
+    name = spec.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        problems.append(f"{where}.name={name!r} must be a non-empty string")
+    numbers = [("noise", None, float, _finite(lambda v: v >= 0), "a finite number >= 0"),
+               ("noise_sigma", None, float, _finite(lambda v: v >= 0), "a finite number >= 0"),
+               ("noise_seed", None, _as_int, lambda v: True, "an integer")]
+    if kind != "verifier":
+        numbers += [("batch_size", None, _as_int, lambda v: v >= 1, "an integer >= 1"),
+                    ("max_length", None, _as_int, lambda v: v >= 2, "an integer >= 2"),
+                    ("chunk", None, _as_int, lambda v: v >= 1, "an integer >= 1 or null"),
+                    ("beta", None, float, _finite(lambda v: v > 0), "a number > 0")]
+    for field, default, cast, check, need in numbers:
+        try:
+            _number(spec, field, where, default, cast, check, need)
+        except ValueError as e:
+            problems.append(str(e))
+    if "noise" in spec and "noise_sigma" in spec:
+        problems.append(f"{where}: give noise or noise_sigma (the same thing), not both")
+    noise_field = "noise_sigma" if "noise_sigma" in spec else "noise"
+    if not spec.get(noise_field) and spec.get("noise_seed") is not None:
+        problems.append(f"{where}.noise_seed is set but {noise_field} is not (or is 0)")
+    if kind == "verifier":
+        rule = spec.get("rule", "exact_match")
+        if rule not in RULES:
+            problems.append(f"{where}.rule={rule!r} is not one of {tuple(RULES)}")
+        task = spec.get("task")
+        if task not in (None, "") and task not in TASK_NAMES:
+            problems.append(f"{where}.task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+        return problems
+    for field in ("path", "ref_path", "tokenizer"):
+        if spec.get(field) not in (None, ""):
+            problems += check_model_path(spec[field], f"{where}.{field}")
+    if "dtype" in spec:
+        try:
+            to_dtype(spec["dtype"])
+        except (TypeError, ValueError) as e:
+            problems.append(f"{where}.dtype: {e}")
+    chat = spec.get("chat_template")
+    if chat is not None and not isinstance(chat, bool):
+        problems.append(f"{where}.chat_template={chat!r} must be true, false or null")
+    system = spec.get("system")
+    if system is not None and not isinstance(system, str):
+        problems.append(f"{where}.system must be a string")
+    return problems
+
+
+def check_specs(specs: Any, *, default_task: str | None = None) -> list[str]:
+    """`check_spec` of every entry, plus a non-empty list with unique names."""
+    if isinstance(specs, (Mapping, str)) or not isinstance(specs, Sequence):
+        return ["rewards must be a list of reward-model entries"]
+    if not specs:
+        return ["rewards is empty: give at least one reward model"]
+    problems = [p for i, spec in enumerate(specs) for p in check_spec(spec, index=i, default_task=default_task)]
+    names = [spec.get("name") for spec in specs if isinstance(spec, Mapping) and spec.get("name")]
+    if len(set(names)) != len(names):
+        problems.append(f"reward names must be unique, got {names}")
+    return problems
 
 
 def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cache: ModelCache | None = None,
@@ -85,60 +171,28 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
     """One reward model from a config entry (see the module doc). `index` names the entry in errors
     ("rewards[2].kind=..."); `dtype`, `mesh`, `batch_size` are defaults an entry may override;
     `default_task` is a verifier's task when the entry gives none (the run's data.task)."""
+    problems = check_spec(spec, index=index, default_task=default_task)
+    if problems:
+        raise ValueError("; ".join(problems))
     where = f"rewards[{index}]" if index is not None else "rewards"
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"{where} must be a mapping with a 'kind' field, got {type(spec).__name__}")
     cache = ModelCache() if cache is None else cache
-    kind = spec.get("kind")
-    if kind is None:
-        raise ValueError(f"{where}.kind is missing; use one of {KINDS}")
-    if kind not in KINDS:
-        raise ValueError(f"{where}.kind={kind!r} is not one of {KINDS}")
-    unknown = sorted(set(spec) - FIELDS[kind])
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown} for kind {kind!r}; allowed: {sorted(FIELDS[kind])}")
+    kind, name = spec["kind"], spec.get("name")
     if kind == "verifier" and spec.get("task") in (None, "") and default_task:
         spec = {**spec, "task": default_task}
-    for field in REQUIRED[kind]:
-        if spec.get(field) in (None, ""):
-            raise ValueError(f"{where}.{field} is missing (required for kind {kind!r})")
-    name = spec.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ValueError(f"{where}.name={name!r} must be a non-empty string")
-    if "noise" in spec and "noise_sigma" in spec:
-        raise ValueError(f"{where}: give noise or noise_sigma (the same thing), not both")
     noise_field = "noise_sigma" if "noise_sigma" in spec else "noise"
     sigma = _number(spec, noise_field, where, None, float, lambda v: v >= 0, "a number >= 0")
-    if not sigma and spec.get("noise_seed") is not None:
-        raise ValueError(f"{where}.noise_seed is set but {noise_field} is not (or is 0)")
     seed = _number(spec, "noise_seed", where, 0, _as_int, lambda v: True, "an integer")
 
     if kind == "verifier":
-        rule = spec.get("rule", "exact_match")
-        if rule not in RULES:
-            raise ValueError(f"{where}.rule={rule!r} is not one of {tuple(RULES)}")
-        try:
-            rm: Any = program(rule, spec["task"], name)
-        except Exception as e:  # DataError naming the valid tasks
-            raise ValueError(f"{where}.task: {e}") from None
+        rm: Any = program(spec.get("rule", "exact_match"), spec["task"], name)
     else:
         path = str(spec["path"])
         name = name or PurePath(path.rstrip("/")).name or path
         mdtype = spec.get("dtype", dtype)
-        try:
-            to_dtype(mdtype)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}.dtype: {e}") from None
-        chat = spec.get("chat_template")
-        if chat is not None and not isinstance(chat, bool):
-            raise ValueError(f"{where}.chat_template={chat!r} must be true, false or null")
-        system = spec.get("system")
-        if system is not None and not isinstance(system, str):
-            raise ValueError(f"{where}.system must be a string")
         common = dict(
             batch_size=_number(spec, "batch_size", where, batch_size, _as_int, lambda v: v >= 1, "an integer >= 1"),
             max_length=_number(spec, "max_length", where, None, _as_int, lambda v: v >= 2, "an integer >= 2"),
-            chat_template=chat, system=system)
+            chat_template=spec.get("chat_template"), system=spec.get("system"))
         chunk = _number(spec, "chunk", where, DEFAULT_CHUNK, _as_int, lambda v: v >= 1, "an integer >= 1 or null")
         beta = _number(spec, "beta", where, 0.1, float, lambda v: v > 0, "a number > 0")
         tok = cache.tokenizer(spec.get("tokenizer") or path, f"{where}.tokenizer" if spec.get("tokenizer")
@@ -171,7 +225,7 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
 def build_reward_models(specs: Sequence[Mapping[str, Any]], *, cache: ModelCache | None = None,
                         **kw) -> list[RewardModel]:
     """`build_reward_model` for each entry (sharing one `cache`); names must be unique."""
-    if isinstance(specs, Mapping) or isinstance(specs, str):
+    if isinstance(specs, (Mapping, str)):
         raise ValueError("rewards must be a list of reward-model entries")
     cache = ModelCache() if cache is None else cache
     rms = [build_reward_model(s, index=i, cache=cache, **kw) for i, s in enumerate(specs)]

@@ -21,10 +21,11 @@ from ml_collections import ConfigDict
 from laser_jax import evaluate as evaluation
 from laser_jax import outputs
 from laser_jax.checkpoint import Checkpointer
-from laser_jax.config import ConfigError, validate
+from laser_jax.config import ConfigError
 from laser_jax.models.cache import ModelCache
 from laser_jax.training.runtime import Runtime, batch_examples, build_runtime, copy_params, init_state
 from laser_jax.training.step import laser_step
+from laser_jax.training.validation import validate
 
 log = logging.getLogger("laser_jax")
 TIMING_KEYS = ("time_context", "time_select", "time_sample", "time_score", "time_train", "time_bandit",

@@ -27,9 +27,9 @@ from ml_collections import ConfigDict
 
 from laser_jax import sampling
 from laser_jax import sharding as shd
-from laser_jax.bandit.selectors import Selector, make_selector
+from laser_jax.bandit.selectors import Selector, hparams_from_args, make_selector
 from laser_jax.batch import eos_ids, family
-from laser_jax.config import ConfigError, selector_hparams
+from laser_jax.config import ConfigError
 from laser_jax.data.example import DataError, Example
 from laser_jax.data.tasks import load_task, split_examples
 from laser_jax.models import decoder as D
@@ -193,7 +193,7 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
     params, frozen = shd.place(params, mesh), shd.place(frozen, mesh)
     rewards = build_reward_models([dict(r) for r in c.rewards], mesh=mesh, dtype=c.policy.dtype,
                                   default_task=c.data.task, cache=cache)
-    selector = make_selector(c.selector, **selector_hparams(c))
+    selector = make_selector(c.selector, **hparams_from_args(c.selector, c.selector_args))
 
     t = c.training
     steps_per_iteration = len(iteration_batches(train_examples, t.batch_size, c.seed, 0, c.data.batch_by_family))

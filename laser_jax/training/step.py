@@ -126,11 +126,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     # 6. bandit reward = -(training loss), normalised inside the selector's update; a batch whose
     #    chosen RM tied every pair taught nothing: reward -inf, which the bandit counts as r' = 0
     tic = time.perf_counter()
-    reward = -float(m["loss"]) if m is not None else -np.inf
-    if rt.selector.hparams.get("per_prompt", False):  # TEMPORARY until the selector owns it
-        w = valid.astype(np.float64)  # [B, P]
-        per_pair = np.asarray(m["pair_loss"]) if m is not None else np.zeros(w.shape)
-        reward = np.where(w.sum(1) > 0, -(per_pair * w).sum(1) / np.maximum(w.sum(1), 1), -np.inf)
+    reward = rt.selector.reward(None if m is None else float(m["loss"]), None if m is None else m["pair_loss"], valid)
     bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
     info = shd.to_host(info)
     times["time_bandit"] = time.perf_counter() - tic

@@ -19,6 +19,7 @@ the result does not depend on how the batch is split.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import jax
@@ -47,20 +48,44 @@ class PairBatch(NamedTuple):
     weights: jax.Array  # [B, P] float32 (1 = real pair, 0 = padding)
 
 
+SCHEDULES = {  # (peak learning rate, decay steps) -> schedule after the warm-up
+    "constant": lambda lr, steps: optax.constant_schedule(lr),
+    "cosine": lambda lr, steps: optax.cosine_decay_schedule(lr, steps),
+    "linear": lambda lr, steps: optax.linear_schedule(lr, 0.0, steps),
+}
+
+
+def _finite(v, ok) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+
+def check_config(t) -> list[str]:
+    """The optimizer and loss fields of the run config's `training` section (a NaN max_grad_norm
+    would turn clipping off silently, a NaN learning rate poison the weights: both refused)."""
+    problems = []
+    for field, ok, need in (("learning_rate", lambda v: v > 0, "a finite number > 0"),
+                            ("weight_decay", lambda v: v >= 0, "a finite number >= 0"),
+                            ("max_grad_norm", lambda v: v >= 0, "a finite number >= 0 (0 = no clipping)"),
+                            ("warmup_steps", lambda v: v >= 0 and v == int(v), "an integer >= 0")):
+        if not _finite(t[field], ok):
+            problems.append(f"training.{field}={t[field]!r} must be {need}")
+    if t.schedule not in SCHEDULES:
+        problems.append(f"training.schedule={t.schedule!r} is not one of {list(SCHEDULES)}")
+    if not (isinstance(t.micro_batches, int) and t.micro_batches >= 1 and t.batch_size % t.micro_batches == 0):
+        problems.append(f"training.micro_batches={t.micro_batches} must divide training.batch_size={t.batch_size} "
+                        "(micro-batches split the prompts)")
+    return problems + losses.check_config(t)
+
+
 def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int = 0, schedule: str = "constant",
                    weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                    max_grad_norm: float = 1.0) -> optax.GradientTransformation:
     """AdamW with warm-up then constant / cosine / linear decay, after global-norm clipping."""
     total_steps = max(int(total_steps), 1)
     warmup_steps = min(int(warmup_steps), total_steps)
-    if schedule == "constant":
-        decay = optax.constant_schedule(learning_rate)
-    elif schedule == "cosine":
-        decay = optax.cosine_decay_schedule(learning_rate, max(total_steps - warmup_steps, 1))
-    elif schedule == "linear":
-        decay = optax.linear_schedule(learning_rate, 0.0, max(total_steps - warmup_steps, 1))
-    else:
-        raise ValueError(f"optim.schedule={schedule!r} is not one of constant, cosine, linear")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"training.schedule={schedule!r} is not one of {list(SCHEDULES)}")
+    decay = SCHEDULES[schedule](learning_rate, max(total_steps - warmup_steps, 1))
     lr = optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps]) \
         if warmup_steps else decay
     parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm and max_grad_norm > 0 else []

@@ -52,7 +52,7 @@ def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
     ({"kind": "verifier", "task": "gsm8k", "noise": "x"}, r"rewards\[2\]\.noise='x' must be"),
     ({"kind": "verifier", "task": "gsm8k", "noise": 0.1, "noise_sigma": 0.1}, r"rewards\[2\]: give noise or"),
     ({"kind": "verifier", "task": "gsm8k", "noise_seed": 1}, r"rewards\[2\]\.noise_seed is set but noise is not"),
-    ({"kind": "likelihood", "path": "/no/such/dir"}, r"rewards\[2\]\.path: /no/such/dir: no such file"),
+    ({"kind": "likelihood", "path": "/no/such/dir"}, r"rewards\[2\]\.path='/no/such/dir': no such file"),
     ("likelihood", r"rewards\[2\] must be a mapping"),
     ({"kind": "likelihood", "path": "x", "batch_size": 2.5}, r"rewards\[2\]\.batch_size=2\.5 must be an integer"),
     ({"kind": "implicit_dpo", "path": "x", "ref_path": "y", "beta": 0}, r"rewards\[2\]\.beta=0 must be a number > 0"),

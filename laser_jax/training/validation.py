@@ -1,0 +1,58 @@
+"""The training setting's config check: every section by the component that owns it, then the
+fields the training loop itself reads. All problems are reported at once, each naming its field."""
+
+from __future__ import annotations
+
+import math
+
+from ml_collections import ConfigDict
+
+from laser_jax import data, sampling, sharding
+from laser_jax.bandit import selectors
+from laser_jax.config import ConfigError
+from laser_jax.models.loading import check_model_path
+from laser_jax.rewards.build import check_specs
+from laser_jax.training import update
+
+
+def _int(v, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def check_loop(c: ConfigDict) -> list[str]:
+    """The fields the loop, the evaluation and the policy set-up read."""
+    t, e, p = c.training, c.eval, c.policy
+    problems = [f"training.{f}={t[f]!r} must be an integer >= {low}" for f, low in
+                (("iterations", 1), ("batch_size", 1), ("checkpoint_every", 1), ("stop_after", 0))
+                if not _int(t[f], low)]
+    if not _int(t.keep_checkpoints, 1):  # 0 would let orbax delete every checkpoint, also a resumed run's
+        problems.append(f"training.keep_checkpoints={t.keep_checkpoints!r} must be an integer >= 1")
+    if not (isinstance(c.sampling.n, int) and c.sampling.n >= 2):
+        problems.append(f"sampling.n={c.sampling.n} must be >= 2 (pairs need two samples)")
+    elif not (_int(t.pairs_per_prompt, 1) and t.pairs_per_prompt <= c.sampling.n // 2):
+        problems.append(f"training.pairs_per_prompt={t.pairs_per_prompt} must be between 1 and sampling.n // 2 = "
+                        f"{c.sampling.n // 2}")
+    problems += [f"eval.{f}={e[f]!r} must be an integer >= 1" for f in ("batch_size", "max_new_tokens")
+                 if not _int(e[f], 1)]
+    problems += check_model_path(p.path, "policy.path")
+    if p.dtype not in ("float32", "bfloat16"):
+        problems.append(f"policy.dtype={p.dtype!r} is not float32 or bfloat16")
+    if not _int(p.lora_rank, 0):
+        problems.append(f"policy.lora_rank={p.lora_rank} must be >= 0 (0 = full fine-tuning)")
+    if not (isinstance(p.lora_alpha, (int, float)) and math.isfinite(p.lora_alpha)):
+        problems.append(f"policy.lora_alpha={p.lora_alpha!r} must be a finite number")
+    return problems
+
+
+def validate(c: ConfigDict) -> None:
+    """Raise one ConfigError listing every problem of a training config (nothing is loaded)."""
+    rewards = list(c.rewards or [])
+    problems = (data.check_config(c.data)
+                + check_specs(rewards, default_task=c.data.task)
+                + selectors.check_args(c.selector, c.selector_args, len(rewards))
+                + sampling.check_config(c.sampling)
+                + update.check_config(c.training)
+                + check_loop(c)
+                + sharding.check_mesh_config(c.mesh))
+    if problems:
+        raise ConfigError(f"invalid config ({len(problems)} problems):\n  " + "\n  ".join(problems))

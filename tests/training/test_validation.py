@@ -1,0 +1,71 @@
+"""The training setting's config check: each section by its owner, every problem at once."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from laser_jax.bandit import selectors
+from laser_jax.config import ConfigError, base_config
+from laser_jax.training.validation import validate
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config()
+    validate(c)  # the tiny config itself is valid
+    return c
+
+
+def test_every_problem_is_reported_at_once_naming_its_field(config):
+    c = config
+    c.training.learning_rate = float("nan")
+    c.training.max_grad_norm = float("nan")  # NaN would turn clipping off silently
+    c.training.beta = float("inf")
+    c.training.keep_checkpoints = 0  # would delete every checkpoint
+    c.rewards[0]["noise"] = 1e400  # overflows to inf
+    c.sampling.temperature = -1.0
+    c.data.holdout_fraction = 1.5
+    c.selector_args.alpha = -0.5
+    c.mesh.fsdp = 0
+    with pytest.raises(ConfigError) as e:
+        validate(c)
+    text = str(e.value)
+    for field in ("training.learning_rate=nan", "training.max_grad_norm=nan", "training.beta=inf",
+                  "training.keep_checkpoints=0", "rewards[0].noise=inf", "sampling.temperature=-1.0",
+                  "data.holdout_fraction=1.5", "selector_args.alpha=-0.5", "mesh sizes [1, 0, 1]"):
+        assert field in text, (field, text)
+    assert "invalid config (9 problems)" in text
+
+
+def test_selector_args_are_declared_by_each_selector():
+    for name, sel in selectors.REGISTRY.items():
+        assert tuple(sorted(a.name for a in sel.args)) == tuple(sorted(sel.valid_hparams)), name
+    assert dict(base_config().selector_args) == selectors.default_args()
+    assert selectors.check_args("fixed", {"arm": 3}, 3) == [
+        "selector_args.arm=3 must be an integer in [0, number of reward models) (selector 'fixed')"]
+    assert selectors.check_args("fixed", {"arm": 2}, 3) == []
+    assert selectors.check_args("exp3", {"gamma": 0.0}, 3)[0].startswith("selector_args.gamma=0.0 must be")
+    assert selectors.hparams_from_args("laser", selectors.default_args())["max_pulls"] is None
+
+
+def test_bandit_reward_per_batch_and_per_prompt():
+    valid = np.array([[True, True], [True, False], [False, False]])
+    pair_loss = np.array([[0.5, 1.5], [2.0, 9.0], [3.0, 3.0]])
+    batch = selectors.make_selector("laser")
+    assert float(batch.reward(0.75, pair_loss, valid)) == -0.75
+    assert float(batch.reward(None, None, valid)) == -np.inf
+    per = selectors.make_selector("laser", per_prompt=True)
+    want = [-(0.5 + 1.5) / 2, -2.0, -np.inf]  # a prompt without a valid pair: -inf
+    np.testing.assert_array_equal(per.reward(1.0, pair_loss, valid), np.float32(want))
+    no_pairs = np.zeros_like(valid)  # no update happened: every prompt gets the worst reward
+    np.testing.assert_array_equal(per.reward(None, None, no_pairs), np.full(3, -np.inf, np.float32))
