@@ -10,6 +10,19 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 
+TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.py"
+
+
+def tiny_config():
+    """configs/tiny.py's config (its tiny models and data go under $LASER_JAX_CACHE)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.get_config()
+
+
 def metrics(workdir):
     return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
 

@@ -20,7 +20,7 @@ from laser_jax.training.validation import validate
 from laser_jax.tiny import smoke_assets
 from laser_jax.models.cache import ModelCache
 from laser_jax.training import train
-from runs import assert_same_final_state, comparable, final_state, metrics
+from runs import assert_same_final_state, comparable, final_state, metrics, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -125,13 +125,8 @@ def test_sigterm_checkpoints_then_rerun_resumes(env, tmp_path):
 
 
 def _tiny_config(env):
-    import importlib.util
-
     os.environ["LASER_JAX_CACHE"] = env["LASER_JAX_CACHE"]
-    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config()
+    return tiny_config()
 
 
 @pytest.mark.parametrize("change,message", [

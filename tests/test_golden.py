@@ -29,7 +29,6 @@ import numpy as np  # noqa: E402
 from laser_jax.models.cache import ModelCache  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
-TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.py"
 SELECTORS = ("laser", "ensemble")
 RTOL, ATOL = 1e-5, 1e-6  # see the module doc before loosening
 DIFFERENCES = ("chosen_reward", "rejected_reward", "margin")  # atol 1e-5, see the module doc
@@ -37,12 +36,9 @@ NEW_KEYS = {"nonfinite_scores"}  # metrics added after the golden files were wri
 
 
 def _config(selector: str):
-    import importlib.util
+    from runs import tiny_config
 
-    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config()
+    c = tiny_config()
     c.selector = selector
     c.logging.progress = c.logging.plot = c.logging.tensorboard = False
     c.eval.before = c.eval.after = False

@@ -2,21 +2,8 @@
 scorer, the answer-format sentence of its prompt), ``load_task``, ``split_examples``, and the
 task-name functions ``extract_answer`` / ``is_correct`` / ``gold_answer`` that dispatch through it.
 
-Local files are read in their ORIGINAL formats by ``laser_jax.data.sources`` (see
-``../shared/data/*/SOURCE.md``):
-
-* ``gsm8k``: a ``.jsonl`` file of ``{"question", "answer"}`` whose answer ends with ``#### N``, or a
-  folder holding ``<split>.jsonl`` (``train.jsonl``, ``test.jsonl``).
-* ``strategyqa``: a ``.json`` list of ``{"qid", "question", "answer": bool, ...}``
-  (``strategyqa_train.json``, ``train.json``, ``dev.json``), or a folder holding ``<split>.json``
-  (``split="dev"`` and ``"validation"`` read ``dev.json``; ``split="all"`` reads
-  ``strategyqa_train.json``, the full labelled set). StrategyQA's test answers are not public:
-  split ``strategyqa_train.json`` with ``split_examples``.
-* ``mmlu``: a headerless CSV ``question,A,B,C,D,letter``, a folder of ``<subject>_<split>.csv``
-  files, or the release root holding ``test/`` and ``dev/`` (``val/``) folders. Fields are read
-  as strings (``"None"``, ``"NA"`` stay text); subjects come from the file names.
-
-When ``path`` is a file, that file is the split (``split`` is not used). Without a path the task
+Local files are read in their ORIGINAL formats by ``laser_jax.data.sources`` (the formats are listed
+there; see ``../shared/data/*/SOURCE.md``). When ``path`` is a file, that file is the split (``split`` is not used). Without a path the task
 is read from the hub with ``datasets.load_dataset`` (``openai/gsm8k`` ``main``,
 ``ChilleD/StrategyQA``, ``cais/mmlu`` ``all``).
 

@@ -3,9 +3,7 @@ response; a NaN loss stops the run before anything of that step is saved."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +11,7 @@ import pytest
 from laser_jax.models.cache import ModelCache
 from laser_jax.tiny import smoke_assets
 from laser_jax.training import loop, runtime, step
-from runs import final_state, leaves, metrics
-
-TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
-
+from runs import final_state, leaves, metrics, tiny_config
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
@@ -25,12 +20,9 @@ def cache_dir(tmp_path_factory):
     return d
 
 
-def tiny_config(cache_dir, monkeypatch):
+def short_config(cache_dir, monkeypatch):
     monkeypatch.setenv("LASER_JAX_CACHE", str(cache_dir))
-    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config()
+    c = tiny_config()
     c.selector = "ensemble"  # every RM scores every response
     c.data.train_limit, c.training.iterations, c.training.checkpoint_every = 9, 1, 2  # 3 steps
     c.eval.before = c.eval.after = c.logging.progress = c.logging.plot = c.logging.tensorboard = False
@@ -47,7 +39,7 @@ def test_nan_score_excludes_only_its_response(cache_dir, monkeypatch, tmp_path, 
 
     monkeypatch.setattr(step, "score_samples", one_nan)
     with caplog.at_level(logging.WARNING, logger="laser_jax"):
-        out = loop.train(tiny_config(cache_dir, monkeypatch), tmp_path, cache=ModelCache())
+        out = loop.train(short_config(cache_dir, monkeypatch), tmp_path, cache=ModelCache())
     assert out["status"] == "complete"
     recs = metrics(tmp_path)
     assert [r["nonfinite_scores"] for r in recs] == [[0, 1, 0]] * 3
@@ -74,7 +66,7 @@ def test_nan_loss_stops_before_saving(cache_dir, monkeypatch, tmp_path):
 
     monkeypatch.setattr(runtime, "compile_step", failing_third_step)
     with pytest.raises(loop.TrainingDiverged, match=r"step 3: loss=nan.*latest checkpoint: step 2.*learning_rate"):
-        loop.train(tiny_config(cache_dir, monkeypatch), tmp_path, cache=ModelCache())
+        loop.train(short_config(cache_dir, monkeypatch), tmp_path, cache=ModelCache())
     last, tree = final_state(tmp_path)
     assert last == 2 and not (tmp_path / "checkpoints" / "3").exists()
     assert all(np.isfinite(v).all() for _, v in leaves(tree) if v.dtype != object)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +9,12 @@ import pytest
 from laser_jax.bandit import selectors
 from laser_jax.config import ConfigError, base_config
 from laser_jax.training.validation import validate
-
-TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
-
+from runs import tiny_config
 
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path))
-    spec = importlib.util.spec_from_file_location("tiny_config", TINY)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config()
+    c = tiny_config()
     validate(c)  # the tiny config itself is valid
     return c
 
