@@ -272,9 +272,12 @@ def theta(state) -> jax.Array:
 
 
 def mean_and_width(state, c: jax.Array):
-    """(c . theta_k, sqrt(max(c^T A_k^-1 c, 0))) per arm: [K] each for c [d], [B, K] for [B, d]."""
+    """(c . theta_k, sqrt(max(c^T A_k^-1 c, 0))) per arm: [K] each for c [d], [B, K] for [B, d].
+    A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
+    scores 0, so the pick is arm 0), never as NaN scores."""
     c = jnp.asarray(c, state.b.dtype)
     _check_context(state, c)
+    c = jnp.where(jnp.all(jnp.isfinite(c), axis=-1, keepdims=True), c, 0.0)
     u = solve(state, c)  # A_k^-1 c
     mean = jnp.einsum("...ki,ki->...k", u, state.b, precision=_HI)
     var = jnp.einsum("...ki,...i->...k", u, c, precision=_HI)
@@ -362,8 +365,10 @@ def update(state, arm, c: jax.Array, raw_reward):
     (Low-rank state: the same update, as one appended row or dense, see `_lowrank_update_mat`.)
     ``arm`` must lie in [0, K) (not checked under jit). ``c`` is one context [d]. raw_reward
     -inf counts as r' = 0 (a pull that taught nothing); NaN / +inf change nothing and give
-    norm_reward NaN (see normalise.py).
-    Returns (new_state, info) with info = {"raw_reward", "norm_reward"} (float32 scalars).
+    norm_reward NaN (see normalise.py). A context with a NaN / inf entry changes nothing either
+    (A, b and counts stay; info["skipped_nonfinite"] = 1).
+    Returns (new_state, info) with info = {"raw_reward", "norm_reward"} (float32 scalars) and
+    "skipped_nonfinite" (int32).
     """
     c = jnp.asarray(c, state.b.dtype)
     if c.shape != (state.dim,):
@@ -378,7 +383,8 @@ def update(state, arm, c: jax.Array, raw_reward):
         raise ValueError(f"raw_reward must be a scalar, got shape {raw.shape}; "
                          "use update_many for per-prompt rewards.")
     history, r = norm.push_and_normalise(state.history, raw)
-    ok = jnp.isfinite(r)
+    finite_c = jnp.all(jnp.isfinite(c))  # a NaN / inf context never enters A or b
+    ok = jnp.isfinite(r) & finite_c
     if isinstance(state, LowRankLinUCBState):
         inverse = {"mat": _lowrank_update_mat(state, arm, c, ok)}
     else:
@@ -386,11 +392,12 @@ def update(state, arm, c: jax.Array, raw_reward):
         inverse = {"a_inv": state.a_inv.at[arm].add(-jnp.outer(u, u))}  # sherman_morrison
     new_state = state.replace(
         **inverse,
-        b=state.b.at[arm].add(jnp.where(ok, r, 0.0).astype(c.dtype) * c),
+        b=state.b.at[arm].add(jnp.where(ok, r.astype(c.dtype) * c, 0.0)),
         counts=state.counts.at[arm].add(ok.astype(jnp.int32)),
         history=history,
     )
-    return new_state, {"raw_reward": raw, "norm_reward": r}
+    return new_state, {"raw_reward": raw, "norm_reward": r,
+                       "skipped_nonfinite": (~finite_c).astype(jnp.int32)}
 
 
 def update_many(state, arms: jax.Array, contexts: jax.Array, raw_rewards: jax.Array):

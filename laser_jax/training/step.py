@@ -129,6 +129,11 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     reward = rt.selector.reward(None if m is None else float(m["loss"]), None if m is None else m["pair_loss"], valid)
     bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
     info = shd.to_host(info)
+    skipped = int(np.sum(info.get("skipped_nonfinite", 0)))
+    if skipped and "nonfinite_context" not in rt.warned:
+        rt.warned.add("nonfinite_context")
+        log.warning("step %d: the policy's context is not finite (NaN / inf hidden state); the bandit skipped "
+                    "its update (counted per step in metrics.jsonl: skipped_contexts)", int(state.step) + 1)
     times["time_bandit"] = time.perf_counter() - tic
 
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, bandit=bandit)
@@ -141,6 +146,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
         "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
         "pairs": n_pairs,
         "nonfinite_scores": nonfinite,
+        "skipped_contexts": skipped,
         "mean_response_tokens": float(np.asarray(out.lengths).mean()),
         "raw_reward": float(np.asarray(info.get("raw_reward", np.nan)).mean()),
         "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()),

@@ -489,3 +489,25 @@ def test_lowrank_errors_name_the_argument():
         linucb.scores(state, jnp.ones(5), 0.1)
     with pytest.raises(ValueError, match="update_many"):
         linucb.update(state, 0, jnp.ones((2, 4)), 1.0)
+
+
+@pytest.mark.parametrize("lowrank", [False, True])
+def test_nonfinite_context_never_enters_the_state(lowrank):
+    """A NaN context is skipped (state unchanged, counted); it does not make its arm win later."""
+    d, k = 8, 3
+    state = linucb.init_lowrank(k, d, max_pulls=4) if lowrank else linucb.init(k, d)
+    rng = np.random.default_rng(0)
+    for i in range(6):  # some history: arm 1 pays
+        c = rng.normal(size=d).astype(np.float32)
+        state, _ = linucb.update_jit(state, i % k, c, 1.0 if i % k == 1 else 0.0)
+    before = jax.tree.map(np.asarray, state)
+    bad = np.full(d, np.nan, np.float32)
+    state, info = linucb.update_jit(state, 2, bad, 5.0)
+    assert int(info["skipped_nonfinite"]) == 1
+    after = jax.tree.map(np.asarray, state)
+    for name in ("b", "counts") + (("mat",) if lowrank else ("a_inv",)):
+        np.testing.assert_array_equal(getattr(after, name), getattr(before, name), err_msg=name)
+    arm, s = linucb.select_jit(state, bad, 0.1)  # an unusable context: zero scores, arm 0
+    assert int(arm) == 0 and np.all(np.asarray(s) == 0)
+    c = rng.normal(size=d).astype(np.float32)
+    assert np.isfinite(np.asarray(linucb.select_jit(state, c, 0.1)[1])).all()

@@ -71,3 +71,27 @@ def test_nan_loss_stops_before_saving(cache_dir, monkeypatch, tmp_path):
     assert last == 2 and not (tmp_path / "checkpoints" / "3").exists()
     assert all(np.isfinite(v).all() for _, v in leaves(tree) if v.dtype != object)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_nan_context_is_skipped_by_the_bandit(cache_dir, monkeypatch, tmp_path):
+    real = runtime.compile_step
+
+    def nan_second_context(*args):
+        optimizer, opt_sh, step_fn, context_fn = real(*args)
+        calls = []
+
+        def context(*a):
+            calls.append(1)
+            out = context_fn(*a)
+            return out * np.nan if len(calls) == 2 else out
+
+        return optimizer, opt_sh, step_fn, context
+
+    monkeypatch.setattr(runtime, "compile_step", nan_second_context)
+    c = short_config(cache_dir, monkeypatch)
+    c.selector = "laser"
+    assert loop.train(c, tmp_path, cache=ModelCache())["status"] == "complete"
+    assert [r["skipped_contexts"] for r in metrics(tmp_path)] == [0, 1, 0]
+    _, tree = final_state(tmp_path)
+    bandit = [v for k, v in leaves(tree) if k.startswith("/bandit") and v.dtype != object]
+    assert bandit and all(np.isfinite(v).all() for v in bandit)
