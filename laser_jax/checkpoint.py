@@ -5,6 +5,12 @@ optimizer state, bandit state, RNG key, counters) and `meta` (JSON: the data cur
 resumed run must check, e.g. the config fingerprint). orbax writes each step into a temporary
 directory and renames it when complete, so a crash mid-save leaves the previous checkpoint intact.
 Restoring puts every array on the sharding of the abstract target it is given.
+
+`restore_latest` restores the newest INTACT checkpoint: a step directory that does not restore
+(a truncated or missing array file, missing metadata) is renamed to `<step>.corrupt` beside the
+others (kept for inspection, never deleted; orbax no longer counts it) with a warning naming it,
+and the step before it is tried. With no intact checkpoint left it raises CheckpointError naming
+the directory.
 """
 
 from __future__ import annotations
@@ -16,11 +22,16 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from laser_jax.models.config import CheckpointError
+
 log = logging.getLogger("laser_jax")
 
 
 class Checkpointer:
     def __init__(self, directory: Path, keep: int = 2):
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
+                             "every checkpoint)")
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
@@ -43,6 +54,29 @@ class Checkpointer:
         out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
                                                                   meta=ocp.args.JsonRestore()))
         return out["state"], dict(out["meta"])
+
+    def restore_latest(self, abstract_state: Any) -> tuple[Any, dict, int] | None:
+        """(state, meta, step) of the newest checkpoint that restores, None when there is none;
+        corrupt newer ones are set aside (see the module doc)."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                state, meta = self.restore(step, abstract_state)
+                return state, meta, step
+            except Exception as e:  # noqa: BLE001 - orbax raises many types for damaged files
+                bad = self.directory / str(step)
+                aside = bad.with_name(f"{step}.corrupt")
+                n = 1
+                while aside.exists():
+                    aside, n = bad.with_name(f"{step}.corrupt-{n}"), n + 1
+                bad.rename(aside)
+                self.manager.reload()
+                log.warning("checkpoint %s does not restore (%s: %s); kept aside as %s, trying the one before",
+                            bad, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "", aside.name)
+        if steps:
+            raise CheckpointError(f"{self.directory}: no checkpoint restores (steps {steps} are damaged and were "
+                                  "kept aside as <step>.corrupt); start in a new --workdir or restore a backup")
+        return None
 
     def close(self) -> None:
         self.manager.close()

@@ -136,8 +136,8 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     state = init_state(rt, params)
     t = c.training
     ckpt = Checkpointer(workdir / "checkpoints", keep=t.keep_checkpoints)
-    if (last := ckpt.latest_step()) is not None:
-        state, _ = ckpt.restore(last, state)
+    if (restored := ckpt.restore_latest(state)) is not None:
+        state, _, last = restored
         log.info("resumed from %s at step %d", ckpt.directory, last)
     metrics = outputs.MetricsLog(workdir, resume_step=int(state.step), tensorboard=c.logging.tensorboard,
                                  enabled=main_process)

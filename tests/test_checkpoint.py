@@ -1,0 +1,63 @@
+"""Checkpoints: the newest intact one is restored, damaged ones are kept aside, never deleted."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from laser_jax.checkpoint import Checkpointer
+from laser_jax.models.config import CheckpointError
+
+
+def write_three(directory):
+    ckpt = Checkpointer(directory, keep=3)
+    for step in (1, 2, 3):
+        ckpt.save(step, {"w": jnp.full((4, 3), float(step)), "n": jnp.asarray(step)}, {"step": step})
+    ckpt.close()
+    return {"w": jnp.zeros((4, 3)), "n": jnp.asarray(0)}
+
+
+def _files(step_dir):
+    return [p for p in step_dir.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("damage", ["truncate_every_file", "delete_array_files", "delete_metadata"])
+def test_damaged_latest_falls_back_to_the_previous_step(tmp_path, damage, caplog):
+    target = write_three(tmp_path / "ckpt")
+    latest = tmp_path / "ckpt" / "3"
+    if damage == "truncate_every_file":
+        for f in _files(latest / "state"):
+            f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 3])
+    elif damage == "delete_array_files":
+        for f in _files(latest / "state"):
+            if "ocdbt" in str(f) or "d/" in str(f.relative_to(latest)) or f.suffix == "":
+                f.unlink()
+    else:
+        for f in _files(latest):
+            if "metadata" in f.name.lower():
+                f.unlink()
+    ckpt = Checkpointer(tmp_path / "ckpt", keep=3)
+    state, meta, step = ckpt.restore_latest(target)
+    ckpt.close()
+    assert step == 2 and meta == {"step": 2}
+    np.testing.assert_array_equal(np.asarray(state["w"]), np.full((4, 3), 2.0))
+    assert (tmp_path / "ckpt" / "3.corrupt").is_dir() and not latest.exists()
+    assert "3.corrupt" in caplog.text
+
+
+def test_no_intact_checkpoint_is_a_clear_error(tmp_path):
+    target = write_three(tmp_path / "ckpt")
+    for step in (1, 2, 3):
+        for f in _files(tmp_path / "ckpt" / str(step) / "state"):
+            f.write_bytes(b"")
+    ckpt = Checkpointer(tmp_path / "ckpt", keep=3)
+    with pytest.raises(CheckpointError, match=r"ckpt: no checkpoint restores"):
+        ckpt.restore_latest(target)
+    ckpt.close()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["1.corrupt", "2.corrupt", "3.corrupt"]
+
+
+def test_keep_zero_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"training.keep_checkpoints=0 must be an integer >= 1"):
+        Checkpointer(tmp_path / "ckpt", keep=0)
