@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -269,6 +269,10 @@ def run(argv) -> int:
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror or e}; choose a writable --workdir",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C outside a training loop (evaluation, calibration) or a second one
         code = 130
     if code:
@@ -277,8 +281,9 @@ def run(argv) -> int:
 
 
 def main():
-    define_flags()
-    app.run(lambda argv: sys.exit(run(argv)))
+    from laser_jax.launch import run_app
+
+    run_app(define_flags, run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -64,6 +64,10 @@ def run(argv) -> int:
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a workdir that cannot be created or written, a full disk
+        print(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror or e}; choose a writable --workdir "
+              "(a run stopped by a full disk resumes from its last checkpoint)", file=sys.stderr)
+        return 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -84,8 +88,9 @@ def run(argv) -> int:
 
 
 def main():
-    define_flags()
-    app.run(lambda argv: sys.exit(run(argv)))
+    from laser_jax.launch import run_app
+
+    run_app(define_flags, run)
 
 
 if __name__ == "__main__":

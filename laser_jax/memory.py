@@ -105,15 +105,6 @@ def table(c, meshes: list[tuple[int, int, int]]) -> str:
     return "\n".join(lines)
 
 
-def _config(path: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_config", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config()
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m laser_jax.memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True)
@@ -129,7 +120,14 @@ def main(argv=None) -> int:
     except (ValueError, AssertionError):
         print(f"error: --meshes {args.meshes!r}: give sizes like 1x8x1,2x4x1 (data x fsdp x tensor)", file=sys.stderr)
         return 2
-    print(table(_config(args.config), meshes))
+    from laser_jax.launch import load_config_file
+
+    try:
+        config = load_config_file(args.config)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(table(config, meshes))
     return 0
 
 

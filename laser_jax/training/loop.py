@@ -94,7 +94,11 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
         if jax.process_index() == 0:  # the others compare, never write (the write is atomic)
             outputs.write_json(path, now)
         return
-    before = json.loads(path.read_text())
+    try:
+        before = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is damaged ({e}); it records the config of the run in {workdir}: restore it, "
+                          "or choose another --workdir") from None
     flat_now, flat_before = _flatten(now), _flatten(before)
     diff = sorted(k for k in set(flat_now) | set(flat_before)
                   if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES))

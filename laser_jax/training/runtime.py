@@ -180,7 +180,8 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
     log.info("mesh %s over %d devices, %d processes (this is process %d)", dict(mesh.shape), mesh.size,
              jax.process_count(), jax.process_index())
     train_examples, test_examples = load_data(c)
-    tokenizer = cache.tokenizer(c.policy.tokenizer or c.policy.path, "policy.tokenizer")
+    tokenizer = cache.tokenizer(c.policy.tokenizer or c.policy.path,
+                                "policy.tokenizer" if c.policy.tokenizer else "policy.path")
     model = nnx.merge(*nnx.split(cache.model(c.policy.path, c.policy.dtype, mesh, "policy.path",
                                              remat=c.policy.remat)))
     if not isinstance(model, D.CausalLM):
