@@ -61,3 +61,21 @@ def test_no_intact_checkpoint_is_a_clear_error(tmp_path):
 def test_keep_zero_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"training.keep_checkpoints=0 must be an integer >= 1"):
         Checkpointer(tmp_path / "ckpt", keep=0)
+
+
+def test_convert_overwrite_replaces_only_a_laser_jax_checkpoint(tmp_path):
+    from laser_jax.convert import convert
+    from laser_jax.tiny import smoke_assets
+
+    policy = smoke_assets(tmp_path / "tiny")["policy"]
+    dst = tmp_path / "ckpt"
+    convert(policy, dst)
+    (dst / "stale.txt").write_text("old")
+    convert(policy, dst, overwrite=True)  # a laser_jax checkpoint: replaced whole
+    assert not (dst / "stale.txt").exists() and (dst / "laser_jax_model.json").exists()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("keep")
+    with pytest.raises(CheckpointError, match="not a laser_jax checkpoint"):
+        convert(policy, notes, overwrite=True)
+    assert (notes / "mine.txt").read_text() == "keep"

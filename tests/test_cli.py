@@ -98,6 +98,9 @@ CASES = [
      ["bad_syntax.py line 1"]),
     ("memory: bad meshes", ["laser_jax.memory", f"--config={TINY}", "--meshes=8x"], 2, ["--meshes"]),
     ("convert: missing source", ["laser_jax.convert", "{files}/no_model", "{workdir}/out"], 2, ["no_model"]),
+    ("convert --overwrite onto a folder that is not a checkpoint",
+     ["laser_jax.convert", "{cache}/tiny/policy", "{workdir}", "--overwrite"], 2,
+     ["work", "not a laser_jax checkpoint"]),
     ("compare: unknown method", ["laser_jax.compare", f"--config={TINY}", "--workdir={workdir}", "--methods=ucb"],
      2, ["--methods", "ucb"]),
     ("compare: config without get_config", ["laser_jax.compare", "--config={files}/no_get.py",
@@ -113,7 +116,9 @@ def test_bad_input_gives_a_clear_error(env, tmp_path, case):
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "notes.txt").write_text("mine")
-    out = run(env, *[a.replace("{files}", str(files)).replace("{workdir}", str(workdir)) for a in args])
+    cache = env[0]["LASER_JAX_CACHE"]
+    out = run(env, *[a.replace("{files}", str(files)).replace("{workdir}", str(workdir)).replace("{cache}", cache)
+                     for a in args])
     text = out.stderr + out.stdout
     assert out.returncode == code, text[-3000:]
     assert "Traceback" not in text, text[-3000:]

@@ -56,6 +56,9 @@ def save(model, dst: Path, *, tokenizer=None, source: str = "", overwrite: bool 
     dst = Path(dst).absolute()
     if dst.exists() and not overwrite:
         raise CheckpointError(f"{dst}: already exists; choose another destination or pass overwrite=True")
+    if dst.exists() and not is_flax_ckpt(dst):  # overwrite replaces only what this module wrote
+        raise CheckpointError(f"{dst}: exists and is not a laser_jax checkpoint (no {MARKER}); overwrite replaces "
+                              "only a laser_jax checkpoint: choose another destination")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
     umask = os.umask(0)
