@@ -9,6 +9,7 @@ An iteration is one pass over the training prompts (`runtime.iteration_batches`)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -108,6 +109,36 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
                           "or choose another --workdir")
 
 
+def data_fingerprint(rt: Runtime) -> str:
+    """sha256 over the examples the run trains and tests on (uid, task, question, choices, answer):
+    what the results depend on beyond the config's fields (the files data.path points to, a hub
+    dataset's current revision, the generator of the demo tasks)."""
+    h = hashlib.sha256()
+    for split, examples in (("train", rt.train_examples), ("test", rt.test_examples)):
+        for ex in examples:
+            h.update(json.dumps([split, ex.uid, ex.task, ex.question, list(ex.choices), ex.answer]).encode())
+    return h.hexdigest()
+
+
+def check_workdir_data(rt: Runtime, workdir: Path) -> None:
+    """First run: save the data's fingerprint (data.json). Resumed run: it must be the same."""
+    path, now = workdir / "data.json", {"fingerprint": data_fingerprint(rt), "train": len(rt.train_examples),
+                                        "test": len(rt.test_examples)}
+    if not path.exists():
+        if jax.process_index() == 0:
+            outputs.write_json(path, now)
+        return
+    try:
+        before = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is damaged ({e}); restore it, or choose another --workdir") from None
+    if before.get("fingerprint") != now["fingerprint"]:
+        raise ConfigError(f"{workdir} holds a run trained on other data: the examples loaded now (data.task="
+                          f"{rt.config.data.task!r}, data.path={rt.config.data.path!r}; {now['train']} train / "
+                          f"{now['test']} test) differ from those the run started with ({before.get('train')} / "
+                          f"{before.get('test')}, {path.name}); resume with the same data or choose another --workdir")
+
+
 def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
     from tqdm import tqdm
 
@@ -137,6 +168,7 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     validate(c)
     check_workdir_config(c, workdir)
     rt, params = build_runtime(c, workdir, cache)
+    check_workdir_data(rt, workdir)
     state = init_state(rt, params)
     t = c.training
     ckpt = Checkpointer(workdir / "checkpoints", keep=t.keep_checkpoints)

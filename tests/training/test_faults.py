@@ -4,6 +4,7 @@ response; a NaN loss stops the run before anything of that step is saved."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,15 @@ def test_nan_context_is_skipped_by_the_bandit(cache_dir, monkeypatch, tmp_path):
     _, tree = final_state(tmp_path)
     bandit = [v for k, v in leaves(tree) if k.startswith("/bandit") and v.dtype != object]
     assert bandit and all(np.isfinite(v).all() for v in bandit)
+
+
+def test_resume_on_changed_data_is_refused(cache_dir, monkeypatch, tmp_path):
+    c = short_config(cache_dir, monkeypatch)
+    data = tmp_path / "data.jsonl"
+    data.write_text(Path(c.data.path).read_text())
+    c.data.path, c.training.iterations, c.training.checkpoint_every, c.training.stop_after = str(data), 1, 1, 1
+    assert loop.train(c, tmp_path / "run", cache=ModelCache())["status"] == "stopped"
+    data.write_text(data.read_text().replace("#### ", "#### 9"))  # the gold answers edited in place
+    c.training.stop_after = 0
+    with pytest.raises(loop.ConfigError, match=r"trained on other data.*data.path="):
+        loop.train(c, tmp_path / "run", cache=ModelCache())
