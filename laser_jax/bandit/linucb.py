@@ -11,8 +11,9 @@ Raw rewards are normalised to [0, 1] against the reward history (see normalise.p
 enter b_k.
 
 All functions are jittable; ``alpha`` is traced. The jitted entry points are plain function
-objects (``select_jit``, ``update_jit``, ``update_donated``, ...); ``update_donated`` donates
-the state so A^-1 is updated in place (do not reuse the state you passed in).
+objects (``select_jit``, ``update_jit``, ``update_many_jit``, ``update_donated``);
+``update_donated`` donates the state so A^-1 is updated in place (do not reuse the state you
+passed in).
 Matmuls use ``Precision.HIGHEST`` so TF32/bf16 accelerator defaults cannot erode A^-1 over
 thousands of rank-one updates.
 
@@ -263,14 +264,6 @@ def _check_context(state, c: jax.Array, name: str = "c") -> None:
                          f"context dimension), got {c.shape}.")
 
 
-def theta(state) -> jax.Array:
-    """Ridge estimates theta_k = A_k^-1 b_k, [K, d]."""
-    if isinstance(state, LowRankLinUCBState):
-        return jnp.stack([_lowrank_solve_arm(state, k, state.b[k])
-                          for k in range(state.num_arms)])
-    return jnp.einsum("kij,kj->ki", state.a_inv, state.b, precision=_HI)
-
-
 def mean_and_width(state, c: jax.Array):
     """(c . theta_k, sqrt(max(c^T A_k^-1 c, 0))) per arm: [K] each for c [d], [B, K] for [B, d].
     A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
@@ -420,9 +413,7 @@ def update_many(state, arms: jax.Array, contexts: jax.Array, raw_rewards: jax.Ar
 
 
 # Jitted entry points (immutable function objects, not state).
-scores_jit = jax.jit(scores)
 select_jit = jax.jit(select)
 update_jit = jax.jit(update)
 update_many_jit = jax.jit(update_many)
 update_donated = jax.jit(update, donate_argnums=0)
-update_many_donated = jax.jit(update_many, donate_argnums=0)
