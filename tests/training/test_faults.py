@@ -49,23 +49,33 @@ def test_nan_score_excludes_only_its_response(cache_dir, monkeypatch, tmp_path, 
     assert "likelihood" in caplog.text
 
 
-def test_nan_loss_stops_before_saving(cache_dir, monkeypatch, tmp_path):
+def on_call(fn, n: int, spoil):
+    """`fn` whose n-th call's output goes through `spoil`."""
+    calls = []
+
+    def wrapped(*a):
+        calls.append(1)
+        out = fn(*a)
+        return spoil(out) if len(calls) == n else out
+
+    return wrapped
+
+
+def spoil_compiled(monkeypatch, *, step=None, context=None):
+    """Make the run's compiled train step / context function misbehave once (step, context:
+    (n, spoil) pairs)."""
     real = runtime.compile_step
 
-    def failing_third_step(*args):
+    def compile_step(*args):
         optimizer, opt_sh, step_fn, context_fn = real(*args)
-        calls = []
+        return (optimizer, opt_sh, on_call(step_fn, *step) if step else step_fn,
+                on_call(context_fn, *context) if context else context_fn)
 
-        def step_with_nan(*a):
-            params, opt_state, m = step_fn(*a)
-            calls.append(1)
-            if len(calls) == 3:
-                m = {**m, "loss": m["loss"] * np.nan}
-            return params, opt_state, m
+    monkeypatch.setattr(runtime, "compile_step", compile_step)
 
-        return optimizer, opt_sh, step_with_nan, context_fn
 
-    monkeypatch.setattr(runtime, "compile_step", failing_third_step)
+def test_nan_loss_stops_before_saving(cache_dir, monkeypatch, tmp_path):
+    spoil_compiled(monkeypatch, step=(3, lambda out: (out[0], out[1], {**out[2], "loss": out[2]["loss"] * np.nan})))
     with pytest.raises(loop.TrainingDiverged, match=r"step 3: loss=nan.*latest checkpoint: step 2.*learning_rate"):
         loop.train(short_config(cache_dir, monkeypatch), tmp_path, cache=ModelCache())
     last, tree = final_state(tmp_path)
@@ -75,20 +85,7 @@ def test_nan_loss_stops_before_saving(cache_dir, monkeypatch, tmp_path):
 
 
 def test_nan_context_is_skipped_by_the_bandit(cache_dir, monkeypatch, tmp_path):
-    real = runtime.compile_step
-
-    def nan_second_context(*args):
-        optimizer, opt_sh, step_fn, context_fn = real(*args)
-        calls = []
-
-        def context(*a):
-            calls.append(1)
-            out = context_fn(*a)
-            return out * np.nan if len(calls) == 2 else out
-
-        return optimizer, opt_sh, step_fn, context
-
-    monkeypatch.setattr(runtime, "compile_step", nan_second_context)
+    spoil_compiled(monkeypatch, context=(2, lambda out: out * np.nan))
     c = short_config(cache_dir, monkeypatch)
     c.selector = "laser"
     assert loop.train(c, tmp_path, cache=ModelCache())["status"] == "complete"
