@@ -52,10 +52,14 @@ def check_finite(record: dict, latest_checkpoint: int | None) -> None:
 
 class StopFlag:
     """SIGTERM / SIGINT ask the loop to checkpoint and stop after the current step; a second
-    SIGINT interrupts at once (the last checkpoint stays intact: orbax writes atomically)."""
+    SIGINT interrupts at once (the last checkpoint stays intact: orbax writes atomically), except
+    during a checkpoint save, which is finished first (an interrupted save left orbax's threads
+    printing tracebacks)."""
 
     def __init__(self):
         self.signum = None
+        self.saving = False
+        self.forced = False
         self._old = {}
 
     def __enter__(self):
@@ -68,6 +72,10 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            if self.saving:
+                self.forced = True
+                log.warning("second SIGINT: finishing the checkpoint being saved, then exiting")
+                return
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("%s received: checkpointing after this step", signal.Signals(signum).name)
@@ -226,7 +234,13 @@ def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_proc
             step = int(state.step)
             halt = stop.signum is not None or (t.stop_after and ran >= t.stop_after)
             if halt or step % t.checkpoint_every == 0 or step == total:
-                ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
+                stop.saving = True
+                try:
+                    ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
+                finally:
+                    stop.saving = False
+                if stop.forced:
+                    raise KeyboardInterrupt
             if halt:
                 status = "interrupted" if stop.signum is not None else "stopped"
                 break
