@@ -54,7 +54,21 @@ def run(selector: str, workdir: Path, cache) -> tuple[list[dict], dict[str, np.n
     assert out["status"] == "complete" and out["steps"] == 6, out
     _, tree = final_state(workdir)
     arrays = {k: v for k, v in leaves(tree) if v.dtype != object}  # optax's empty states are None
-    return comparable(metrics(workdir)), arrays
+    return comparable(metrics(workdir)), _as_inverse(arrays)
+
+
+def _as_inverse(arrays: dict) -> dict:
+    """The golden files hold LinUCB as A^-1 and b (the state before it became the square-root
+    form R, z with A = R^T R, z = R^-T b): the same bandit is compared through A^-1 = R^-1 R^-T
+    and b = R^T z, computed here in float64."""
+    key = "/bandit/bandit/"
+    if key + "r" not in arrays:
+        return arrays
+    r, z = arrays.pop(key + "r").astype(np.float64), arrays.pop(key + "z").astype(np.float64)
+    r_inv = np.linalg.inv(r)
+    arrays[key + "a_inv"] = np.einsum("kij,klj->kil", r_inv, r_inv).astype(np.float32)
+    arrays[key + "b"] = np.einsum("kij,ki->kj", r, z).astype(np.float32)
+    return arrays
 
 
 def sampled_tokens() -> np.ndarray:

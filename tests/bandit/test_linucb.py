@@ -131,8 +131,10 @@ def _run_against_reference(state, steps=500, alpha=0.1, lam=1.0, seed=13, twin=N
         if twin is not None:
             twin_arm, twin_scores = linucb.select_jit(twin, c, alpha)
             assert int(twin_arm) == ref_arm, f"step {t}: twin {int(twin_arm)} vs {ref_arm}"
-            np.testing.assert_allclose(np.asarray(ours), np.asarray(twin_scores), rtol=1e-5,
-                                       atol=1e-6)
+            # the twin is another algorithm (square-root dense vs factored inverse): both are
+            # held to the reference above, and to each other at the same tolerance
+            np.testing.assert_allclose(np.asarray(ours), np.asarray(twin_scores), rtol=1e-4,
+                                       atol=1e-5)
         others = ref_scores[ref_scores != ref_scores[ref_arm]]  # exact ties: untouched arms
         if others.size:
             gaps.append(ref_scores[ref_arm] - others.max())
@@ -151,7 +153,7 @@ def test_same_decisions_as_numpy_reference_500_steps():
     assert gap > 1e-4  # >> the 1e-5 score tolerance: no decision hinges on rounding
     counts = np.asarray(state.counts)
     assert (counts > 50).all() and counts.sum() == steps
-    np.testing.assert_allclose(np.asarray(state.a_inv), np.linalg.inv(ref.a), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(linucb.inverse(state)), np.linalg.inv(ref.a), atol=1e-5)
     np.testing.assert_allclose(np.asarray(state.b), ref.b, atol=1e-4)
 
 
@@ -194,15 +196,18 @@ def _random_updates(seed, n=400):
     return arms, contexts, rewards
 
 
-def test_a_inv_symmetric_and_equal_to_inverse_after_many_updates():
+def test_factor_is_cholesky_of_a_and_inverse_exact_after_many_updates():
     arms, contexts, rewards = _random_updates(1)
     state, _ = linucb.update_many_jit(linucb.init(K, D, lam=2.0, history_size=H), arms,
                                       contexts, rewards)
     a = np.stack([2.0 * np.eye(D)] * K)
     for arm, c in zip(arms, contexts.astype(np.float64)):
         a[arm] += np.outer(c, c)
-    a_inv = np.asarray(state.a_inv)
-    np.testing.assert_array_equal(a_inv, np.swapaxes(a_inv, 1, 2))
+    r = np.asarray(state.r)
+    np.testing.assert_array_equal(r, np.triu(r))  # upper triangular, positive diagonal
+    assert (np.diagonal(r, axis1=1, axis2=2) > 0).all()
+    np.testing.assert_allclose(np.einsum("kji,kjl->kil", r.astype(np.float64), r), a, rtol=1e-5, atol=1e-3)
+    a_inv = np.asarray(linucb.inverse(state))
     np.testing.assert_allclose(a_inv, np.linalg.inv(a), atol=1e-6, rtol=1e-4)
     np.testing.assert_array_equal(np.asarray(state.counts), np.bincount(arms, minlength=K))
     # Variance c^T A^-1 c is non-negative and the width is its root.
@@ -221,11 +226,11 @@ def test_update_touches_only_the_chosen_arm():
     c[[0, 2]] = [1.0, 2.0]
     new, info = linucb.update_jit(state, np.int32(1), c, np.float32(5.0))
     assert float(info["raw_reward"]) == 5.0 and float(info["norm_reward"]) == 0.5
-    for arr_old, arr_new in [(state.a_inv, new.a_inv), (state.b, new.b)]:
+    for arr_old, arr_new in [(state.r, new.r), (state.z, new.z)]:
         np.testing.assert_array_equal(np.delete(np.asarray(arr_new), 1, axis=0),
                                       np.delete(np.asarray(arr_old), 1, axis=0))
     np.testing.assert_allclose(np.asarray(new.b)[1], 0.5 * c)
-    np.testing.assert_allclose(np.asarray(new.a_inv)[1],
+    np.testing.assert_allclose(np.asarray(linucb.inverse(new))[1],
                                np.linalg.inv(np.eye(D) + np.outer(c, c)), atol=1e-6)
     np.testing.assert_array_equal(np.asarray(new.counts), [0, 1, 0, 0])
     # A NaN loss changes nothing (the history included) and is reported as NaN.
@@ -238,7 +243,7 @@ def test_update_touches_only_the_chosen_arm():
     assert float(info["norm_reward"]) == 0.0
     np.testing.assert_array_equal(np.asarray(worst.counts), [0, 1, 1, 0])
     np.testing.assert_array_equal(np.asarray(worst.b), np.asarray(new.b))
-    np.testing.assert_allclose(np.asarray(worst.a_inv)[2], np.linalg.inv(np.eye(D) + np.outer(c, c)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(linucb.inverse(worst))[2], np.linalg.inv(np.eye(D) + np.outer(c, c)), atol=1e-6)
     assert int(worst.history.count) == int(new.history.count)
 
 
@@ -275,7 +280,7 @@ def test_jit_and_donation():
     arm, _ = linucb.select_jit(state, c, jnp.float32(0.1))
     expected, _ = linucb.update_jit(state, arm, c, np.float32(-2.0))
     got, info = linucb.update_donated(state, arm, c, np.float32(-2.0))
-    assert state.a_inv.is_deleted()  # updated in place
+    assert state.r.is_deleted()  # updated in place
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # alpha is traced: a new value does not recompile.
@@ -310,7 +315,7 @@ def test_lowrank_same_decisions_as_numpy_reference_and_dense(max_pulls):
     counts = np.asarray(state.counts)
     assert (counts > max_pulls).all()  # every arm went through the conversion
     a_inv_ref = np.linalg.inv(ref.a)
-    np.testing.assert_allclose(np.asarray(linucb.to_dense(state).a_inv), a_inv_ref, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(linucb.inverse(state)), a_inv_ref, atol=1e-5)
     np.testing.assert_allclose(np.asarray(state.mat), a_inv_ref, atol=1e-5)  # dense slots now
     np.testing.assert_allclose(np.asarray(state.b), ref.b, atol=1e-4)
 
@@ -324,7 +329,7 @@ def _exact_inverses(lam, arms, contexts, k, d):
 
 def test_lowrank_accurate_over_hundreds_of_updates():
     """Factored form only (no conversion): 400 updates, ~200 rows per arm, against float64 exact
-    inverses; about as accurate as the dense Sherman-Morrison state on the same updates."""
+    inverses (its A^-1 about as accurate as the dense state's R^-1 R^-T)."""
     k, d, n, lam = 2, 224, 400, 2.0
     rng = np.random.default_rng(7)
     arms = rng.integers(0, k, size=n).astype(np.int32)
@@ -337,8 +342,8 @@ def test_lowrank_accurate_over_hundreds_of_updates():
     counts = np.asarray(low.counts)
     assert (counts > 180).all() and (counts <= d).all()
     a_inv = _exact_inverses(lam, arms, contexts, k, d)
-    err_low = np.abs(np.asarray(linucb.to_dense(low).a_inv) - a_inv).max()
-    err_dense = np.abs(np.asarray(dense.a_inv) - a_inv).max()
+    err_low = np.abs(np.asarray(linucb.inverse(low)) - a_inv).max()
+    err_dense = np.abs(np.asarray(linucb.inverse(dense)) - a_inv).max()
     assert err_low < 1e-6 and err_low < 4 * err_dense, (err_low, err_dense)
     for arm, count in enumerate(counts):  # unused rows stay exactly zero
         assert not np.asarray(low.mat)[arm, count:].any()
@@ -352,7 +357,9 @@ def test_lowrank_accurate_over_hundreds_of_updates():
     mean_dense, _ = jax.jit(linucb.mean_and_width)(dense, probe)
     np.testing.assert_allclose(np.asarray(width) ** 2, var_ref, rtol=1e-5)
     err_mean = np.abs(np.asarray(mean) - mean_ref).max()
-    assert err_mean < 5e-4 and err_mean < 4 * np.abs(np.asarray(mean_dense) - mean_ref).max()
+    err_mean_dense = np.abs(np.asarray(mean_dense) - mean_ref).max()
+    # The square-root dense state never forms A^-1 b: its means are the more exact ones now.
+    assert err_mean < 5e-4 and err_mean_dense < 5e-5, (err_mean, err_mean_dense)
     theta = np.stack([np.asarray(jax.jit(linucb.solve)(low, low.b[i]))[i] for i in range(k)])  # A_k^-1 b_k
     np.testing.assert_allclose(theta, theta_ref, atol=1e-5)
 
@@ -380,7 +387,7 @@ def test_lowrank_mixed_modes_batched_select_and_update_many():
     for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(seq)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     dense, _ = linucb.update_many_jit(linucb.init(K, d, history_size=H), arms, contexts, rewards)
-    np.testing.assert_allclose(np.asarray(linucb.to_dense(many).a_inv), np.asarray(dense.a_inv),
+    np.testing.assert_allclose(np.asarray(linucb.inverse(many)), np.asarray(linucb.inverse(dense)),
                                atol=1e-6)
     batch = rng.normal(size=(6, d)).astype(np.float32)
     arms_b, scores_b = linucb.select_jit(many, batch, 0.5)
@@ -506,9 +513,58 @@ def test_nonfinite_context_never_enters_the_state(lowrank):
     state, info = linucb.update_jit(state, 2, bad, 5.0)
     assert int(info["skipped_nonfinite"]) == 1
     after = jax.tree.map(np.asarray, state)
-    for name in ("b", "counts") + (("mat",) if lowrank else ("a_inv",)):
+    for name in ("b", "counts") + (("mat",) if lowrank else ("r", "z")):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name), err_msg=name)
     arm, s = linucb.select_jit(state, bad, 0.1)  # an unusable context: zero scores, arm 0
     assert int(arm) == 0 and np.all(np.asarray(s) == 0)
     c = rng.normal(size=d).astype(np.float32)
     assert np.isfinite(np.asarray(linucb.select_jit(state, c, 0.1)[1])).all()
+
+
+def _near_parallel_stream(steps, d, families=3, norm=300.0, spread=0.01, seed=0):
+    """Contexts as an LLM's batch-mean hidden states look: three families whose directions share
+    most of a common one (cosine ~0.8 between families), each context its family's direction
+    plus noise of relative size ``spread`` (cosine ~0.99995 within a family at 0.01), scaled to a
+    norm in [norm/2, norm]."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=d)
+    base = 0.9 * common / np.linalg.norm(common) + 0.45 * _unit_rows(rng.normal(size=(families, d)))
+    base = _unit_rows(base)
+    fam = rng.integers(families, size=steps)
+    c = base[fam] + spread * rng.normal(size=(steps, d)) / np.sqrt(d)
+    c *= (norm * rng.uniform(0.5, 1.0, size=steps) / np.linalg.norm(c, axis=1))[:, None]
+    return c.astype(np.float32), fam, rng
+
+
+def _unit_rows(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_dense_exact_in_float32_over_5000_near_parallel_steps():
+    """The reliability issue's case: |c| up to 300, near-parallel contexts, 5,000 steps. A float64
+    LinUCB written here (explicit A_k and b_k, a fresh solve every step) and the float32 state
+    pick the same arm at every step. UCB values: the issue asks 1e-4 of the step's largest |UCB|;
+    measured 1.39e-4 here (1.5e-4 at d=576 over 5,000 steps, bench-style run in the note), so this
+    asserts 2e-4 and the issue stays open on that point. (The stored float32 A^-1 this replaced
+    picked 12 wrong arms in the first 1,000 steps of such a stream, with 13% error.) Both take the
+    same normalised rewards (the state's own)."""
+    k, d, steps, alpha = 4, 64, 5000, 1.0
+    contexts, fam, rng = _near_parallel_stream(steps, d)
+    right = np.array([2, 0, 3])  # the arm that pays for each family
+    state = linucb.init(k, d, history_size=128)
+    a, b = np.stack([np.eye(d)] * k), np.zeros((k, d))
+    worst = 0.0
+    for t in range(steps):
+        c64 = contexts[t].astype(np.float64)
+        ref = np.array([c64 @ np.linalg.solve(a[j], b[j])
+                        + alpha * np.sqrt(c64 @ np.linalg.solve(a[j], c64)) for j in range(k)])
+        arm, ours = linucb.select_jit(state, contexts[t], alpha)
+        ref_arm = int(np.argmax(ref))
+        assert int(arm) == ref_arm, f"step {t}: ours {int(arm)} vs float64 {ref_arm}, {ref}"
+        worst = max(worst, np.abs(np.asarray(ours) - ref).max() / np.abs(ref).max())
+        raw = float(ref_arm == right[fam[t]]) + 0.3 * rng.normal()
+        state, info = linucb.update_jit(state, ref_arm, contexts[t], raw)
+        a[ref_arm] += np.outer(c64, c64)
+        b[ref_arm] += float(info["norm_reward"]) * c64
+    assert worst < 2e-4, worst  # see the docstring: the issue's 1e-4 is not met yet
+    assert (np.asarray(state.counts) > 100).all()
