@@ -12,7 +12,8 @@ step and the arm picked, normalised by LASeR's 20/80 rule in each):
             np.linalg.inv(A_k) (O(d^3)), theta_k = A_k^-1 b_k, the UCB; update A_k += c c^T,
             b_k += r' c. About 9 s per step at d=4096 on a 2-core CPU, so only the first
             --seed-steps steps are timed.
-  dense     laser_jax.bandit.linucb LinUCBState: dense A^-1, Sherman-Morrison, jitted, donated.
+  dense     laser_jax.bandit.linucb LinUCBState: square-root form A = R^T R (triangular-solve picks,
+            Givens updates), jitted, donated.
   low-rank  laser_jax.bandit.linucb LowRankLinUCBState (the laser selector's default at
             d > 1024): A_k^-1 = I/lam - U_k^T U_k while arm k has <= max_pulls pulls.
 A step is select (the arm index is read back to the host, as the training loop does) + update,
