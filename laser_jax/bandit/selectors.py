@@ -20,13 +20,14 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   laser       LinUCB on the batch-mean context, one RM for the whole batch (the paper).
               hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False, max_pulls=None.
               per_prompt=True picks one RM per prompt from its own context and updates with
-              per-prompt rewards (an option beyond the paper). max_pulls picks how A_k^-1 is held
-              (same decisions either way, see linucb.py): 0 = dense [K, d, d]; m in [1, d] =
-              low-rank, O(n d) per step while an arm has n <= m pulls, then that arm turns dense
-              (exactly); None (default) = dense when d <= 1024 (cheap there: <= 16 MB at K=4),
-              else low-rank with m = d // 2 (d=4096, K=4, 2-core CPU: a few ms per select+update
-              while arms hold tens of pulls, growing linearly with the pulls, never above the
-              dense ~50-170 ms; bench/bench_linucb.py). Memory is [K, d, d] float32 both ways.
+              per-prompt rewards (an option beyond the paper). max_pulls picks the state (see
+              linucb.py): 0 = dense square-root form R_k [K, d, d] (float32-exact against a
+              float64 LinUCB); m in [1, d] = low-rank factored A^-1, O(n d) per step while an arm
+              has n <= m pulls, then that arm's slot turns dense (not yet float32-exact at large
+              |c|); None (default) = dense when d <= 1024 (<= 16 MB at K=4, ~14 ms a step),
+              else low-rank with m = d // 2 (d=4096, K=4, 2-core CPU: ~1 ms per select+update
+              while arms hold tens of pulls, ~28 ms at 2000; the dense form there ~270 ms;
+              bench/bench_linucb.py). Memory is [K, d, d] float32 both ways.
   fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
   random      one uniformly random RM per batch, drawn from ``key``.
   sequential  RM ``step mod K``: cycles through the RMs.
