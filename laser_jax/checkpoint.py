@@ -11,6 +11,11 @@ Restoring puts every array on the sharding of the abstract target it is given.
 others (kept for inspection, never deleted; orbax no longer counts it) with a warning naming it,
 and the step before it is tried. With no intact checkpoint left it raises CheckpointError naming
 the directory.
+
+Each checkpoint's meta carries ``state_layout`` (`STATE_LAYOUT`): the version of the state's
+structure. A checkpoint of another layout is not damaged, only unreadable by this version:
+`restore_latest` refuses it with a CheckpointError naming it and leaves it where it is
+(checkpoints without the field are layout 1: LinUCB held A^-1 before its square-root form).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ import orbax.checkpoint as ocp
 from laser_jax.models.config import CheckpointError
 
 log = logging.getLogger("laser_jax")
+
+# Version of the TrainState structure in a checkpoint; raise it when a field is added, renamed or
+# changes meaning. 1: LinUCB as a_inv, b. 2: LinUCB dense state as r, z (square-root form).
+STATE_LAYOUT = 2
 
 
 class Checkpointer:
@@ -42,6 +51,7 @@ class Checkpointer:
     def save(self, step: int, state: Any, meta: dict) -> None:
         if step in self.manager.all_steps():
             return
+        meta = {**meta, "state_layout": STATE_LAYOUT}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
         self.manager.wait_until_finished()
@@ -60,6 +70,7 @@ class Checkpointer:
         corrupt newer ones are set aside (see the module doc)."""
         steps = sorted(self.manager.all_steps(), reverse=True)
         for step in steps:
+            self._check_layout(step)
             try:
                 state, meta = self.restore(step, abstract_state)
                 return state, meta, step
@@ -77,6 +88,20 @@ class Checkpointer:
             raise CheckpointError(f"{self.directory}: no checkpoint restores (steps {steps} are damaged and were "
                                   "kept aside as <step>.corrupt); start in a new --workdir or restore a backup")
         return None
+
+    def _check_layout(self, step: int) -> None:
+        """CheckpointError if `step`'s meta names another state layout; a meta that does not read
+        is left to the restore (damaged: set aside)."""
+        try:
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            layout = dict(meta).get("state_layout", 1)
+        except Exception:  # noqa: BLE001 - damaged: restore() reports it
+            return
+        if layout != STATE_LAYOUT:
+            raise CheckpointError(
+                f"{self.directory / str(step)}: checkpoint of state layout {layout}, this laser_jax reads "
+                f"layout {STATE_LAYOUT} (see laser_jax/checkpoint.py STATE_LAYOUT); it was left as it is. "
+                "Resume it with the laser_jax version that wrote it, or start in a new --workdir")
 
     def close(self) -> None:
         self.manager.close()

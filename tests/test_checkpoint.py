@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from laser_jax import checkpoint
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.models.config import CheckpointError
 
@@ -40,7 +41,7 @@ def test_damaged_latest_falls_back_to_the_previous_step(tmp_path, damage, caplog
     ckpt = Checkpointer(tmp_path / "ckpt", keep=3)
     state, meta, step = ckpt.restore_latest(target)
     ckpt.close()
-    assert step == 2 and meta == {"step": 2}
+    assert step == 2 and meta == {"step": 2, "state_layout": checkpoint.STATE_LAYOUT}
     np.testing.assert_array_equal(np.asarray(state["w"]), np.full((4, 3), 2.0))
     assert (tmp_path / "ckpt" / "3.corrupt").is_dir() and not latest.exists()
     assert "3.corrupt" in caplog.text
@@ -79,3 +80,19 @@ def test_convert_overwrite_replaces_only_a_laser_jax_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not a laser_jax checkpoint"):
         convert(policy, notes, overwrite=True)
     assert (notes / "mine.txt").read_text() == "keep"
+
+
+def test_checkpoint_of_another_state_layout_is_refused_and_left_in_place(tmp_path):
+    """A checkpoint written before STATE_LAYOUT existed (layout 1: LinUCB as A^-1) is not damaged:
+    a clear error naming it, and nothing is renamed or deleted."""
+    import orbax.checkpoint as ocp
+
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    ckpt.manager.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave({"w": jnp.ones(3)}),
+                                                 meta=ocp.args.JsonSave({"step": 5})), force=True)
+    ckpt.manager.wait_until_finished()
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "ckpt").rglob("*"))
+    with pytest.raises(CheckpointError, match=r"ckpt/5: checkpoint of state layout 1, this laser_jax reads layout 2"):
+        ckpt.restore_latest({"w": jnp.zeros(3)})
+    ckpt.close()
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "ckpt").rglob("*")) == before
