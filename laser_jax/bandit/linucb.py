@@ -31,12 +31,12 @@ The low-rank state below still holds A^-1 in factored form: it is exact at the p
 it is the default (d > 1024, early in a run) only up to the stored-inverse error above; making it
 square-root too is open work (the reliability issue).
 
-Two representations of A_k^-1, same scores and decisions up to float32 rounding; every function
-Two representations of A_k^-1, same scores and decisions up to float32 rounding; every function
-below takes either state (static dispatch on its type; the jitted entry points serve both):
+Two states, same scores and decisions up to float32 rounding; every function below takes either
+state (static dispatch on its type; the jitted entry points serve both):
 
-  `LinUCBState` (``init``): dense A_k^-1 [K, d, d]. Select reads all K d^2 floats: at d=4096,
-      K=4 that is 256 MB, about 50 ms on a 2-core CPU at ~5 GB/s, whatever the number of pulls.
+  `LinUCBState` (``init``): dense R_k [K, d, d] (above). Select is K triangular solves over
+      d^2/2 floats each, whatever the number of pulls: ~270 ms a step at d=4096, K=4 on a 2-core
+      CPU, ~14 ms at d=1024 (its default range).
   `LowRankLinUCBState` (``init_lowrank``): factored, for an arm that has seen n < d contexts.
       Sherman-Morrison subtracts u u^T per update, u = A^-1 c / sqrt(1 + c^T A^-1 c), so
 
@@ -58,8 +58,9 @@ Overflow (the rule: exact, simple, jittable): each arm's slot ``mat[k]`` is a [d
 While the arm has n <= ``max_pulls`` (<= d) pulls, rows 0..n-1 hold U_k and the rest are zero.
 On pull max_pulls + 1 the arm converts, in place and exactly, to its dense inverse
 A_k^-1 = I/lam - U_k^T U_k (one O(max_pulls d^2) product, a one-off) and from then on that arm
-is updated by dense Sherman-Morrison like `LinUCBState`. Decisions stay exact for any number of
-pulls, with no host-side check, no recompilation and no second buffer. The price is memory:
+is updated by dense Sherman-Morrison (the stored-inverse form `LinUCBState` had before). The
+conversion changes no decision (it is exact in exact arithmetic), needs no host-side check, no
+recompilation and no second buffer. The price is memory:
 [K, d, d], the same as the dense state. Nothing smaller can stay exact: beyond n pulls in
 distinct directions A_k^-1 - I/lam has rank n, so a [K, max_pulls, d] buffer cannot represent it
 once n > max_pulls (forgetting old pulls, or refusing updates, would be a different bandit).
@@ -68,9 +69,9 @@ dense [d, d] slot, so a low-rank arm is never slower than a dense one. An arm is
 ``counts[k] > max_pulls``.
 
 Measured (bench/bench_linucb.py, d=4096, K=4, select + update, 2-core CPU shared with other
-work, load 3-6; dense: the stored-inverse form this replaced): dense 120-170 ms per step; low-rank 2-5 ms while arms hold ~16 pulls, ~17 ms at
-256, ~70 ms at 1024, ~95 ms at 2000 (just below max_pulls = 2048); the one-off conversion of an
-arm at 2048 pulls, 1.5 s.
+work, load 3-6): low-rank 2-5 ms while arms hold ~16 pulls, ~17 ms at 256, ~70 ms at 1024, ~95 ms
+at 2000 (just below max_pulls = 2048); the one-off conversion of an arm at 2048 pulls, 1.5 s
+(the stored-inverse dense state then: 120-170 ms per step).
 
 Use the jitted entry points with a low-rank state: called eagerly, its lax.switch branches are
 retraced and recompiled on every call (seconds). The laser selector calls them for you.
@@ -118,6 +119,10 @@ class LinUCBState:
         return self.z.shape[1]
 
     @property
+    def dtype(self):
+        return self.z.dtype
+
+    @property
     def b(self) -> jax.Array:
         """b_k = R_k^T z_k [K, d] (derived; for checks and reports)."""
         return jnp.einsum("kij,ki->kj", self.r, self.z, precision=_HI)
@@ -139,6 +144,10 @@ class LowRankLinUCBState:
     lam: jax.Array
     history: norm.RewardHistory
     max_pulls: int = struct.field(pytree_node=False)
+
+    @property
+    def dtype(self):
+        return self.b.dtype
 
     @property
     def num_arms(self) -> int:
@@ -256,16 +265,10 @@ def _lowrank_solve_arm(state: LowRankLinUCBState, arm, c: jax.Array) -> jax.Arra
     return jax.lax.switch(index, branches, state.mat)
 
 
-def solve(state, c: jax.Array) -> jax.Array:
-    """A_k^-1 c for every arm: [K, d] for c [d], [B, K, d] for c [B, d] (either state type).
-    For checks and the low-rank update; the dense scores never form A^-1 c (`_dense_whiten`)."""
-    if isinstance(state, LowRankLinUCBState):
-        return jnp.stack([_lowrank_solve_arm(state, k, c) for k in range(state.num_arms)],
-                         axis=-2)
-    w = _dense_whiten(state, c)  # [K, d, B]
-    u = jax.lax.linalg.triangular_solve(state.r, w, left_side=True, lower=False)
-    u = jnp.moveaxis(u, -1, 0)  # [B, K, d]
-    return u[0] if c.ndim == 1 else u
+def solve(state: LowRankLinUCBState, c: jax.Array) -> jax.Array:
+    """A_k^-1 c for every arm of a low-rank state: [K, d] for c [d], [B, K, d] for c [B, d].
+    (The dense state never forms A^-1 c: its scores come from `_dense_whiten`.)"""
+    return jnp.stack([_lowrank_solve_arm(state, k, c) for k in range(state.num_arms)], axis=-2)
 
 
 def inverse(state) -> jax.Array:
@@ -286,7 +289,8 @@ def inverse(state) -> jax.Array:
 def _dense_whiten(state: LinUCBState, c: jax.Array) -> jax.Array:
     """w_k = R_k^-T c per arm, [K, d, B] for c [d] (B = 1) or [B, d]: one triangular solve,
     backward stable, no A^-1 formed. c^T A_k^-1 c = |w_k|^2 and c . theta_k = w_k . z_k."""
-    cols = jnp.broadcast_to(jnp.atleast_2d(c).T, (state.num_arms,) + jnp.atleast_2d(c).T.shape)
+    cols = jnp.atleast_2d(c).T  # [d, B]
+    cols = jnp.broadcast_to(cols, (state.num_arms,) + cols.shape)
     return jax.lax.linalg.triangular_solve(state.r, cols, left_side=True, lower=False,
                                            transpose_a=True)
 
@@ -301,7 +305,7 @@ def mean_and_width(state, c: jax.Array):
     """(c . theta_k, sqrt(max(c^T A_k^-1 c, 0))) per arm: [K] each for c [d], [B, K] for [B, d].
     A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
     scores 0, so the pick is arm 0), never as NaN scores."""
-    c = jnp.asarray(c, state.b.dtype)
+    c = jnp.asarray(c, state.dtype)
     _check_context(state, c)
     c = jnp.where(jnp.all(jnp.isfinite(c), axis=-1, keepdims=True), c, 0.0)
     if isinstance(state, LinUCBState):
@@ -407,7 +411,7 @@ def update(state, arm, c: jax.Array, raw_reward):
     Returns (new_state, info) with info = {"raw_reward", "norm_reward"} (float32 scalars) and
     "skipped_nonfinite" (int32).
     """
-    c = jnp.asarray(c, state.b.dtype)
+    c = jnp.asarray(c, state.dtype)
     if c.shape != (state.dim,):
         raise ValueError(f"update takes one context of shape [{state.dim}], got {c.shape}; "
                          "for a batch of per-prompt contexts use update_many.")
@@ -441,7 +445,7 @@ def update(state, arm, c: jax.Array, raw_reward):
 def update_many(state, arms: jax.Array, contexts: jax.Array, raw_rewards: jax.Array):
     """``update`` applied in order for i = 0..B-1 (lax.scan); info values are [B]."""
     arms = jnp.asarray(arms, jnp.int32)
-    contexts = jnp.asarray(contexts, state.b.dtype)
+    contexts = jnp.asarray(contexts, state.dtype)
     raw_rewards = jnp.asarray(raw_rewards, jnp.float32)
     if contexts.ndim != 2 or contexts.shape[1] != state.dim:
         raise ValueError(f"contexts must be [B, {state.dim}], got {contexts.shape}.")
