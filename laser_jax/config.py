@@ -25,9 +25,10 @@ def base_config() -> ConfigDict:
     c.seed = 0
     c.selector = "laser"  # laser | fixed | random | sequential | ensemble | exp3
     # every selector's arguments with their defaults; each selector declares and checks the ones it
-    # reads (bandit/selectors.py: laser alpha, lam, history_size, per_prompt, max_pulls; fixed arm;
-    # exp3 gamma, history_size). max_pulls (laser): -1 = automatic (dense A^-1 up to d=1024, exact
-    # low-rank above), 0 = dense
+    # reads (bandit/selectors.py: laser alpha, lam, history_size, per_prompt, max_pulls, normalise;
+    # fixed arm; exp3 gamma, history_size, normalise). max_pulls (laser): -1 = automatic (dense
+    # square-root state up to d=1024, low-rank above), 0 = dense. normalise: "quantile" (the paper's
+    # 20/80 rule) or "none".
     c.selector_args = ConfigDict(default_args())
 
     c.policy = ConfigDict(dict(

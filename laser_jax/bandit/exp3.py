@@ -35,14 +35,14 @@ class Exp3State:
         return self.log_weights.shape[0]
 
 
-def init(num_arms: int, history_size: int = 1024) -> Exp3State:
-    """Uniform weights (all log w_k = 0) and an empty reward history."""
+def init(num_arms: int, history_size: int = 1024, normalise: str = "quantile") -> Exp3State:
+    """Uniform weights (all log w_k = 0) and an empty reward history (rule ``normalise``)."""
     if isinstance(num_arms, bool) or not isinstance(num_arms, (int, np.integer)) or num_arms < 1:
         raise ValueError(f"num_arms must be a positive int, got {num_arms!r}.")
     return Exp3State(
         log_weights=jnp.asarray(np.zeros((int(num_arms),), np.float32)),
         counts=jnp.asarray(np.zeros((int(num_arms),), np.int32)),
-        history=norm.init_history(history_size),
+        history=norm.init_history(history_size, rule=normalise),
     )
 
 

@@ -175,8 +175,9 @@ def _check_init(num_arms, dim, lam, history_size):
 
 
 def init(num_arms: int, dim: int, lam: float = 1.0, history_size: int = 1024,
-         dtype=jnp.float32) -> LinUCBState:
-    """Fresh state: A_k = lam*I (R_k = sqrt(lam) I), b_k = 0 (z_k = 0), empty reward history."""
+         dtype=jnp.float32, normalise: str = "quantile") -> LinUCBState:
+    """Fresh state: A_k = lam*I (R_k = sqrt(lam) I), b_k = 0 (z_k = 0), empty reward history
+    with normalisation rule ``normalise`` (normalise.py: "quantile", the paper's, or "none")."""
     num_arms, dim, history_size = _check_init(num_arms, dim, lam, history_size)
     # Built in numpy and transferred once: no per-shape compilation of eager ops.
     eye = np.eye(dim, dtype=np.float32) * np.sqrt(np.float32(lam))
@@ -184,7 +185,7 @@ def init(num_arms: int, dim: int, lam: float = 1.0, history_size: int = 1024,
         r=jnp.asarray(np.broadcast_to(eye, (num_arms, dim, dim)), dtype),
         z=jnp.asarray(np.zeros((num_arms, dim), np.float32), dtype),
         counts=jnp.asarray(np.zeros((num_arms,), np.int32)),
-        history=norm.init_history(history_size, dtype=jnp.float32),
+        history=norm.init_history(history_size, dtype=jnp.float32, rule=normalise),
     )
 
 
@@ -194,7 +195,8 @@ def default_max_pulls(dim: int) -> int:
 
 
 def init_lowrank(num_arms: int, dim: int, lam: float = 1.0, history_size: int = 1024,
-                 max_pulls: int | None = None, dtype=jnp.float32) -> LowRankLinUCBState:
+                 max_pulls: int | None = None, dtype=jnp.float32,
+                 normalise: str = "quantile") -> LowRankLinUCBState:
     """Fresh low-rank state (module docstring): U_k empty, b_k = 0, empty reward history.
 
     ``max_pulls`` in [1, dim] (default ``default_max_pulls(dim)`` = dim // 2): pulls an arm keeps
@@ -214,7 +216,7 @@ def init_lowrank(num_arms: int, dim: int, lam: float = 1.0, history_size: int = 
         b=jnp.zeros((num_arms, dim), dtype),
         counts=jnp.zeros((num_arms,), jnp.int32),
         lam=jnp.asarray(lam, dtype),
-        history=norm.init_history(history_size, dtype=jnp.float32),
+        history=norm.init_history(history_size, dtype=jnp.float32, rule=normalise),
         max_pulls=int(max_pulls),
     )
 

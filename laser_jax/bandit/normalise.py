@@ -22,6 +22,12 @@ and the bandits count the pull. Other non-finite raw rewards (NaN, +inf: a diver
 not pushed and normalise to NaN; the bandits skip their update on them (a jitted step cannot
 raise), so one bad batch cannot poison the history or the arm statistics. Check
 ``jnp.isfinite(info["norm_reward"])`` to notice it.
+
+Rule ``"none"`` (``init_history(..., rule="none")``; the selectors' ``normalise`` argument): r' = r
+unchanged, for a raw reward that already lies in [0, 1] and means the same at every step, such as
+a task metric against gold answers in best-of-n. The 20/80 rule is wrong there: with 0/1 rewards
+the history's 20th and 80th percentiles coincide as soon as 80% of them agree, and every reward
+then becomes 0.5 (no signal at all). The history is still kept (and -inf still gives 0).
 """
 
 from __future__ import annotations
@@ -47,19 +53,25 @@ class RewardHistory:
 
     values: jax.Array
     count: jax.Array
+    rule: str = struct.field(pytree_node=False, default="quantile")  # or "none" (module docstring)
 
     @property
     def capacity(self) -> int:
         return self.values.shape[0]
 
 
-def init_history(capacity: int = 1024, dtype=jnp.float32) -> RewardHistory:
-    """An empty history that keeps the last ``capacity`` raw rewards."""
+RULES = ("quantile", "none")
+
+
+def init_history(capacity: int = 1024, dtype=jnp.float32, rule: str = "quantile") -> RewardHistory:
+    """An empty history that keeps the last ``capacity`` raw rewards; ``rule`` in RULES."""
+    if rule not in RULES:
+        raise ValueError(f"reward normalisation rule must be one of {RULES}, got {rule!r}.")
     if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
         raise ValueError(f"history capacity must be a positive int, got {capacity!r}; "
                          "pass e.g. history_size=1024.")
     return RewardHistory(values=jnp.asarray(np.zeros((int(capacity),), np.float32), dtype),
-                         count=jnp.asarray(np.zeros((), np.int32)))
+                         count=jnp.asarray(np.zeros((), np.int32)), rule=rule)
 
 
 def push(hist: RewardHistory, r) -> RewardHistory:
@@ -71,7 +83,7 @@ def push(hist: RewardHistory, r) -> RewardHistory:
     ok = jnp.isfinite(r)
     slot = hist.count % hist.capacity
     values = hist.values.at[slot].set(jnp.where(ok, r, hist.values[slot]))
-    return RewardHistory(values=values, count=hist.count + ok.astype(jnp.int32))
+    return hist.replace(values=values, count=hist.count + ok.astype(jnp.int32))
 
 
 def num_valid(hist: RewardHistory) -> jax.Array:
@@ -104,8 +116,11 @@ def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     """r' = clip((r - q20) / (q80 - q20), 0, 1) against ``hist``; 0.5 if q80 - q20 <= eps.
 
     ``hist`` should already contain ``r`` (push first). An empty history also gives 0.5;
-    r = -inf gives 0; NaN or +inf gives NaN.
+    r = -inf gives 0; NaN or +inf gives NaN. Rule "none": r itself (-inf: 0; NaN / +inf: NaN).
     """
+    if hist.rule == "none":
+        r = jnp.asarray(r, hist.values.dtype)
+        return jnp.where(r == -jnp.inf, jnp.asarray(0.0, r.dtype), jnp.where(jnp.isfinite(r), r, jnp.nan))
     q = quantiles(hist)
     q20, q80 = q[0], q[1]
     r = jnp.asarray(r, hist.values.dtype)

@@ -18,7 +18,8 @@ state (traced ones as leaves, shape-deciding ones as static fields).
 
 Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   laser       LinUCB on the batch-mean context, one RM for the whole batch (the paper).
-              hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False, max_pulls=None.
+              hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False, max_pulls=None,
+              normalise="quantile" (bandit/normalise.py; "none" passes the raw reward through).
               per_prompt=True picks one RM per prompt from its own context and updates with
               per-prompt rewards (an option beyond the paper). max_pulls picks the state (see
               linucb.py): 0 = dense square-root form R_k [K, d, d] (float32-exact against a
@@ -32,7 +33,8 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   random      one uniformly random RM per batch, drawn from ``key``.
   sequential  RM ``step mod K``: cycles through the RMs.
   ensemble    RM score ensemble: every RM scores every response, uniform weights 1/K; no learning.
-  exp3        Exp3 (no context), one RM per batch; hparams: gamma=0.1, history_size=1024.
+  exp3        Exp3 (no context), one RM per batch; hparams: gamma=0.1, history_size=1024,
+              normalise="quantile".
 
 Two v2-paper baselines not implemented yet (our working definitions; check them against the
 paper before implementing):
@@ -164,7 +166,7 @@ DENSE_MAX_DIM = 1024
 
 
 def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False,
-                max_pulls=None):
+                max_pulls=None, normalise="quantile"):
     del key
     if max_pulls is None:
         max_pulls = 0 if dim <= DENSE_MAX_DIM else linucb.default_max_pulls(dim)
@@ -173,10 +175,11 @@ def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, pe
         raise ValueError(f"selector 'laser': max_pulls must be None (automatic), 0 (dense A^-1) "
                          f"or an int in [1, dim={dim}] (low-rank), got {max_pulls!r}.")
     if max_pulls == 0:
-        bandit = linucb.init(num_arms, dim, lam=lam, history_size=history_size)
+        bandit = linucb.init(num_arms, dim, lam=lam, history_size=history_size,
+                             normalise=normalise)
     else:
         bandit = linucb.init_lowrank(num_arms, dim, lam=lam, history_size=history_size,
-                                     max_pulls=int(max_pulls))
+                                     max_pulls=int(max_pulls), normalise=normalise)
     return LaserState(
         counts=_zeros_counts(num_arms),
         bandit=bandit,
@@ -264,12 +267,12 @@ def _ensemble_select(state: CountsState, contexts, key, step):
 # ----------------------------------------------------------------------------- exp3
 
 
-def _exp3_init(key, num_arms, dim, *, gamma=0.1, history_size=1024):
+def _exp3_init(key, num_arms, dim, *, gamma=0.1, history_size=1024, normalise="quantile"):
     del key, dim
     if not 0.0 < float(gamma) <= 1.0:
         raise ValueError(f"selector 'exp3': gamma (exploration rate) must be in (0, 1], "
                          f"got {gamma!r}.")
-    bandit = exp3_lib.init(num_arms, history_size=history_size)
+    bandit = exp3_lib.init(num_arms, history_size=history_size, normalise=normalise)
     g = jnp.asarray(gamma, jnp.float32)
     return Exp3SelectorState(counts=_zeros_counts(num_arms), bandit=bandit, gamma=g,
                              last_probs=exp3_lib.probs(bandit, g))
@@ -326,6 +329,9 @@ HISTORY = Arg("history_size", 1024, _int(lambda v, k: v >= 1), "an integer >= 1 
 PER_PROMPT = Arg("per_prompt", False, lambda v, k: isinstance(v, bool), "true or false")
 MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 (dense A^-1) or a positive "
                 "integer (low-rank up to that many pulls per arm)", lambda v: None if v == -1 else v)
+NORMALISE = Arg("normalise", "quantile", lambda v, k: v in ("quantile", "none"),
+                '"quantile" (the paper\'s 20/80 rule against the reward history) or "none" (the '
+                'raw reward as it is; for rewards already in [0, 1], e.g. a gold task metric)')
 ARM = Arg("arm", 0, _int(lambda v, k: 0 <= v < k), "an integer in [0, number of reward models)")
 GAMMA = Arg("gamma", 0.1, _real(lambda v: 0 < v <= 1), "a number in (0, 1] (Exp3's exploration)")
 
@@ -383,13 +389,14 @@ class Selector:
 
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
-                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS)),
+                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE)),
     "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,
                            _stateless_update),
     "ensemble": Selector("ensemble", False, _counts_init, _ensemble_select, _stateless_update),
-    "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update, (GAMMA, HISTORY)),
+    "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update,
+                     (GAMMA, HISTORY, NORMALISE)),
 })
 
 

@@ -568,3 +568,21 @@ def test_dense_exact_in_float32_over_5000_near_parallel_steps():
         b[ref_arm] += float(info["norm_reward"]) * c64
     assert worst < 2e-4, worst  # see the docstring: the issue's 1e-4 is not met yet
     assert (np.asarray(state.counts) > 100).all()
+
+
+def test_normalise_none_passes_the_raw_reward_through():
+    """rule "none": r' = r (the 0/1 case where the 20/80 rule gives 0.5 forever); -inf -> 0."""
+    h = nm.init_history(8, rule="none")
+    for r in (1.0, 1.0, 1.0, 1.0, 0.0):
+        h, out = nm.push_and_normalise(h, r)
+        assert float(out) == r
+    q = nm.init_history(8)
+    for r in (1.0, 1.0, 1.0, 1.0, 1.0, 0.0):
+        q, out_q = nm.push_and_normalise(q, r)
+    assert float(out_q) == 0.5  # the quantile rule: sorted 0,1,1,1,1,1: q20 = q80 = 1, no signal
+    assert float(nm.normalise(h, -np.inf)) == 0.0 and np.isnan(float(nm.normalise(h, np.nan)))
+    with pytest.raises(ValueError, match="rule must be one of"):
+        nm.init_history(8, rule="zscore")
+    state = linucb.init(2, 3, normalise="none")
+    state, info = linucb.update_jit(state, 1, jnp.ones(3), 0.25)
+    assert float(info["norm_reward"]) == 0.25
