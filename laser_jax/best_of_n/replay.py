@@ -1,0 +1,287 @@
+"""Best-of-n replay: every selector's online loop over the SAME samples and the SAME RM scores.
+
+Inference-time LASeR (the paper's long-context setting) trains nothing: per query the policy
+samples n responses, the bandit picks a reward model (RM), that RM's best response is the answer,
+and the bandit learns from a reward. Once the n responses of every query are sampled and scored by
+every RM (`Tables`), each method's loop costs seconds to replay, so it is replayed in many seeded
+query orders and compared with intervals, on identical inputs.
+
+One replay (``replay``, per method, vmapped over orders, a lax.scan over steps):
+
+    stream = the calibration queries (shuffled), then the test queries (shuffled), B per step
+    per step:  weights, state = selector.select(state, contexts of the B queries, key, step)
+               each query's answer = argmax over its n responses of the weighted per-RM
+                   standardised scores (one-hot weights: the chosen RM's best response; ties
+                   broken by a key folded from (order, query), the same for every method)
+               metric = the task metric of each answer
+               bandit reward = "gold": the mean metric of the B answers;
+                               "nll": minus the mean length-normalised NLL of the B answers
+                                      under the policy (the paper's; label-free)
+               state = selector.update(state, weights, contexts, reward)   (see ``learn`` below)
+
+Learning: the calibration queries are a labelled stream; every method sees it first. With the
+``gold`` reward the bandit learns on it only (test labels are unknown when routing) and routes the
+test queries frozen; with ``nll`` it keeps learning on the test queries too. Only test queries are
+reported.
+
+Methods (``METHODS``; ``fixed:<rm>`` for every RM):
+  laser            LinUCB (selectors.py) on the mean context of B queries, one RM per step.
+  laser_per_query  LinUCB choosing one RM per query from its own context (per-prompt rewards).
+  fixed:<rm>       always that RM.
+  best             the single RM with the best mean metric on the calibration queries (never
+                   chosen on test queries), then fixed.
+  random           a uniformly random RM per step.   sequential: RM step mod K.
+  ensemble         per-RM standardised scores averaged (every RM scores every response).
+  exp3             Exp3 over RMs (no context).
+  oracle           reference: per query, the best of the fixed:<rm> answers (hindsight).
+  random_response  reference (the floor): the mean metric over the query's n responses.
+
+Scores: a non-finite RM score excludes that response for that RM (as in training); a query
+whose responses all lose under the chosen weights falls back to a tie-broken pick among all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from laser_jax.bandit import selectors as sel_lib
+
+REWARDS = ("gold", "nll")
+REFERENCES = ("oracle", "random_response")
+SELECTOR_METHODS = ("laser", "laser_per_query", "random", "sequential", "ensemble", "exp3")
+METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
+
+
+@dataclasses.dataclass(frozen=True)
+class Tables:
+    """Everything a replay reads, sampled and scored once.
+
+    metric [Q, n]       task metric of each response in [0, 1] (vs the gold answer)
+    scores [R, Q, n]    each RM's score of each response (NaN / inf: that RM could not score it)
+    nll [Q, n]          length-normalised NLL of each response under the policy
+    contexts [Q, d]     the bandit's context of each query (the policy's final hidden state)
+    family [Q] int      index into ``family_names``
+    calibration [Q]     bool: the labelled stream (warm-up, ``best``'s choice); the rest is test
+    """
+
+    metric: np.ndarray
+    scores: np.ndarray
+    nll: np.ndarray
+    contexts: np.ndarray
+    family: np.ndarray
+    calibration: np.ndarray
+    rm_names: tuple[str, ...]
+    family_names: tuple[str, ...]
+
+    def check(self) -> "Tables":
+        """Raises ValueError naming the array whose shape or values do not fit."""
+        if self.metric.ndim != 2:
+            raise ValueError(f"metric must be [queries, samples], got shape {self.metric.shape}")
+        q, n = self.metric.shape
+        want = {"scores": (len(self.rm_names), q, n), "nll": (q, n), "family": (q,),
+                "calibration": (q,)}
+        for name, shape in want.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} must have shape {shape} (rm_names x queries x samples), "
+                                 f"got {getattr(self, name).shape}")
+        if self.contexts.ndim != 2 or self.contexts.shape[0] != q:
+            raise ValueError(f"contexts must be [{q}, d], got {self.contexts.shape}")
+        if not np.all(np.isfinite(self.metric)):
+            raise ValueError("metric has non-finite entries: every response needs a metric value")
+        if self.family.min(initial=0) < 0 or self.family.max(initial=0) >= len(self.family_names):
+            raise ValueError(f"family indices must lie in [0, {len(self.family_names)})")
+        if not self.calibration.any() or self.calibration.all():
+            raise ValueError("calibration must mark some queries (the labelled stream) and leave "
+                             "some as test queries")
+        return self
+
+
+def project_contexts(contexts: np.ndarray, fit_on: np.ndarray, dim: int) -> np.ndarray:
+    """Contexts onto the top ``dim`` right singular vectors of ``contexts[fit_on]`` (uncentred,
+    so the common direction of LLM hidden states is kept): a smaller LinUCB, fitted without
+    labels. ``dim`` 0 or >= d: unchanged."""
+    d = contexts.shape[1]
+    if dim <= 0 or dim >= d:
+        return contexts.astype(np.float32)
+    _, _, vt = np.linalg.svd(contexts[fit_on].astype(np.float64), full_matrices=False)
+    return (contexts.astype(np.float64) @ vt[:dim].T).astype(np.float32)
+
+
+def standardise_scores(scores: np.ndarray) -> np.ndarray:
+    """Per RM and query: (s - mean) / std over the query's finite scores (std 0: 0); non-finite
+    scores become -inf (never picked while a finite one exists)."""
+    s = np.asarray(scores, np.float64)
+    ok = np.isfinite(s)
+    cnt = np.maximum(ok.sum(-1, keepdims=True), 1)
+    mean = np.where(ok, s, 0.0).sum(-1, keepdims=True) / cnt
+    var = np.where(ok, (s - mean) ** 2, 0.0).sum(-1, keepdims=True) / cnt
+    std = np.sqrt(var)
+    z = np.where(std > 0, (s - mean) / np.where(std > 0, std, 1.0), 0.0)
+    return np.where(ok, z, -np.inf).astype(np.float32)
+
+
+def _selector_for(method: str, rm_names, hparams: dict):
+    """(registry name, hparams) of a selector-backed method."""
+    if method.startswith("fixed:"):
+        rm = method.split(":", 1)[1]
+        if rm not in rm_names:
+            raise ValueError(f"method {method!r}: no reward model named {rm!r}; "
+                             f"reward models: {', '.join(rm_names)}")
+        return "fixed", {"arm": list(rm_names).index(rm)}
+    if method == "laser_per_query":
+        return "laser", {**hparams.get("laser", {}), "per_prompt": True}
+    if method in SELECTOR_METHODS:
+        return method, dict(hparams.get(method, {}))
+    raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}, fixed:<rm>")
+
+
+def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per order, the query index of every stream slot [O, S*B] (-1: padding) and whether the
+    slot's step is a test step [O, S]. Calibration queries come first; each part is shuffled per
+    order and cut into steps of ``batch`` (the calibration remainder is dropped, the test
+    remainder padded with -1)."""
+    calib = np.flatnonzero(tables.calibration)
+    test = np.flatnonzero(~tables.calibration)
+    n_cal = (len(calib) // batch) * batch
+    n_test = -(-len(test) // batch) * batch
+    rng = np.random.default_rng(seed)
+    idx = np.full((orders, n_cal + n_test), -1, np.int32)
+    for o in range(orders):
+        idx[o, :n_cal] = rng.permutation(calib)[:n_cal]
+        idx[o, n_cal:n_cal + len(test)] = rng.permutation(test)
+    is_test = np.zeros((orders, (n_cal + n_test) // batch), bool)
+    is_test[:, n_cal // batch:] = True
+    return idx, is_test
+
+
+@functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test"))
+def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, reward, batch,
+                   learn_on_test):
+    """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each."""
+    num_rm = z.shape[0]
+
+    def one_order(idx_o, test_o, key_o):
+        state = selector.init(jax.random.fold_in(key_o, 0), num_rm, contexts.shape[1])
+        steps = idx_o.reshape(-1, batch)
+
+        def step(carry, xs):
+            state, t = carry
+            ids, test = xs
+            valid = ids >= 0
+            q = jnp.where(valid, ids, ids[0])  # padding repeats the step's first query
+            ctx = contexts[q]
+            weights, state = selector.select(state, ctx, jax.random.fold_in(key_o, 1 + t), t)
+            used = weights > 0  # [B, K]
+            zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
+            combined = jnp.sum(jnp.where(used[:, :, None], weights[:, :, None] * zq, 0.0), 1)
+            best = jnp.max(combined, axis=-1, keepdims=True)
+            u = jax.vmap(lambda qi: jax.random.uniform(jax.random.fold_in(key_o, -1 - qi),
+                                                       (z.shape[2],)))(q)
+            pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
+            m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
+            nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
+            per_query = m if reward == "gold" else -nl
+            if selector.hparams.get("per_prompt", False):
+                raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
+            else:
+                raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
+            learn = jnp.logical_or(~test, learn_on_test)
+            state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw)[0],
+                                 lambda s: s, state)
+            arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
+            return (state, t + 1), (m, arm)
+
+        _, (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, test_o))
+        return m.reshape(-1), arm.reshape(-1)
+
+    return jax.vmap(one_order)(idx, is_test, keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodResult:
+    """Per order and test query: the answer's metric [O, Qt] and the RM used [O, Qt] (-1: an
+    ensemble or a reference); ``test_ids`` [Qt] are the query indices of the columns."""
+
+    method: str
+    metric: np.ndarray
+    arm: np.ndarray
+    test_ids: np.ndarray
+    calib_metric: np.ndarray | None = None  # [O, Qc] on the calibration stream, if replayed
+
+
+def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward: str = "gold",
+           seed: int = 0, hparams: dict | None = None) -> dict[str, MethodResult]:
+    """Replays ``methods`` over ``orders`` seeded query orders (module docstring).
+
+    ``hparams``: per selector name, its hparams (e.g. {"laser": {"alpha": 0.1}}). With the
+    ``gold`` reward, laser and exp3 default to normalise="none" (the 20/80 rule erases a 0/1
+    signal, normalise.py); pass normalise="quantile" for the paper's rule.
+    """
+    tables.check()
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+    if batch < 1 or orders < 1:
+        raise ValueError(f"batch and orders must be >= 1, got batch={batch}, orders={orders}")
+    hparams = {k: dict(v) for k, v in (hparams or {}).items()}
+    if reward == "gold":
+        for name in ("laser", "exp3"):
+            hparams.setdefault(name, {}).setdefault("normalise", "none")
+    methods = list(dict.fromkeys(methods))
+    fixed = [f"fixed:{r}" for r in tables.rm_names]
+    needed = list(dict.fromkeys(methods + (fixed if {"best", "oracle"} & set(methods) else [])))
+    idx, is_test = streams(tables, orders, batch, seed)
+    keys = jax.random.split(jax.random.key(seed), orders)
+    z = jnp.asarray(standardise_scores(tables.scores))
+    args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
+            jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx),
+            jnp.asarray(is_test), keys)
+    test_ids = np.flatnonzero(~tables.calibration)
+    calib_ids = np.flatnonzero(tables.calibration)
+    out: dict[str, MethodResult] = {}
+    for method in needed:
+        if method in ("best",) + REFERENCES:
+            continue
+        name, hp = _selector_for(method, tables.rm_names, hparams)
+        selector = sel_lib.make_selector(name, **hp)
+        m, arm = map(np.asarray, _replay_orders(selector, *args, reward=reward, batch=batch,
+                                                learn_on_test=(reward == "nll")))
+        out[method] = _by_query(method, m, arm, idx, test_ids, calib_ids)
+    if "best" in methods:
+        cal = np.array([np.nanmean(out[f].calib_metric) for f in fixed])
+        k = int(np.argmax(cal))
+        src = out[fixed[k]]
+        out["best"] = dataclasses.replace(src, method="best")
+    if "oracle" in methods:
+        stack = np.stack([out[f].metric for f in fixed])  # [R, O, Qt]
+        arm = np.argmax(stack, axis=0)
+        out["oracle"] = MethodResult("oracle", stack.max(axis=0), arm, test_ids)
+    if "random_response" in methods:
+        mean = tables.metric[test_ids].astype(np.float64).mean(axis=1)
+        out["random_response"] = MethodResult("random_response", np.broadcast_to(
+            mean, (orders, len(test_ids))).copy(), np.full((orders, len(test_ids)), -1), test_ids)
+    return {m: out[m] for m in methods}
+
+
+def _by_query(method, m, arm, idx, test_ids, calib_ids) -> MethodResult:
+    """Stream-slot arrays [O, S*B] -> per test query [O, Qt] (and calibration [O, Qc])."""
+    orders = m.shape[0]
+    col = np.full(idx.max() + 1, -1)
+    col[test_ids] = np.arange(len(test_ids))
+    ccol = np.full(idx.max() + 1, -1)
+    ccol[calib_ids] = np.arange(len(calib_ids))
+    metric = np.full((orders, len(test_ids)), np.nan)
+    arms = np.full((orders, len(test_ids)), -1)
+    calib = np.full((orders, len(calib_ids)), np.nan)
+    for o in range(orders):
+        ok = idx[o] >= 0
+        q = idx[o][ok]
+        t = col[q] >= 0
+        metric[o, col[q[t]]] = m[o][ok][t]
+        arms[o, col[q[t]]] = arm[o][ok][t]
+        calib[o, ccol[q[~t]]] = m[o][ok][~t]
+    return MethodResult(method, metric, arms, test_ids, calib)

@@ -1,0 +1,139 @@
+"""Best-of-n replay (laser_jax/best_of_n/replay.py, stats.py) on hand-made score tensors."""
+
+import numpy as np
+import pytest
+
+from laser_jax.best_of_n import replay as rp
+from laser_jax.best_of_n import stats
+
+
+def routing_tables(queries=300, n=8, d=16, seed=0, calib_share=0.3):
+    """Three families, three RMs: RM k ranks family k's responses by correctness (plus a little
+    noise) and is blind (pure noise) on the other families. Contexts: nearly parallel family
+    directions (cosine ~0.8 between families) of norm ~60, as LLM hidden states are."""
+    rng = np.random.default_rng(seed)
+    fam = rng.integers(3, size=queries)
+    metric = (rng.random((queries, n)) < 0.35).astype(np.float64)
+    metric[:, 0] = 1.0  # every query has a correct response (shuffled below)
+    metric = np.take_along_axis(metric, rng.permuted(np.tile(np.arange(n), (queries, 1)), axis=1), 1)
+    scores = rng.normal(size=(3, queries, n))
+    for k in range(3):
+        own = fam == k
+        scores[k, own] = metric[own] + 0.1 * rng.normal(size=(own.sum(), n))
+    common = rng.normal(size=d)
+    base = 0.9 * common / np.linalg.norm(common) + 0.45 * rng.normal(size=(3, d)) / np.sqrt(d)
+    contexts = 60 * (base[fam] + 0.05 * rng.normal(size=(queries, d)) / np.sqrt(d))
+    calib = np.zeros(queries, bool)
+    calib[rng.permutation(queries)[: int(calib_share * queries)]] = True
+    return rp.Tables(metric=metric, scores=scores, nll=rng.random((queries, n)),
+                     contexts=contexts.astype(np.float32), family=fam, calibration=calib,
+                     rm_names=("rm_a", "rm_b", "rm_c"), family_names=("fa", "fb", "fc"))
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return routing_tables()
+
+
+@pytest.fixture(scope="module")
+def results(tables):
+    methods = ["laser", "laser_per_query", "random", "sequential", "ensemble", "exp3", "best",
+               "oracle", "random_response", "fixed:rm_a", "fixed:rm_b", "fixed:rm_c"]
+    return rp.replay(tables, methods, orders=20, seed=3)
+
+
+def test_same_seed_same_results(tables, results):
+    again = rp.replay(tables, ["laser", "random", "exp3"], orders=20, seed=3)
+    for m in again:
+        np.testing.assert_array_equal(again[m].metric, results[m].metric, err_msg=m)
+        np.testing.assert_array_equal(again[m].arm, results[m].arm, err_msg=m)
+    other = rp.replay(tables, ["random"], orders=20, seed=4)
+    assert not np.array_equal(other["random"].arm, results["random"].arm)
+
+
+def test_oracle_dominates_every_fixed_rm_on_every_query(results):
+    for rm in ("rm_a", "rm_b", "rm_c"):
+        assert (results["oracle"].metric >= results[f"fixed:{rm}"].metric).all()
+    assert results["oracle"].metric.mean() > max(
+        results[f"fixed:{rm}"].metric.mean() for rm in ("rm_a", "rm_b", "rm_c"))
+
+
+def test_random_response_is_the_mean_over_samples(tables, results):
+    res = results["random_response"]
+    by_hand = [sum(tables.metric[q]) / tables.metric.shape[1] for q in res.test_ids]
+    np.testing.assert_allclose(res.metric[0], by_hand, atol=1e-9)
+    np.testing.assert_allclose(res.metric[-1], by_hand, atol=1e-9)
+
+
+def test_fixed_rm_answers_are_that_rms_best_response(tables, results):
+    """fixed:rm_b's answer to each test query has rm_b's top score (a tie-broken argmax)."""
+    res = results["fixed:rm_b"]
+    for q_col, q in enumerate(res.test_ids[:40]):
+        s = tables.scores[1, q]
+        top = tables.metric[q][s == s.max()]
+        assert res.metric[0, q_col] in top
+    assert (res.arm == 1).all()
+
+
+def test_laser_with_gold_reward_routes_each_family_to_its_rm(tables, results):
+    """After the labelled warm-up, >= 90 % of each family's test queries go to the RM that is
+    right on that family, and the metric ends within a few points of the oracle."""
+    use = stats.arm_use_by_family(results["laser"], tables)
+    for k, fam in enumerate(tables.family_names):
+        assert use[fam][tables.rm_names[k]] >= 0.9, (fam, use[fam])
+    oracle = results["oracle"].metric.mean()
+    assert results["laser"].metric.mean() >= oracle - 0.05, (results["laser"].metric.mean(), oracle)
+    # and the context-free baselines cannot do that here
+    for m in ("random", "sequential", "exp3", "best"):
+        assert results[m].metric.mean() < oracle - 0.1, m
+
+
+def test_best_is_chosen_on_calibration_only(tables):
+    """Make rm_c the best on calibration queries and the worst on test queries: best = rm_c."""
+    t = routing_tables(seed=1)
+    scores = t.scores.copy()
+    cal, test = t.calibration, ~t.calibration
+    scores[2][cal] = t.metric[cal]  # perfect on calibration
+    scores[2][test] = -t.metric[test]  # inverted on test
+    t = rp.Tables(**{**t.__dict__, "scores": scores})
+    res = rp.replay(t, ["best", "fixed:rm_c"], orders=2)
+    np.testing.assert_array_equal(res["best"].metric, res["fixed:rm_c"].metric)
+
+
+def test_summary_records_and_intervals(tables, results):
+    rows = stats.summarise(results, tables, metric_name="accuracy")
+    assert [r["method"] for r in rows] == list(results)
+    for r in rows:
+        lo, hi = r["ci95"]
+        assert lo <= r["mean"] <= hi and hi - lo > 0 or r["method"] == "oracle"
+        assert set(r["by_family"]) == {"fa", "fb", "fc"}
+        if r["method"] != "best":
+            assert r["vs_best"]["against"] == "best"
+    labels = {r["method"]: r["label"] for r in rows}
+    assert labels["oracle"] == labels["random_response"] == "reference"
+    # the bootstrap interval of the mean of known values, by hand: [0]*50 + [1]*50 -> ~0.5 +- 0.1
+    lo, hi = stats.bootstrap_ci(np.r_[np.zeros(50), np.ones(50)])
+    assert 0.38 < lo < 0.44 and 0.56 < hi < 0.62
+
+
+def test_nonfinite_scores_exclude_only_that_response():
+    t = routing_tables(queries=60, seed=2)
+    scores = t.scores.copy()
+    q = np.flatnonzero(~t.calibration)[0]
+    scores[0, q, :] = np.arange(8.0)
+    scores[0, q, 7] = np.nan  # the top response is unscored: rm_a's answer is response 6
+    t = rp.Tables(**{**t.__dict__, "scores": scores})
+    res = rp.replay(t, ["fixed:rm_a"], orders=1)["fixed:rm_a"]
+    col = list(res.test_ids).index(q)
+    assert res.metric[0, col] == t.metric[q, 6]
+
+
+def test_bad_tables_and_methods_name_the_problem(tables):
+    with pytest.raises(ValueError, match="scores must have shape"):
+        rp.Tables(**{**tables.__dict__, "scores": tables.scores[:2]}).check()
+    with pytest.raises(ValueError, match="unknown method 'lasr'"):
+        rp.replay(tables, ["lasr"], orders=1)
+    with pytest.raises(ValueError, match="no reward model named 'rm_z'"):
+        rp.replay(tables, ["fixed:rm_z"], orders=1)
+    with pytest.raises(ValueError, match="reward must be one of"):
+        rp.replay(tables, ["laser"], orders=1, reward="loss")
