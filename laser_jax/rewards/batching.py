@@ -80,3 +80,83 @@ def placed(mb: MicroBatch, mesh) -> MicroBatch:
 
     return dataclasses.replace(mb, ids=global_batch(mb.ids, mesh), mask=global_batch(mb.mask, mesh),
                                response_mask=global_batch(mb.response_mask, mesh))
+
+
+# ---------------------------------------------------------------------------- prompt-once batches
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedBatch:
+    """Rows that share a prompt part, the prompt once and its responses beside it (the prompt-once
+    mode of `models.logprobs.response_logprobs`).
+
+    index [g, N] int: which input row each response slot is (-1: an empty slot);
+    prompt_ids / prompt_mask [b, S] left-padded prompt parts (b >= g: dummy groups hold one real
+    pad token); ids / mask [b, N, R] right-padded response parts (mask 1 = a response token whose
+    log-prob counts; empty slots are all 0)."""
+
+    index: np.ndarray
+    prompt_ids: np.ndarray
+    prompt_mask: np.ndarray
+    ids: np.ndarray
+    mask: np.ndarray
+
+
+def prompt_groups(rows: Sequence[Encoded]) -> tuple[list[list[int]], list[int]]:
+    """(groups of row indices whose prompt parts are identical, in first-seen order; rows that
+    cannot share: an empty prompt part or an empty response part)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    alone = []
+    for i, row in enumerate(rows):
+        if row.n_prompt == 0 or row.n_prompt >= len(row.ids):
+            alone.append(i)
+        else:
+            groups.setdefault(row.ids[:row.n_prompt], []).append(i)
+    return list(groups.values()), alone
+
+
+def shared_batches(rows: Sequence[Encoded], groups: Sequence[Sequence[int]], batch_size: int,
+                   pad_id: int) -> list[SharedBatch]:
+    """Prompt-once batches over `groups` (see `prompt_groups`): about `batch_size` responses per
+    batch (at least one group), shapes bucketed as `micro_batches` buckets them."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    order = sorted(range(len(groups)), key=lambda g: -rows[groups[g][0]].n_prompt)
+    out, start = [], 0
+    while start < len(order):
+        n_max = max(len(groups[g]) for g in order[start:start + max(1, batch_size)])
+        per = max(1, batch_size // n_max)
+        chunk = [groups[g] for g in order[start:start + per]]
+        start += per
+        n = bucket_rows(max(len(c) for c in chunk), 1 << 30)
+        s = bucket_length(max(rows[c[0]].n_prompt for c in chunk))
+        r = bucket_length(max(len(rows[i].ids) - rows[i].n_prompt for c in chunk for i in c))
+        b = bucket_rows(len(chunk), max(per, 1))
+        index = np.full((len(chunk), n), -1, np.int64)
+        p_ids = np.full((b, s), pad_id, np.int32)
+        p_mask = np.zeros((b, s), np.int32)
+        p_mask[len(chunk):, -1] = 1  # dummy groups: one real (pad) token
+        ids = np.full((b, n, r), pad_id, np.int32)
+        mask = np.zeros((b, n, r), np.int32)
+        for gi, members in enumerate(chunk):
+            head = rows[members[0]].ids[:rows[members[0]].n_prompt]
+            p_ids[gi, s - len(head):] = head
+            p_mask[gi, s - len(head):] = 1
+            for j, i in enumerate(members):
+                tail = rows[i].ids[rows[i].n_prompt:]
+                index[gi, j] = i
+                ids[gi, j, :len(tail)] = tail
+                mask[gi, j, :len(tail)] = 1
+        out.append(SharedBatch(index, p_ids, p_mask, ids, mask))
+    return out
+
+
+def placed_shared(sb: SharedBatch, mesh) -> SharedBatch:
+    """`placed` for a prompt-once batch (groups split over the batch axes)."""
+    if mesh is None:
+        return sb
+    from laser_jax.sharding import global_batch
+
+    return dataclasses.replace(sb, prompt_ids=global_batch(sb.prompt_ids, mesh),
+                               prompt_mask=global_batch(sb.prompt_mask, mesh),
+                               ids=global_batch(sb.ids, mesh), mask=global_batch(sb.mask, mesh))

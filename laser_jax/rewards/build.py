@@ -16,7 +16,8 @@ Fields (unknown fields are an error):
   dir, a .gguf file, a laser_jax checkpoint, a hub id, "smollm2-135m-instruct"), tokenizer (a path
   to load the tokenizer from; default `path`), dtype (default the builder's), batch_size,
   max_length, chat_template (true / false / null = when the tokenizer has one), system.
-- classifier: label (default 0). likelihood / implicit_dpo: chunk (LM-head positions at a time).
+- classifier: label (default 0). likelihood / implicit_dpo: chunk (LM-head positions at a time),
+  share_prompt (default true: a prompt's n responses are scored against the prompt run once).
 - implicit_dpo: ref_path (required), beta (default 0.1). The reference reads the policy's ids, so
   it must use the same tokenizer.
 - verifier: task (gsm8k, strategyqa, mmlu or demo; default the builder's `default_task`, else
@@ -54,8 +55,8 @@ _COMMON = {"kind", "name", "noise", "noise_sigma", "noise_seed"}
 _NEURAL = {"path", "tokenizer", "dtype", "batch_size", "max_length", "chat_template", "system"}
 FIELDS = {
     "classifier": _COMMON | _NEURAL | {"label"},
-    "likelihood": _COMMON | _NEURAL | {"chunk"},
-    "implicit_dpo": _COMMON | _NEURAL | {"chunk", "ref_path", "beta"},
+    "likelihood": _COMMON | _NEURAL | {"chunk", "share_prompt"},
+    "implicit_dpo": _COMMON | _NEURAL | {"chunk", "share_prompt", "ref_path", "beta"},
     "verifier": _COMMON | {"task", "rule"},
 }
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
@@ -122,6 +123,8 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
             _number(spec, field, where, default, cast, check, need)
         except ValueError as e:
             problems.append(str(e))
+    if not isinstance(spec.get("share_prompt", True), bool):
+        problems.append(f"{where}.share_prompt={spec['share_prompt']!r} must be true or false")
     if "noise" in spec and "noise_sigma" in spec:
         problems.append(f"{where}: give noise or noise_sigma (the same thing), not both")
     noise_field = "noise_sigma" if "noise_sigma" in spec else "noise"
@@ -208,14 +211,15 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
                             f"an integer in [0, {model.cfg.num_labels}) (the model's labels)")
             rm = ClassifierRM(model, tok, name, label, **common)
         else:
+            share = bool(spec.get("share_prompt", True))
             if kind == "likelihood":
-                rm = LikelihoodRM(model, tok, name, chunk=chunk, **common)
+                rm = LikelihoodRM(model, tok, name, chunk=chunk, share_prompt=share, **common)
             else:
                 ref = cache.model(str(spec["ref_path"]), mdtype, mesh, f"{where}.ref_path")
                 if not isinstance(ref, CausalLM):
                     raise ValueError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
                                      f"checkpoint, this one loads as {type(ref).__name__}")
-                rm = ImplicitDPORM(model, ref, tok, beta, name, chunk=chunk, **common)
+                rm = ImplicitDPORM(model, ref, tok, beta, name, chunk=chunk, share_prompt=share, **common)
 
     if sigma:
         rm = NoisyRM(rm, sigma, seed, name=spec.get("name") or f"{rm.name}+noise{sigma:g}")

@@ -8,20 +8,21 @@
   Both models read the same ids, so they must share the tokenizer.
 
 The response span is the RM's own re-tokenisation of the response (see `text.py`): in chat mode it
-includes the template's end-of-turn tokens, in plain mode a final EOS.
+includes the template's end-of-turn tokens, in plain mode a final EOS. The n responses of one prompt
+are scored against that prompt run once (``share_prompt``, default on; `neural.logprob_sums`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from flax import nnx
 
 from laser_jax.models import CausalLM
-from laser_jax.sharding import replicated_for, to_host
-from laser_jax.rewards.batching import MicroBatch
-from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, lm_logprob_sums
+from laser_jax.rewards.neural import DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, logprob_sums
+from laser_jax.rewards.text import Encoded
 
 
 def _require_lm(model, who: str, role: str) -> None:
@@ -30,21 +31,24 @@ def _require_lm(model, who: str, role: str) -> None:
                         f"{type(model).__name__}")
 
 
-def response_logprobs(model, mb: MicroBatch, chunk: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of response log-probs, response tokens) of a micro-batch under `model`, as numpy."""
-    graphdef, state = nnx.split(model)
-    s, n = lm_logprob_sums(graphdef, state, mb.ids, mb.mask, mb.response_mask, chunk=chunk,
-                           out_sharding=replicated_for(state))
-    return to_host(s), to_host(n)
-
-
 class _LogprobRM(NeuralRM):
-    def __init__(self, tokenizer: Any, name: str, *, chunk: int | None = DEFAULT_CHUNK, **kw):
+    """share_prompt (default True): the n responses of one prompt are scored against the prompt
+    run once (`neural.logprob_sums`); False runs every (prompt, response) row whole."""
+
+    def __init__(self, tokenizer: Any, name: str, *, chunk: int | None = DEFAULT_CHUNK, share_prompt: bool = True,
+                 **kw):
         self.chunk = chunk
+        self.share_prompt = bool(share_prompt)
         super().__init__(tokenizer, name, **kw)
 
     def stack_key(self) -> tuple:
-        return super().stack_key() + (self.chunk,)
+        return super().stack_key() + (self.chunk, self.share_prompt)
+
+    def sums(self, model, rows: Sequence[Encoded]) -> tuple[np.ndarray, np.ndarray]:
+        """(summed response log-probs, response tokens) of `rows` under `model`."""
+        graphdef, state = nnx.split(model)
+        return logprob_sums(graphdef, state, rows, batch_size=self.batch_size, pad_id=self.encoder.pad_id,
+                            chunk=self.chunk, share_prompt=self.share_prompt)
 
 
 class LikelihoodRM(_LogprobRM):
@@ -54,18 +58,18 @@ class LikelihoodRM(_LogprobRM):
 
     def __init__(self, model: CausalLM, tokenizer: Any, name: str, *, batch_size: int = DEFAULT_BATCH,
                  max_length: int | None = None, chat_template: bool | None = None, system: str | None = None,
-                 chunk: int | None = DEFAULT_CHUNK):
+                 chunk: int | None = DEFAULT_CHUNK, share_prompt: bool = True):
         _require_lm(model, f"LikelihoodRM {name!r}", "model")
         self.model = model
         super().__init__(tokenizer, name, batch_size=batch_size, max_length=max_length, chat_template=chat_template,
-                         system=system, chunk=chunk)
+                         system=system, chunk=chunk, share_prompt=share_prompt)
 
     def models(self):
         return [self.model]
 
-    def _score_batch(self, mb: MicroBatch) -> np.ndarray:
-        s, n = response_logprobs(self.model, mb, self.chunk)
-        return s / np.maximum(n, 1.0)
+    def score_rows(self, rows: Sequence[Encoded]) -> np.ndarray:
+        s, n = self.sums(self.model, rows)
+        return (s / np.maximum(n, 1.0)).astype(np.float32)
 
 
 class ImplicitDPORM(_LogprobRM):
@@ -75,7 +79,7 @@ class ImplicitDPORM(_LogprobRM):
 
     def __init__(self, policy_model: CausalLM, ref_model: CausalLM, tokenizer: Any, beta: float, name: str, *,
                  batch_size: int = DEFAULT_BATCH, max_length: int | None = None, chat_template: bool | None = None,
-                 system: str | None = None, chunk: int | None = DEFAULT_CHUNK):
+                 system: str | None = None, chunk: int | None = DEFAULT_CHUNK, share_prompt: bool = True):
         _require_lm(policy_model, f"ImplicitDPORM {name!r}", "policy model")
         _require_lm(ref_model, f"ImplicitDPORM {name!r}", "reference model")
         if not float(beta) > 0:
@@ -84,12 +88,12 @@ class ImplicitDPORM(_LogprobRM):
         self.ref_model = ref_model
         self.beta = float(beta)
         super().__init__(tokenizer, name, batch_size=batch_size, max_length=max_length, chat_template=chat_template,
-                         system=system, chunk=chunk)
+                         system=system, chunk=chunk, share_prompt=share_prompt)
 
     def models(self):
         return [self.policy_model, self.ref_model]
 
-    def _score_batch(self, mb: MicroBatch) -> np.ndarray:
-        policy, _ = response_logprobs(self.policy_model, mb, self.chunk)
-        ref = policy if self.ref_model is self.policy_model else response_logprobs(self.ref_model, mb, self.chunk)[0]
+    def score_rows(self, rows: Sequence[Encoded]) -> np.ndarray:
+        policy, _ = self.sums(self.policy_model, rows)
+        ref = policy if self.ref_model is self.policy_model else self.sums(self.ref_model, rows)[0]
         return (self.beta * (policy.astype(np.float64) - ref)).astype(np.float32)

@@ -19,10 +19,11 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.rewards.base import check_inputs
-from laser_jax.rewards.batching import MicroBatch, micro_batches, placed
-from laser_jax.models.logprobs import sequence_logprobs
+from laser_jax.rewards.batching import (MicroBatch, micro_batches, placed, placed_shared, prompt_groups,
+                                       shared_batches)
+from laser_jax.models.logprobs import response_logprobs, sequence_logprobs
 from laser_jax.rewards.text import Encoded, PairEncoder
-from laser_jax.sharding import constrain, mesh_of, to_host
+from laser_jax.sharding import constrain, mesh_of, replicated_for, to_host
 
 DEFAULT_BATCH = 8
 DEFAULT_CHUNK = 256  # LM-head positions at a time (bounds the [B, chunk, V] logits)
@@ -39,6 +40,18 @@ def lm_logprob_sums(graphdef, state, ids, mask, response_mask, *, stacked: bool 
     return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
 
 
+@partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk", "out_sharding"))
+def lm_shared_sums(graphdef, state, prompt_ids, prompt_mask, ids, mask, *, stacked: bool = False,
+                   chunk: int | None = None, out_sharding=None):
+    """`lm_logprob_sums` in prompt-once mode (`batching.SharedBatch`): each prompt runs once and
+    its N responses attend to its keys. ([b, N], [b, N]); [K, b, N] each when stacked."""
+
+    def one(s):
+        return response_logprobs(nnx.merge(graphdef, s), prompt_ids, prompt_mask, ids, mask, chunk=chunk)
+
+    return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
+
+
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "out_sharding"))
 def classifier_logits(graphdef, state, ids, mask, *, stacked: bool = False, out_sharding=None):
     """Label logits at each row's last real token [B, L]; [K, B, L] when stacked."""
@@ -46,6 +59,40 @@ def classifier_logits(graphdef, state, ids, mask, *, stacked: bool = False, out_
         return nnx.merge(graphdef, s)(ids, mask)
 
     return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
+
+
+def logprob_sums(graphdef, state, rows: Sequence[Encoded], *, batch_size: int, pad_id: int, chunk: int | None,
+                 stacked: bool = False, share_prompt: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(summed response log-probs, response tokens) of every row under the model(s) in `state`,
+    [N] each ([K, N] when stacked), as numpy.
+
+    share_prompt: rows with the same prompt part (the n samples of one prompt) run that prompt once
+    and score their responses against its keys (`lm_shared_sums`; ~n x less work for long prompts);
+    rows with an empty prompt or response part, and every row when False, run whole
+    (`lm_logprob_sums`). Both give the same numbers (tests/rewards: 1e-4)."""
+    out_sh = replicated_for(state)
+    mesh = mesh_of(state)
+    lead = (jax.tree.leaves(state)[0].shape[0],) if stacked else ()
+    sums, counts = np.zeros(lead + (len(rows),), np.float32), np.zeros(lead + (len(rows),), np.float32)
+    groups, alone = prompt_groups(rows) if share_prompt else ([], list(range(len(rows))))
+    for sb in shared_batches(rows, groups, batch_size, pad_id):
+        g = sb.index.shape[0]
+        p = placed_shared(sb, mesh)
+        s, n = lm_shared_sums(graphdef, state, p.prompt_ids, p.prompt_mask, p.ids, p.mask, stacked=stacked,
+                              chunk=chunk, out_sharding=out_sh)
+        valid = sb.index >= 0
+        sums[..., sb.index[valid]] = to_host(s)[..., :g, :][..., valid]
+        counts[..., sb.index[valid]] = to_host(n)[..., :g, :][..., valid]
+    if alone:
+        sub = [rows[i] for i in alone]
+        for mb in micro_batches(sub, batch_size, pad_id):
+            p = placed(mb, mesh)
+            s, n = lm_logprob_sums(graphdef, state, p.ids, p.mask, p.response_mask, stacked=stacked, chunk=chunk,
+                                   out_sharding=out_sh)
+            at = np.asarray(alone)[mb.index]
+            sums[..., at] = to_host(s)[..., :len(mb.index)]
+            counts[..., at] = to_host(n)[..., :len(mb.index)]
+    return sums, counts
 
 
 def signature(model) -> tuple:

@@ -29,7 +29,7 @@ from laser_jax.rewards.batching import micro_batches, placed
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, classifier_logits, default_max_length,
-                                      lm_logprob_sums, signature)
+                                      logprob_sums, signature)
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.text import PairEncoder
 from laser_jax.sharding import mesh_of, replicated_for, to_host
@@ -58,14 +58,15 @@ class StackedRMs:
     def __init__(self, models: Sequence[Any], tokenizer: Any, kind: str, names: Sequence[str], *,
                  refs: Sequence[Any] | None = None, betas: Sequence[float] | None = None,
                  labels: Sequence[int] | None = None, batch_size: int = DEFAULT_BATCH, max_length: int | None = None,
-                 chat_template: bool | None = None, system: str | None = None, chunk: int | None = DEFAULT_CHUNK):
+                 chat_template: bool | None = None, system: str | None = None, chunk: int | None = DEFAULT_CHUNK,
+                 share_prompt: bool = True):
         k = len(models)
         if kind not in KINDS:
             raise ValueError(f"StackedRMs: kind={kind!r} is not one of {KINDS}")
         if k == 0 or len(names) != k:
             raise ValueError(f"StackedRMs: need K >= 1 models and K names, got {k} models and {len(names)} names")
         self.kind, self.names, self.tokenizer = kind, list(names), tokenizer
-        self.batch_size, self.chunk = int(batch_size), chunk
+        self.batch_size, self.chunk, self.share_prompt = int(batch_size), chunk, bool(share_prompt)
         self.graphdef, self.state = stack_models(models)
         self.ref_graphdef = self.ref_state = None
         self.shared_ref = False
@@ -101,10 +102,12 @@ class StackedRMs:
                       system=enc.system)
         names = [rm.name for rm in rms]
         if isinstance(first, LikelihoodRM):
-            return cls([rm.model for rm in rms], first.tokenizer, "likelihood", names, chunk=first.chunk, **common)
+            return cls([rm.model for rm in rms], first.tokenizer, "likelihood", names, chunk=first.chunk,
+                       share_prompt=first.share_prompt, **common)
         if isinstance(first, ImplicitDPORM):
             return cls([rm.policy_model for rm in rms], first.tokenizer, "implicit_dpo", names,
-                       refs=[rm.ref_model for rm in rms], betas=[rm.beta for rm in rms], chunk=first.chunk, **common)
+                       refs=[rm.ref_model for rm in rms], betas=[rm.beta for rm in rms], chunk=first.chunk,
+                       share_prompt=first.share_prompt, **common)
         if isinstance(first, ClassifierRM):
             return cls([rm.model for rm in rms], first.tokenizer, "classifier", names,
                        labels=[rm.label for rm in rms], **common)
@@ -124,27 +127,25 @@ class StackedRMs:
         if top >= self.vocab:
             raise ValueError(f"StackedRMs{self.names}: the tokenizer produced id {top} but the models' vocabulary "
                              f"has {self.vocab} entries")
+        if self.kind != "classifier":
+            return self._score_lm(rows)
         out = np.zeros((len(self), len(rows)), np.float32)
         mesh = mesh_of(self.state)
         for mb in micro_batches(rows, self.batch_size, self.encoder.pad_id):
-            out[:, mb.index] = self._score_batch(placed(mb, mesh))[:, :len(mb.index)]
+            p = placed(mb, mesh)
+            logits = to_host(classifier_logits(self.graphdef, self.state, p.ids, p.mask, stacked=True,
+                                               out_sharding=replicated_for(self.state)))
+            out[:, mb.index] = logits[np.arange(len(self)), :, self.labels][:, :len(mb.index)]
         return out
 
-    def _score_batch(self, mb) -> np.ndarray:
-        if self.kind == "classifier":
-            logits = to_host(classifier_logits(self.graphdef, self.state, mb.ids, mb.mask, stacked=True,
-                                               out_sharding=replicated_for(self.state)))
-            return logits[np.arange(len(self)), :, self.labels]
-        s, n = lm_logprob_sums(self.graphdef, self.state, mb.ids, mb.mask, mb.response_mask, stacked=True,
-                               chunk=self.chunk, out_sharding=replicated_for(self.state))
-        s, n = to_host(s), to_host(n)
+    def _score_lm(self, rows) -> np.ndarray:
+        common = dict(batch_size=self.batch_size, pad_id=self.encoder.pad_id, chunk=self.chunk,
+                      share_prompt=self.share_prompt)
+        s, n = logprob_sums(self.graphdef, self.state, rows, stacked=True, **common)
         if self.kind == "likelihood":
-            return s / np.maximum(n, 1.0)
-        ref, _ = lm_logprob_sums(self.ref_graphdef, self.ref_state, mb.ids, mb.mask, mb.response_mask,
-                                 stacked=not self.shared_ref, chunk=self.chunk,
-                                 out_sharding=replicated_for(self.ref_state))
-        ref = to_host(ref).astype(np.float64)
-        return (self.betas[:, None] * (s.astype(np.float64) - ref)).astype(np.float32)
+            return (s / np.maximum(n, 1.0)).astype(np.float32)
+        ref, _ = logprob_sums(self.ref_graphdef, self.ref_state, rows, stacked=not self.shared_ref, **common)
+        return (self.betas[:, None] * (s.astype(np.float64) - ref.astype(np.float64))).astype(np.float32)
 
 
 def _unwrap(rm: RewardModel) -> tuple[RewardModel, list[NoisyRM]]:

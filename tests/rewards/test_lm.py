@@ -101,3 +101,32 @@ def test_tokenizer_that_does_not_fit_the_model_is_refused(jax_lms, helpers):
     rm = LikelihoodRM(jax_lms[0], big, "big")
     with pytest.raises(ValueError, match="vocabulary has 128"):
         rm.score(["bz"], ["bz"])
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_prompt_once_scoring_equals_whole_rows(lm_dirs, jax_lms, tok_a, helpers, chat):
+    """share_prompt (a prompt's responses scored against the prompt run once) gives what whole rows
+    give: likelihood and implicit-DPO RMs, single and stacked, prompts of different lengths (left
+    padding), 1 to 5 responses of different lengths per prompt (empty slots), one empty response,
+    and the per-row torch reference for the likelihood RM."""
+    from laser_jax.rewards.stacked import StackedRMs
+
+    prompts, responses = [], []
+    for i, p in enumerate(helpers.PROMPTS):
+        for j in range(1 + (2 * i) % 5):
+            prompts.append(p)
+            responses.append(" ".join(helpers.RESPONSES[(i + j) % 4].split()[: 2 + 3 * j]))
+    responses[1] = ""
+    kw = dict(batch_size=4, chat_template=chat)
+    for make in (lambda share: LikelihoodRM(jax_lms[0], tok_a, "lik", share_prompt=share, **kw),
+                 lambda share: ImplicitDPORM(jax_lms[1], jax_lms[0], tok_a, 0.5, "dpo", share_prompt=share, **kw)):
+        shared, whole = make(True), make(False)
+        got, want = shared.score(prompts, responses), whole.score(prompts, responses)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+        stacked = StackedRMs.from_rms([make(True), make(True)]).score_all(prompts, responses)
+        np.testing.assert_allclose(stacked, np.stack([want, want]), atol=1e-4, rtol=1e-4)
+    rows = _reference_rows(tok_a, prompts, responses, chat=chat)
+    ref = [helpers.torch_response_logprobs(lm_dirs[0][1], ids, n).mean() if len(ids) > n else 0.0
+           for ids, n in rows]
+    lik = LikelihoodRM(jax_lms[0], tok_a, "lik", **kw)
+    np.testing.assert_allclose(lik.score(prompts, responses), ref, atol=1e-4, rtol=1e-4)
