@@ -214,9 +214,24 @@ class MethodResult:
     calib_metric: np.ndarray | None = None  # [O, Qc] on the calibration stream, if replayed
 
 
+def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.ndarray:
+    """The standardised scores with Gaussian noise of std ``sigma`` added to RM ``rm``'s (the
+    paper's noisy-RM analysis: that RM becomes unreliable by a known amount)."""
+    if rm not in tables.rm_names:
+        raise ValueError(f"noise: no reward model named {rm!r}; reward models: {', '.join(tables.rm_names)}")
+    z = standardise_scores(tables.scores)
+    k = tables.rm_names.index(rm)
+    noise = np.random.default_rng(seed).normal(size=z[k].shape) * float(sigma)
+    z[k] = np.where(np.isfinite(z[k]), z[k] + noise, z[k])
+    return z
+
+
 def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward: str = "gold",
-           seed: int = 0, hparams: dict | None = None) -> dict[str, MethodResult]:
+           seed: int = 0, hparams: dict | None = None, z: np.ndarray | None = None) -> dict[str, MethodResult]:
     """Replays ``methods`` over ``orders`` seeded query orders (module docstring).
+
+    ``z``: the standardised scores to use instead of ``standardise_scores(tables.scores)`` (e.g.
+    `noisy_scores`).
 
     ``hparams``: per selector name, its hparams (e.g. {"laser": {"alpha": 0.1}}). With the
     ``gold`` reward, laser and exp3 default to normalise="none" (the 20/80 rule erases a 0/1
@@ -236,7 +251,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     needed = list(dict.fromkeys(methods + (fixed if {"best", "oracle"} & set(methods) else [])))
     idx, is_test = streams(tables, orders, batch, seed)
     keys = jax.random.split(jax.random.key(seed), orders)
-    z = jnp.asarray(standardise_scores(tables.scores))
+    z = jnp.asarray(standardise_scores(tables.scores) if z is None else z)
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
             jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx),
             jnp.asarray(is_test), keys)

@@ -137,3 +137,16 @@ def test_bad_tables_and_methods_name_the_problem(tables):
         rp.replay(tables, ["fixed:rm_z"], orders=1)
     with pytest.raises(ValueError, match="reward must be one of"):
         rp.replay(tables, ["laser"], orders=1, reward="loss")
+
+
+def test_noisy_rm_changes_only_that_rms_scores_and_hurts_its_fixed_answers(tables):
+    z = rp.standardise_scores(tables.scores)
+    noisy = rp.noisy_scores(tables, "rm_b", 3.0, seed=1)
+    np.testing.assert_array_equal(noisy[[0, 2]], z[[0, 2]])
+    assert (noisy[1] - z[1]).std() == pytest.approx(3.0, rel=0.05)
+    clean = rp.replay(tables, ["fixed:rm_b"], orders=2)["fixed:rm_b"]
+    hurt = rp.replay(tables, ["fixed:rm_b"], orders=2, z=noisy)["fixed:rm_b"]
+    fb = tables.family[clean.test_ids] == 1  # rm_b's own family, where it was right
+    assert hurt.metric[:, fb].mean() < clean.metric[:, fb].mean() - 0.2
+    with pytest.raises(ValueError, match="no reward model named 'rm_z'"):
+        rp.noisy_scores(tables, "rm_z", 1.0)

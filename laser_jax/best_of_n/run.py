@@ -1,0 +1,238 @@
+"""The best-of-n setting, top to bottom: load -> collect (sample, score; cached) -> replay every
+method under every bandit reward -> results.json, table.md, PNGs.
+
+    python -m laser_jax.best_of_n --config configs/best_of_n.py --workdir DIR [--methods a,b]
+
+Config: a training config (policy, rewards, data, sampling: n, temperature, max_new_tokens,
+max_prompt_tokens; selector_args for laser / exp3; training.batch_size = queries per sampling
+batch; seed) plus ``replay``: orders, batch (queries per bandit decision), rewards ("gold",
+"nll"), methods, context_dim (0 = the policy's full hidden state), resamples (bootstrap).
+The training split's queries are the labelled calibration stream, the test split's are reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from laser_jax import outputs
+from laser_jax.best_of_n import replay as rp
+from laser_jax.best_of_n import stats
+from laser_jax.config import ConfigError
+
+log = logging.getLogger("laser_jax")
+
+DEFAULT_METHODS = ("laser", "laser_per_query", "best", "random", "sequential", "ensemble", "exp3",
+                   "oracle", "random_response")
+
+
+def replay_config() -> ConfigDict:
+    return ConfigDict(dict(orders=100, batch=4, rewards=("gold", "nll"), methods=DEFAULT_METHODS,
+                           context_dim=0, resamples=2000, noise_rm="", noise_sigma=1.0))
+
+
+def check_replay(r: ConfigDict, rm_names: list[str]) -> list[str]:
+    """Problems of the ``replay`` section, each naming its field."""
+    problems = []
+    if r.get("noise_rm") and r.noise_rm not in rm_names:
+        problems.append(f"replay.noise_rm={r.noise_rm!r} names no reward model (rewards: {rm_names}; '' = no "
+                        "noisy-RM analysis)")
+    sigma = r.get("noise_sigma")
+    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and 0 < sigma < float("inf")):
+        problems.append(f"replay.noise_sigma={sigma!r} must be a finite number > 0")
+    for f, low in (("orders", 1), ("batch", 1), ("context_dim", 0), ("resamples", 100)):
+        v = r.get(f)
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            problems.append(f"replay.{f}={v!r} must be an integer >= {low}")
+    bad = [x for x in r.get("rewards", ()) if x not in rp.REWARDS]
+    if bad or not r.get("rewards"):
+        problems.append(f"replay.rewards={tuple(r.get('rewards', ()))!r} must be a non-empty subset of "
+                        f"{rp.REWARDS}")
+    for m in r.get("methods", ()):
+        if m.startswith("fixed:"):
+            if m[6:] not in rm_names:
+                problems.append(f"replay.methods: {m!r} names no reward model (rewards: {rm_names})")
+        elif m not in rp.METHODS:
+            problems.append(f"replay.methods: unknown method {m!r}; methods: {', '.join(rp.METHODS)}, "
+                            "fixed:<rm>")
+    return problems
+
+
+def validate(c: ConfigDict) -> None:
+    """One ConfigError listing every problem: the sections this setting reads, each checked by
+    the component that owns it (training's own fields are not read here)."""
+    from laser_jax import data, sampling, sharding
+    from laser_jax.bandit import selectors
+    from laser_jax.models.loading import check_model_path
+    from laser_jax.rewards.build import check_specs
+
+    if "replay" not in c:
+        raise ConfigError("the config has no 'replay' section: start from configs/best_of_n.py")
+    rewards = list(c.rewards or [])
+    problems = (data.check_config(c.data) + check_specs(rewards, default_task=c.data.task)
+                + selectors.check_args("laser", c.selector_args, len(rewards))
+                + selectors.check_args("exp3", c.selector_args, len(rewards))
+                + sampling.check_config(c.sampling) + check_model_path(c.policy.path, "policy.path")
+                + sharding.check_mesh_config(c.mesh))
+    b = c.training.batch_size
+    if not (isinstance(b, int) and not isinstance(b, bool) and b >= 1):
+        problems.append(f"training.batch_size={b!r} (queries per sampling batch) must be an integer >= 1")
+    problems += check_replay(c.replay, [r.get("name") for r in rewards])
+    if problems:
+        raise ConfigError(f"invalid config ({len(problems)} problems):\n  " + "\n  ".join(problems))
+
+
+def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
+    """The whole setting; returns results.json's content."""
+    from laser_jax.best_of_n.collect import collect
+    from laser_jax.training.loop import check_workdir_data
+    from laser_jax.training.runtime import build_runtime
+
+    if methods:
+        c = ConfigDict(c.to_dict())
+        c.replay.methods = tuple(methods)
+    validate(c)
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    check_collect_config(c, workdir)
+    t0 = time.perf_counter()
+    rt, params = build_runtime(c, workdir, cache)
+    check_workdir_data(rt, workdir)
+    tables = collect(rt, params, workdir, progress=True)
+    t_collect = time.perf_counter() - t0
+    r = c.replay
+    contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
+    tables = dataclasses.replace(tables, contexts=contexts)
+    hparams = {"laser": {k: v for k, v in dict(c.selector_args).items()
+                         if k in ("alpha", "lam", "history_size", "normalise")},
+               "exp3": {k: v for k, v in dict(c.selector_args).items()
+                        if k in ("gamma", "history_size", "normalise")}}
+    results = {"queries": int((~tables.calibration).sum()),
+               "calibration_queries": int(tables.calibration.sum()),
+               "samples_per_query": int(tables.metric.shape[1]), "orders": r.orders,
+               "batch": r.batch, "context_dim": int(contexts.shape[1]),
+               "reward_models": list(tables.rm_names), "families": list(tables.family_names),
+               "metric": "accuracy", "by_reward": {}}
+    t1 = time.perf_counter()
+    for reward in r.rewards:
+        hp = {k: dict(v) for k, v in hparams.items()}
+        if reward == "gold" and c.selector_args.normalise == "quantile":
+            for v in hp.values():  # the 20/80 rule erases a 0/1 signal (normalise.py)
+                v["normalise"] = "none"
+        res = rp.replay(tables, list(r.methods), orders=r.orders, batch=r.batch, reward=reward,
+                        seed=c.seed, hparams=hp)
+        rows = stats.summarise(res, tables, metric_name="accuracy", seed=c.seed)
+        results["by_reward"][reward] = {"methods": rows, "normalise": hp["laser"]["normalise"]}
+        if r.noise_rm:
+            results["by_reward"][reward]["noise"] = noise_analysis(tables, res, r, reward, c.seed, hp)
+        write_outputs(workdir, reward, rows, res, tables)
+    first = r.rewards[0]
+    results["methods"] = results["by_reward"][first]["methods"]
+    results["reward"] = first
+    results["time_s"] = {"collect": round(t_collect, 1),
+                         "replay": round(time.perf_counter() - t1, 1)}
+    outputs.write_json(workdir / "results.json", results)
+    (workdir / "table.md").write_text("\n\n".join(
+        f"bandit reward: {reward}\n\n" + table(results["by_reward"][reward]["methods"])
+        for reward in r.rewards) + "\n")
+    return results
+
+
+def noise_analysis(tables, clean: dict, r: ConfigDict, reward: str, seed: int, hparams: dict) -> dict:
+    """The paper's noisy-RM analysis: Gaussian noise of std ``replay.noise_sigma`` on RM
+    ``replay.noise_rm``'s standardised scores. Per method (laser, sequential): the mean metric clean
+    and noisy and the drop (clean - noisy) with its paired bootstrap interval over queries; then
+    LASeR's drop minus sequential's, per query, with its interval (< 0: LASeR suffers less)."""
+    methods = ["laser", "sequential"]
+    z = rp.noisy_scores(tables, r.noise_rm, r.noise_sigma, seed)
+    noisy = rp.replay(tables, methods, orders=r.orders, batch=r.batch, reward=reward, seed=seed,
+                      hparams=hparams, z=z)
+    missing = [m for m in methods if m not in clean]
+    clean = {**clean, **(rp.replay(tables, missing, orders=r.orders, batch=r.batch, reward=reward, seed=seed,
+                                   hparams=hparams) if missing else {})}
+    out = {"rm": r.noise_rm, "sigma": r.noise_sigma}
+    drops = {}
+    for m in methods:
+        drops[m] = stats.per_query(clean[m]) - stats.per_query(noisy[m])
+        out[m] = {"clean": float(stats.per_query(clean[m]).mean()), "noisy": float(stats.per_query(noisy[m]).mean()),
+                  "drop": float(drops[m].mean()), "drop_ci95": list(stats.bootstrap_ci(drops[m], seed=seed))}
+    diff = drops["laser"] - drops["sequential"]
+    out["laser_drop_minus_sequential_drop"] = {"mean": float(diff.mean()),
+                                                "ci95": list(stats.bootstrap_ci(diff, seed=seed))}
+    return out
+
+
+def check_collect_config(c: ConfigDict, workdir: Path) -> None:
+    """The collected samples depend on everything but ``replay``: a workdir keeps one such config."""
+    path = workdir / "collect_config.json"
+    now = json.loads(c.to_json_best_effort())
+    now.pop("replay", None)
+    if not path.exists():
+        outputs.write_json(path, now)
+        return
+    try:
+        before = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is damaged ({e}); restore it or choose another --workdir") from None
+    if before != now:
+        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        raise ConfigError(f"{workdir} holds samples collected with another config (sections differ: "
+                          f"{', '.join(diff)}); only the replay section may change between reruns: use the "
+                          "same config or choose another --workdir")
+
+
+def table(rows: list[dict]) -> str:
+    fams = list(rows[0]["by_family"])
+    head = ["method", "mean", "95% CI"] + fams + ["vs best (95% CI)", "RM use"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        vs = r.get("vs_best")
+        cells = [r["method"] + (" (ref.)" if r["label"] == "reference" else ""),
+                 f"{100 * r['mean']:.1f}", f"{100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}"]
+        cells += [f"{100 * r['by_family'][f]:.1f}" for f in fams]
+        cells.append("-" if vs is None else
+                     f"{100 * vs['mean_diff']:+.1f} ({100 * vs['ci95'][0]:+.1f}, {100 * vs['ci95'][1]:+.1f})")
+        cells.append(", ".join(f"{k} {100 * v:.0f}%" for k, v in r["arm_use"].items() if v) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_outputs(workdir: Path, reward: str, rows, res, tables) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    for i, r in enumerate(rows):
+        lo, hi = r["ci95"]
+        ax.errorbar(100 * r["mean"], i, xerr=[[100 * (r["mean"] - lo)], [100 * (hi - r["mean"])]],
+                    fmt="o", color="gray" if r["label"] == "reference" else "C0", capsize=3)
+    ax.set_yticks(range(len(rows)), [r["method"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy of the chosen response (%), 95% bootstrap CI over queries")
+    ax.set_title(f"best-of-{tables.metric.shape[1]}, bandit reward: {reward}")
+    fig.tight_layout()
+    fig.savefig(workdir / f"methods_{reward}.png", dpi=110)
+    plt.close(fig)
+    if "laser" in res:
+        use = stats.arm_use_by_family(res["laser"], tables)
+        fams = list(use)
+        fig, ax = plt.subplots(figsize=(7, 1 + 0.5 * len(fams)))
+        left = np.zeros(len(fams))
+        for k, name in enumerate(tables.rm_names):
+            share = np.array([use[f].get(name, 0.0) for f in fams])
+            ax.barh(fams, share, left=left, label=name)
+            left += share
+        ax.set_xlabel("share of the family's test queries (over all replay orders)")
+        ax.set_title(f"LASeR: reward model chosen per family (reward: {reward})")
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(workdir / f"arms_by_family_{reward}.png", dpi=110)
+        plt.close(fig)
