@@ -78,10 +78,19 @@ class PromptBatch:
     @classmethod
     def encode(cls, tokenizer, examples: Sequence[Example], *, max_tokens: int, pad_id: int,
                system_prompt: str | None = None, bucket: int = BUCKET) -> "PromptBatch":
-        """Tokenise the examples' prompts; longer prompts keep their last `max_tokens` tokens."""
-        rows = []
-        for ex in examples:
+        """Tokenise the examples' prompts; longer prompts keep their last `max_tokens` tokens, or,
+        for an example with meta truncate="middle" (LongBench), the first and last halves of its
+        question (LongBench's rule; the chat template's own tokens are kept)."""
+        rows, examples = [], list(examples)
+        for i, ex in enumerate(examples):
             ids = chat_ids(tokenizer, ex, system_prompt)
+            if len(ids) > max_tokens and dict(ex.meta).get("truncate") == "middle":
+                from laser_jax.data.longbench import middle_truncate
+
+                overhead = len(ids) - len(tokenizer(ex.question, add_special_tokens=False)["input_ids"])
+                ex = examples[i] = dataclasses.replace(
+                    ex, question=middle_truncate(tokenizer, ex.question, max(1, max_tokens - overhead - 2)))
+                ids = chat_ids(tokenizer, ex, system_prompt)
             if len(ids) > max_tokens:
                 log.warning("prompt of %s has %d tokens; keeping the last %d (sampling.max_prompt_tokens)",
                             ex.uid, len(ids), max_tokens)

@@ -8,7 +8,8 @@ Per batch of B queries (the training setting's own functions: `training.step.enc
     scores [K, B, n] every RM on every response (one stacked call where RMs stack)
     nll [B, n]       -(mean token log-prob) of each response under the policy, from the sampler's
                      own log-probs (temperature 1): no second forward pass
-    metric [B, n]    the task metric against the gold answer (the demo and QA tasks: correct 0/1)
+    metric [B, n]    the task metric against the gold answer (`data.tasks.score_response`: LongBench's
+                     metrics for LongBench, correct 0 / 1 for the demo and QA tasks)
 
 Each batch is written to ``WORKDIR/collect/batch_NNNNN.npz`` (atomically) with its texts in
 ``batch_NNNNN.json``, so an interrupted run resumes at the first missing batch. ``tables``
@@ -29,7 +30,7 @@ import numpy as np
 from laser_jax import sharding as shd
 from laser_jax.batch import family
 from laser_jax.best_of_n.replay import Tables
-from laser_jax.data.tasks import extract_answer, is_correct
+from laser_jax.data.tasks import score_response
 from laser_jax.training import step as train_step
 from laser_jax.training.runtime import Runtime
 
@@ -42,9 +43,9 @@ def queries(rt: Runtime) -> list[tuple[object, bool]]:
 
 
 def metric_of(example, text: str) -> float:
-    """The task metric of one response: 1.0 if its extracted answer is correct, else 0.0."""
-    pred = extract_answer(example.task, text, example.choices)
-    return float(pred is not None and is_correct(example.task, pred, example.answer))
+    """The task metric of one response in [0, 1] (`data.tasks.score_response`: LongBench's
+    metric for LongBench, else correct 0 / 1)."""
+    return score_response(example, text)
 
 
 def _save_npz(path: Path, **arrays) -> None:

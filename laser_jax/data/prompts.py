@@ -44,8 +44,12 @@ def question_text(example: Example) -> str:
 
 
 def format_prompt(example: Example) -> str:
-    """The plain-text reasoning prompt for ``example`` (ends with ``"Solution: "``)."""
-    answer_format = get_task(example.task).answer_format
+    """The plain-text reasoning prompt for ``example`` (ends with ``"Solution: "``); a task whose
+    question is the whole prompt (``TaskSpec.raw_prompt``: LongBench's templates) gives it as is."""
+    spec = get_task(example.task)
+    if spec.raw_prompt:
+        return example.question
+    answer_format = spec.answer_format
     instruction = REASONING_INSTRUCTION + (f" {answer_format}" if answer_format else "")
     return "\n".join([instruction, f"Question: {question_text(example)}", "Solution: "])
 

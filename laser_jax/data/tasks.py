@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from laser_jax.data import answers, sources, synthetic
+from laser_jax.data import answers, longbench, metrics, sources, synthetic
 from laser_jax.data.example import LETTERS, DataError, Example
 from laser_jax.data.sources import HubSource
 
@@ -49,6 +49,7 @@ __all__ = [
     "gold_format",
     "is_correct",
     "load_task",
+    "score_response",
     "row_task",
     "split_examples",
 ]
@@ -69,6 +70,11 @@ class TaskSpec:
     generate: Callable[[str, int], list[Example]] | None = None
     # A mixed task: the answer-format tasks its examples carry in Example.task (see row_task).
     formats: tuple[str, ...] = ()
+    # A graded task: (example, response text) -> score in [0, 1] (best-of-n's metric); None: the
+    # score is is_correct(extract(...)) as 0 / 1.
+    score: Callable[[Example, str], float] | None = None
+    # The question is the whole prompt (a template already applied): no reasoning instruction.
+    raw_prompt: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +144,19 @@ def _generate_demo(split: str, seed: int) -> list[Example]:
 
 
 # --------------------------------------------------------------------------------------------
+# LongBench (laser_jax.data.longbench): graded by LongBench's metrics
+
+
+def _load_longbench_hub(split: str) -> list[Example]:
+    return longbench.load_hub(split)
+
+
+def _is_correct_longbench(prediction: str | None, gold: str) -> bool:
+    """For the training setting's accuracy only: token F1 with the first gold answer >= 0.5."""
+    return prediction is not None and metrics.qa_f1_score(prediction, gold) >= 0.5
+
+
+# --------------------------------------------------------------------------------------------
 # Registry
 
 TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
@@ -181,6 +200,17 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         answer_format="",  # never used: demo examples carry their own format task
         generate=_generate_demo,
         formats=("gsm8k", "strategyqa", "mmlu"),
+    ),
+    "longbench": TaskSpec(
+        name="longbench",
+        load_path=longbench.load_path,
+        hub=None,  # its own loader (data.zip, no dataset script): see load_task
+        gold=str,
+        extract=lambda text, choices: text.strip(),
+        is_correct=_is_correct_longbench,
+        answer_format="",
+        score=longbench.score,
+        raw_prompt=True,
     ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
@@ -254,6 +284,9 @@ def load_task(task: str, path: str | Path | None = None, split: str = "test", *,
             )
         examples = spec.generate(split, seed)
         origin = f"generated task {task!r} split {split!r}"
+    elif path is None and spec.name == "longbench":
+        examples = _load_longbench_hub(split)
+        origin = f"hub {longbench.HUB_REPO} datasets {split!r}"
     elif path is None:
         examples = sources.load_hub(spec.hub, spec.name, split)
         origin = f"hub {spec.hub.path} split {split!r}"
@@ -340,6 +373,16 @@ def split_examples(
 def extract_answer(task: str, text: str, choices: Sequence[str] = ()) -> str | None:
     """The canonical answer a completion gives for ``task``, or None when it gives none."""
     return get_task(task).extract(text, tuple(choices))
+
+
+def score_response(example: Example, text: str) -> float:
+    """The task metric of one response in [0, 1]: a graded task's score (LongBench), else 1.0 if
+    the extracted answer is correct."""
+    spec = get_task(example.task)
+    if spec.score is not None:
+        return float(spec.score(example, text))
+    pred = extract_answer(example.task, text, example.choices)
+    return float(pred is not None and is_correct(example.task, pred, example.answer))
 
 
 def is_correct(task: str, prediction: str | None, gold: str) -> bool:
