@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from laser_jax.data import answers, longbench, metrics, sources, synthetic
+from laser_jax.data import answers, longbench, longdoc, metrics, sources, synthetic
 from laser_jax.data.example import LETTERS, DataError, Example
 from laser_jax.data.sources import HubSource
 
@@ -134,7 +134,7 @@ def _is_correct_demo(prediction: str | None, gold: str) -> bool:
 
 def _load_demo_path(path: Path, split: str) -> list[Example]:
     raise DataError(
-        f"{path}: task 'demo' is generated from a seed and reads no files; leave "
+        f"{path}: a generated task (demo, longdoc) is made from a seed and reads no files; leave "
         "config.data.path unset"
     )
 
@@ -209,6 +209,19 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         extract=lambda text, choices: text.strip(),
         is_correct=_is_correct_longbench,
         answer_format="",
+        score=longbench.score,
+        raw_prompt=True,
+    ),
+    "longdoc": TaskSpec(  # generated long documents in LongBench's format (laser_jax.data.longdoc)
+        name="longdoc",
+        load_path=_load_demo_path,
+        hub=None,
+        gold=str,
+        extract=lambda text, choices: text.strip(),
+        is_correct=_is_correct_longbench,
+        answer_format="",
+        generate=longdoc.generate,
+        formats=("longbench",),
         score=longbench.score,
         raw_prompt=True,
     ),

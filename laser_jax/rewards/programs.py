@@ -20,6 +20,8 @@ answer format ("gsm8k", "strategyqa", "mmlu"; see `VerifierRM`), and is selected
   that a number appears, which almost every response does: mostly ties, and where not, it
   prefers "some number" over none, never the right number over a wrong one.
 - `length` = min(words, 200) / 200 rewards verbosity, not correctness: the bad arm everywhere.
+- `in_context` (long-context QA, `data.task=longdoc` / longbench): 1.0 when the answer occurs in
+  the prompt's document; weak (a distractor fact of the same kind also occurs there).
 - `exact_match` (in `laser_jax.rewards.verifier`) is right everywhere: the oracle a demo can
   leave out (or keep, as the single "best RM" baseline).
 
@@ -36,7 +38,7 @@ from collections.abc import Callable, Mapping
 from laser_jax.data import answers
 from laser_jax.rewards.verifier import VerifierRM, match, prompt_choices
 
-__all__ = ["RULES", "calculator", "choice_checker", "length", "program"]
+__all__ = ["RULES", "calculator", "choice_checker", "in_context", "length", "program"]
 
 LENGTH_CAP = 200  # words: `length` saturates here
 _ANY_NUMBER = re.compile(r"\d")
@@ -63,6 +65,17 @@ def choice_checker(prompt: str, response: str, gold: str | None, task: str) -> f
     raise ValueError(f"choice_checker: no rule for task {task!r} (gsm8k, strategyqa, mmlu)")
 
 
+def in_context(prompt: str, response: str, gold: str | None, task: str) -> float:
+    """1.0 if the response's first line, normalised as LongBench normalises answers, is non-empty
+    and occurs in the normalised prompt, else 0.0: a label-free grounding check for extractive
+    long-context QA (it cannot tell the asked fact from a distractor in the same document)."""
+    from laser_jax.data.metrics import normalize_answer
+
+    first = response.strip().split("\n")[0]
+    answer = normalize_answer(first)
+    return 1.0 if answer and f" {answer} " in f" {normalize_answer(prompt)} " else 0.0
+
+
 def length(prompt: str, response: str, gold: str | None, task: str) -> float:
     """min(words in the response, 200) / 200, whatever the task (length-biased, never right)."""
     return min(len(response.split()), LENGTH_CAP) / LENGTH_CAP
@@ -74,6 +87,7 @@ RULES: Mapping[str, tuple[Callable[[str, str, str | None, str], float], bool]] =
     "calculator": (calculator, True),
     "choice_checker": (choice_checker, True),
     "length": (length, False),
+    "in_context": (in_context, False),
 }
 
 

@@ -79,3 +79,21 @@ def test_middle_truncation_keeps_both_ends():
     batch = PromptBatch.encode(tok, [ex], max_tokens=160, pad_id=0)
     assert int(np.asarray(batch.mask).sum()) <= 160
     assert batch.texts[0].startswith("Answer the question") and batch.texts[0].endswith("Question: WHO?\nAnswer:")
+
+
+def test_generated_long_documents_hide_the_asked_fact_among_distractors():
+    from laser_jax.data import longdoc
+
+    a, b = longdoc.generate("test", seed=3), longdoc.generate("test", seed=3)
+    assert a == b and len(a) == longdoc.SIZES["test"]
+    assert [e.meta_dict()["family"] for e in a[:3]] == ["code", "city", "colour"]
+    for ex in a[:9]:
+        doc = ex.question.split("Now, answer")[0]
+        assert f" {ex.answer}" in doc and len(doc.split()) > longdoc.WORDS
+        assert ex.task == "longbench" and score_response(ex, ex.answer) == 1.0
+        assert score_response(ex, "nothing") == 0.0
+    code = a[0]
+    assert sum(" vault is " in s for s in code.question.split(".")) == 3  # the fact and 2 distractors
+    assert load_task("longdoc", None, "train")[0].uid == "longdoc/train/0"
+    with pytest.raises(DataError, match="reads no files"):
+        load_task("longdoc", ".", "test")

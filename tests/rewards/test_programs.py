@@ -41,7 +41,7 @@ def test_rules_on_hand_examples():
     assert length("q", " ".join(["w"] * 500), None, "gsm8k") == 1.0 and length("q", "", None, "mmlu") == 0.0
     # blind: calculator is constant on yes/no and choice rows whatever the response says
     assert {calculator(PROMPTS[6], r, "B", "mmlu") for r in ("B", "Final answer: B", "12")} == {0.0}
-    assert set(RULES) == {"exact_match", "calculator", "choice_checker", "length"}
+    assert set(RULES) == {"exact_match", "calculator", "choice_checker", "length", "in_context"}
 
 
 @pytest.mark.parametrize("rule, want", [("exact_match", EXACT), ("calculator", CALCULATOR),
@@ -110,7 +110,18 @@ def test_build_with_rule_names():
     assert isinstance(checker, NoisyRM) and checker.name == "choice_checker:gsm8k+noise0.2"
     assert build_reward_model({"kind": "verifier", "task": "gsm8k"}).name == "exact_match:gsm8k"
     with pytest.raises(ValueError, match=r"rewards\[1\]\.rule='oracle' is not one of \('exact_match', "
-                                         r"'calculator', 'choice_checker', 'length'\)"):
+                                         r"'calculator', 'choice_checker', 'length', 'in_context'\)"):
         build_reward_model({"kind": "verifier", "rule": "oracle", "task": "gsm8k"}, index=1)
     with pytest.raises(ValueError, match=r"rewards\[0\]\.task: unknown task 'squad'"):
         build_reward_model({"kind": "verifier", "rule": "length", "task": "squad"}, index=0)
+
+
+def test_in_context_checks_grounding_without_the_gold():
+    from laser_jax.rewards.programs import in_context
+
+    prompt = "Doc: Mira Holt moved to Lisbon in 1987. Ines Berg moved to Oslo.\nQuestion: Which city?"
+    assert in_context(prompt, "Lisbon.", None, "longbench") == 1.0
+    assert in_context(prompt, "Oslo\nbecause", None, "longbench") == 1.0  # a distractor passes too
+    assert in_context(prompt, "Paris", None, "longbench") == 0.0
+    assert in_context(prompt, "  ", None, "longbench") == 0.0
+    assert in_context(prompt, "Lis", None, "longbench") == 0.0  # whole words only
