@@ -31,6 +31,7 @@ BENCHES = {  # name -> (script, extra args of the full run)
     "dpo": ("bench_dpo_step.py", ["--breakdown"]),
     "rm_stack": ("bench_rm_stack.py", []),
     "linucb": ("bench_linucb.py", []),
+    "rm_prefix": ("bench_rm_prefix.py", []),
 }
 
 
