@@ -11,6 +11,7 @@ queries and a labelled calibration stream of 38. Reward models as in configs/dem
 
 from laser_jax.best_of_n.run import replay_config
 from laser_jax.config import base_config
+from laser_jax.rewards.programs import demo_rewards
 
 
 def get_config(size: str | None = None):
@@ -20,12 +21,7 @@ def get_config(size: str | None = None):
     c.selector = "laser"
     c.policy.path = "smollm2-135m-instruct"
     c.policy.lora_rank = 0
-    c.rewards = [
-        dict(name="calculator", kind="verifier", rule="calculator"),
-        dict(name="choice_checker", kind="verifier", rule="choice_checker"),
-        dict(name="smollm2_lik", kind="likelihood", path="smollm2-135m-instruct"),
-        dict(name="length", kind="verifier", rule="length"),
-    ]
+    c.rewards = demo_rewards()  # calculator, choice_checker, smollm2_lik, length
     c.data.task = "demo"
     # one pool, the demo's 192 "train" questions (64 per family): 80 % (154) are the reported test
     # queries, the other 38 the labelled calibration stream (the bandit's warm-up, best's choice)

@@ -21,6 +21,7 @@ Real data instead: --config.data.task=gsm8k --config.data.path=../shared/data/gs
 """
 
 from laser_jax.config import base_config
+from laser_jax.rewards.programs import demo_rewards
 
 
 def get_config(size: str | None = None):
@@ -31,12 +32,7 @@ def get_config(size: str | None = None):
     c.policy.path = "smollm2-135m-instruct"
     c.policy.lora_rank = 8
     c.policy.lora_alpha = 16.0
-    c.rewards = [
-        dict(name="calculator", kind="verifier", rule="calculator"),
-        dict(name="choice_checker", kind="verifier", rule="choice_checker"),
-        dict(name="smollm2_lik", kind="likelihood", path="smollm2-135m-instruct"),
-        dict(name="length", kind="verifier", rule="length"),
-    ]
+    c.rewards = demo_rewards()  # calculator, choice_checker, smollm2_lik, length
     c.data.task = "demo"
     c.data.batch_by_family = True
     c.data.train_limit = 24

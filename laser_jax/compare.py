@@ -244,13 +244,9 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
 
 def run(argv) -> int:
     del argv
-    from laser_jax.config import ConfigError
-    from laser_jax.data.example import DataError
-    from laser_jax.models.config import CheckpointError
+    from laser_jax.launch import configure_logging, input_errors
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("absl", "orbax", "jax._src"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     if FLAGS.config is None or not FLAGS.workdir:
         print("error: --config and --workdir are required", file=sys.stderr)
         return 2
@@ -266,7 +262,7 @@ def run(argv) -> int:
     enable_compilation_cache()
     try:
         code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods)
-    except (ConfigError, DataError, CheckpointError, ValueError) as e:
+    except input_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

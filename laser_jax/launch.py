@@ -8,6 +8,24 @@ import sys
 from collections.abc import Callable, Sequence
 
 
+def configure_logging() -> None:
+    """INFO lines with a time stamp for laser_jax; absl, orbax and jax internals at WARNING."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("absl", "orbax", "jax._src"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (config, data, model, checkpoint): `error:` + exit 2."""
+    from laser_jax.config import ConfigError
+    from laser_jax.data.example import DataError
+    from laser_jax.models.config import CheckpointError
+
+    return ConfigError, DataError, CheckpointError, ValueError
+
+
 def enable_compilation_cache() -> None:
     """Keep compiled programs on disk (JAX's persistent cache) so a rerun or resume starts fast:
     $JAX_COMPILATION_CACHE_DIR if set, else <laser_jax cache>/xla."""

@@ -7,7 +7,6 @@ and after. Exit codes: 0 done (or stopped by training.stop_after), 2 bad config 
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from absl import flags
@@ -39,13 +38,9 @@ def format_results(results: dict) -> str:
 
 def run(argv) -> int:
     del argv
-    from laser_jax.config import ConfigError
-    from laser_jax.data.example import DataError
-    from laser_jax.models.config import CheckpointError
+    from laser_jax.launch import configure_logging, input_errors
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("absl", "orbax", "jax._src"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     if FLAGS.config is None:
         print("error: --config is required, e.g. --config configs/gsm8k.py", file=sys.stderr)
         return 2
@@ -61,7 +56,7 @@ def run(argv) -> int:
 
     try:
         results = train(FLAGS.config, FLAGS.workdir)
-    except (ConfigError, DataError, CheckpointError, ValueError) as e:
+    except input_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a workdir that cannot be created or written, a full disk

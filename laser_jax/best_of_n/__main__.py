@@ -6,7 +6,6 @@ the batches already sampled and scored are reused)."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -26,13 +25,9 @@ def define_flags() -> None:
 
 def run(argv) -> int:
     del argv
-    from laser_jax.config import ConfigError
-    from laser_jax.data.example import DataError
-    from laser_jax.models.config import CheckpointError
+    from laser_jax.launch import configure_logging, input_errors
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("absl", "orbax", "jax._src"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     if FLAGS.config is None or not FLAGS.workdir:
         print("error: --config and --workdir are required, e.g. --config configs/best_of_n.py "
               "--workdir runs/bon", file=sys.stderr)
@@ -45,7 +40,7 @@ def run(argv) -> int:
     methods = [m.strip() for m in FLAGS.methods.split(",") if m.strip()] or None
     try:
         results = run_setting(FLAGS.config, Path(FLAGS.workdir), methods)
-    except (ConfigError, DataError, CheckpointError, ValueError) as e:
+    except input_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from laser_jax.data import answers
 from laser_jax.rewards.verifier import VerifierRM, match, prompt_choices
 
-__all__ = ["RULES", "calculator", "choice_checker", "in_context", "length", "program"]
+__all__ = ["RULES", "calculator", "choice_checker", "demo_rewards", "in_context", "length", "program"]
 
 LENGTH_CAP = 200  # words: `length` saturates here
 _ANY_NUMBER = re.compile(r"\d")
@@ -89,6 +89,17 @@ RULES: Mapping[str, tuple[Callable[[str, str, str | None, str], float], bool]] =
     "length": (length, False),
     "in_context": (in_context, False),
 }
+
+
+def demo_rewards() -> list[dict]:
+    """The demo's four reward models as config entries (configs/demo.py, configs/best_of_n.py):
+    calculator, choice_checker, SmolLM2's likelihood (a real model), length."""
+    return [
+        dict(name="calculator", kind="verifier", rule="calculator"),
+        dict(name="choice_checker", kind="verifier", rule="choice_checker"),
+        dict(name="smollm2_lik", kind="likelihood", path="smollm2-135m-instruct"),
+        dict(name="length", kind="verifier", rule="length"),
+    ]
 
 
 def program(rule: str, task: str, name: str | None = None) -> VerifierRM:
