@@ -39,6 +39,7 @@ def base_config() -> ConfigDict:
         lora_alpha=32.0,
         lora_targets=("q", "k", "v", "o", "gate", "up", "down"),
         remat=False,
+        attention="auto",  # auto | dense | chunked (memory-efficient, long prompts): models/decoder.attend
         system_prompt=config_dict.placeholder(str),  # None = the chat template's default
     ))
     # Each reward model: name, kind (classifier | implicit_dpo | likelihood | verifier) and its fields:

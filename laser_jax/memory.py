@@ -7,8 +7,11 @@ models, `models/presets.py`, or the checkpoint's config when it is on disk); eve
 bytes are divided by the number of shards its logical axes get on the mesh (the same rules the
 run uses). Rows: the policy (frozen base, LoRA adapters + AdamW moments, or the full model + AdamW
 and a full reference), the reference's trainable part, the reward models (policy + reference for
-implicit DPO), the sampler's KV cache for B*n sequences, and the train step's float32 logits for
-one micro-batch. Activations besides the logits (small with remat) are not counted.
+implicit DPO), the sampler's KV cache for B*n sequences, the attention scores of one layer of the
+prefill of B prompts of sampling.max_prompt_tokens (float32; `policy.attention`: dense holds
+[B, heads, T, T], chunked [B, heads, chunk, chunk]; auto = dense up to
+decoder.DENSE_ATTENTION_MAX pairs), and the train step's float32 logits for one micro-batch.
+Other activations (small with remat) are not counted.
 """
 
 from __future__ import annotations
@@ -88,12 +91,24 @@ def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, fl
     slots = c.sampling.max_prompt_tokens + c.sampling.max_new_tokens
     kv = 2 * pol.num_layers * seqs * slots * pol.num_kv_heads * pol.head_dim * np.dtype(dtype).itemsize
     out["sampling KV cache"] = kv / (min(batch_shards, seqs) * kv_shards)
+    out["attention scores (prefill, one layer)"] = attention_bytes(
+        pol, c.training.batch_size, c.sampling.max_prompt_tokens, c.policy.get("attention", "auto"),
+        batch_shards, sizes["tensor"] if pol.num_heads % sizes["tensor"] == 0 else 1)
     rows = 2 * c.training.pairs_per_prompt * c.training.batch_size // c.training.micro_batches
     vocab_shards = sizes["tensor"] if pol.vocab_size % sizes["tensor"] == 0 else 1
     out["train logits (f32, one micro-batch)"] = rows * c.sampling.max_new_tokens * pol.vocab_size * 4 / (
         min(batch_shards, rows) * vocab_shards)
     out["total"] = sum(out.values())
     return out
+
+
+def attention_bytes(cfg: DecoderConfig, batch: int, tokens: int, impl: str, batch_shards: int = 1,
+                    head_shards: int = 1) -> float:
+    """Float32 attention scores alive at once in one layer of a prefill of `batch` prompts of
+    `tokens` tokens (models/decoder.attend): [B, heads, T, T] dense, [B, heads, c, c] chunked."""
+    dense = impl == "dense" or (impl == "auto" and tokens * tokens <= D.DENSE_ATTENTION_MAX)
+    side = tokens if dense else min(D.ATTENTION_CHUNK, tokens)
+    return batch * cfg.num_heads * side * side * 4 / (min(batch_shards, batch) * head_shards)
 
 
 def table(c, meshes: list[tuple[int, int, int]]) -> str:

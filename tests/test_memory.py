@@ -33,3 +33,19 @@ def test_paper_setting_plan_scales_with_fsdp():
     # 8.03B bf16 policy over 8 devices
     assert p8["policy (frozen base)"] / 2 ** 30 == pytest.approx(8.03e9 * 2 / 8 / 2 ** 30, rel=0.01)
     assert p16["reward models"] == pytest.approx(p8["reward models"] / 2, rel=0.01)
+
+
+def test_attention_scores_row_dense_and_chunked():
+    from laser_jax.memory import attention_bytes
+    from laser_jax.models import decoder as D
+    from laser_jax.models.presets import PRESETS
+
+    cfg = PRESETS["meta-llama/Meta-Llama-3-8B-Instruct"]  # 32 heads
+    t = 16384
+    dense = attention_bytes(cfg, 1, t, "dense")
+    assert dense == 32 * t * t * 4 == 32 * 2**30  # the issue's ~32 GiB per sequence and layer
+    chunked = attention_bytes(cfg, 1, t, "chunked")
+    assert chunked == 32 * D.ATTENTION_CHUNK ** 2 * 4
+    assert attention_bytes(cfg, 1, t, "auto") == chunked  # long: auto is chunked
+    assert attention_bytes(cfg, 2, 1024, "auto") == 2 * 32 * 1024 * 1024 * 4  # short: dense
+    assert attention_bytes(cfg, 8, t, "chunked", batch_shards=8, head_shards=2) == chunked / 2

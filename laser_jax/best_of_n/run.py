@@ -80,6 +80,10 @@ def validate(c: ConfigDict) -> None:
                 + selectors.check_args("exp3", c.selector_args, len(rewards))
                 + sampling.check_config(c.sampling) + check_model_path(c.policy.path, "policy.path")
                 + sharding.check_mesh_config(c.mesh))
+    from laser_jax.models.config import ATTENTION
+
+    if c.policy.get("attention", "auto") not in ATTENTION:
+        problems.append(f"policy.attention={c.policy.attention!r} is not one of {ATTENTION}")
     b = c.training.batch_size
     if not (isinstance(b, int) and not isinstance(b, bool) and b >= 1):
         problems.append(f"training.batch_size={b!r} (queries per sampling batch) must be an integer >= 1")

@@ -37,6 +37,9 @@ FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "olmo")
 ROPE_TYPES = ("default", "linear", "llama3")
 
 
+ATTENTION = ("auto", "dense", "chunked")
+
+
 @dataclasses.dataclass(frozen=True)
 class DecoderConfig:
     vocab_size: int
@@ -69,9 +72,15 @@ class DecoderConfig:
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | tuple[int, ...] | None = None
+    # how `decoder.attend` computes attention (not a property of the checkpoint): "auto" (dense
+    # [T, S] scores up to DENSE_ATTENTION_MAX query-key pairs per head, chunked above), "dense",
+    # or "chunked" (online softmax over key chunks, query chunks mapped: memory O(chunk^2))
+    attention: str = "auto"
 
     def __post_init__(self):
         problems = []
+        if self.attention not in ATTENTION:
+            problems.append(f"attention={self.attention!r} (use one of {', '.join(ATTENTION)})")
         if self.family not in FAMILIES:
             problems.append(f"family={self.family!r} (supported: {', '.join(FAMILIES)})")
         if self.head not in ("lm", "classifier"):

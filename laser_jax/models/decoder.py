@@ -30,6 +30,8 @@ repeating them N times. `laser_jax.models.decode` is the one-token decode step b
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, NamedTuple
 
 import jax
@@ -117,21 +119,83 @@ def rope(x, positions, inv_freq):
     return x * cos + rotated * sin
 
 
-def attend(q, k, v, q_slots, kv_mask, window):
+# "auto" attention: dense [T, S] scores up to this many query-key pairs, chunked above
+DENSE_ATTENTION_MAX = 2048 * 2048
+ATTENTION_CHUNK = 512
+
+
+def _allowed(q_slots, kv_slots, kv_mask, window):
+    """[B,T,S] bool: causal (and windowed) order and real keys."""
+    rel = q_slots[:, None] - kv_slots[None, :]
+    allowed = (rel >= 0) & ((window <= 0) | (rel < window))
+    return allowed[None] & kv_mask[:, None, :]
+
+
+def attend(q, k, v, q_slots, kv_mask, window, impl: str = "auto", chunk: int | None = None):
     """Grouped-query attention over slots. q [B,T,H,D]; k, v [B,S,KV,D]; q_slots [T] (int);
-    kv_mask [B,S] bool; window: int scalar, 0 = full causal."""
+    kv_mask [B,S] bool; window: int scalar, 0 = full causal. `impl` (DecoderConfig.attention):
+    "dense" materialises [B,H,T,S] float32 scores; "chunked" (`attend_chunked`) never holds more
+    than [B,H,chunk,chunk]; "auto" picks dense up to DENSE_ATTENTION_MAX pairs per head."""
     b, t, h, d = q.shape
+    s = k.shape[1]
+    if impl == "chunked" or (impl == "auto" and t * s > DENSE_ATTENTION_MAX):
+        return attend_chunked(q, k, v, q_slots, kv_mask, window, chunk or ATTENTION_CHUNK)
     kvh = k.shape[2]
     q = q.reshape(b, t, kvh, h // kvh, d)
     scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=F32) * (d ** -0.5)
-    kv_slots = jnp.arange(k.shape[1])
-    rel = q_slots[:, None] - kv_slots[None, :]  # [T,S]
-    allowed = (rel >= 0) & ((window <= 0) | (rel < window))
-    allowed = allowed[None] & kv_mask[:, None, :]  # [B,T,S]
+    allowed = _allowed(q_slots, jnp.arange(s), kv_mask, window)
     scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(F32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
     out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
     return out.reshape(b, t, h, d)
+
+
+def attend_chunked(q, k, v, q_slots, kv_mask, window, chunk: int = ATTENTION_CHUNK):
+    """`attend` without the [T, S] scores: queries in chunks (lax.map), and per query chunk an
+    online softmax over key chunks (lax.scan: running max, normaliser and weighted sum, as in
+    flash attention), so at most [B,H,chunk,chunk] scores live at once. The same numbers as the
+    dense form up to float32 summation order, masked keys included (a row with no allowed key
+    averages all keys, as the dense softmax over finfo.min scores does)."""
+    b, t, h, d = q.shape
+    s, kvh = k.shape[1], k.shape[2]
+    g = h // kvh
+    cq, ck = min(chunk, t), min(chunk, s)
+    nq, nk = -(-t // cq), -(-s // ck)
+    lo = jnp.finfo(F32).min
+    q = jnp.pad(q, ((0, 0), (0, nq * cq - t), (0, 0), (0, 0))).reshape(b, nq, cq, kvh, g, d)
+    q_slots = jnp.pad(q_slots, (0, nq * cq - t), constant_values=-1).reshape(nq, cq)
+    pad_k = ((0, 0), (0, nk * ck - s), (0, 0), (0, 0))
+    ks = jnp.moveaxis(jnp.pad(k, pad_k).reshape(b, nk, ck, kvh, d), 1, 0)
+    vs = jnp.moveaxis(jnp.pad(v, pad_k).reshape(b, nk, ck, kvh, d), 1, 0)
+    masks = jnp.moveaxis(jnp.pad(kv_mask, ((0, 0), (0, nk * ck - s))).reshape(b, nk, ck), 1, 0)
+    kv_slots = jnp.arange(nk * ck).reshape(nk, ck)
+    scale = d ** -0.5
+
+    def one_query_chunk(args):
+        qc, qs = args  # [B,cq,KV,G,D], [cq]
+
+        def step(carry, xs):
+            m, l, acc = carry
+            kc, vc, mc, kslots = xs
+            sc = jnp.einsum("bqkgd,bskd->bkgqs", qc, kc, preferred_element_type=F32) * scale
+            allowed = _allowed(qs, kslots, mc, window) & (kslots < s)[None, None, :]
+            sc = jnp.where(allowed[:, None, None], sc, lo)
+            m_new = jnp.maximum(m, sc.max(-1))
+            p = jnp.exp(sc - m_new[..., None])
+            corr = jnp.exp(m - m_new)
+            l = l * corr + p.sum(-1)
+            acc = acc * corr[..., None] + jnp.einsum("bkgqs,bskd->bkgqd", p.astype(vc.dtype), vc,
+                                                     preferred_element_type=F32)
+            return (m_new, l, acc), None
+
+        init = (jnp.full((b, kvh, g, cq), lo, F32), jnp.zeros((b, kvh, g, cq), F32),
+                jnp.zeros((b, kvh, g, cq, d), F32))
+        (m, l, acc), _ = jax.lax.scan(step, init, (ks, vs, masks, kv_slots))
+        out = acc / l[..., None]  # l >= 1: the row's largest score contributes exp(0)
+        return jnp.moveaxis(out, 3, 1).reshape(b, cq, h, d).astype(v.dtype)
+
+    out = jax.lax.map(one_query_chunk, (jnp.moveaxis(q, 1, 0), q_slots))  # [nq,B,cq,H,D]
+    return jnp.moveaxis(out, 0, 1).reshape(b, nq * cq, h, d)[:, :t]
 
 
 def attend_shared(q, prefix_kv, prefix_valid, own_kv, own_valid):
@@ -293,7 +357,7 @@ class Transformer(nnx.Module):
                 k = jax.lax.dynamic_index_in_dim(k_all, layer, 0, keepdims=False).astype(q.dtype)
                 v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
                 cache_kv = (k_all, v_all)
-            return attend(q, k, v, q_slots, kv_mask, window), cache_kv
+            return attend(q, k, v, q_slots, kv_mask, window, cfg.attention), cache_kv
 
         x = self.embed(input_ids).astype(self.dtype)
         x, cache_kv = self._scan_layers(x, cache_kv, None, attention)
@@ -412,6 +476,15 @@ def init_cache(cfg: DecoderConfig, batch: int, length: int, dtype=F32) -> Cache:
     shape = (cfg.num_layers, batch, length, cfg.num_kv_heads, cfg.head_dim)
     return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
             "mask": jnp.zeros((batch, length), bool), "index": jnp.zeros((), jnp.int32)}
+
+
+def with_attention(model, impl: str):
+    """The model computing attention by ``impl`` (DecoderConfig.attention: "auto", "dense",
+    "chunked"); the weights are unchanged. Returns the same module, its config replaced."""
+    cfg = dataclasses.replace(model.cfg, attention=impl)  # validates impl
+    model.cfg = cfg
+    model.model.cfg = cfg
+    return model
 
 
 def prefill(model: "CausalLM", ids, mask) -> tuple[jax.Array, Prefix]:

@@ -186,6 +186,7 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
                                              remat=c.policy.remat)))
     if not isinstance(model, D.CausalLM):
         raise ConfigError(f"policy.path={c.policy.path!r} is a sequence classifier; the policy needs an LM head")
+    model = D.with_attention(model, c.policy.get("attention", "auto"))
     lora = c.policy.lora_rank > 0
     if lora:
         add_lora(model, c.policy.lora_rank, c.policy.lora_alpha, tuple(c.policy.lora_targets), seed=c.seed)

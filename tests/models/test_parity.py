@@ -126,3 +126,28 @@ def test_bfloat16_runs_close_to_float32(tmp_path_factory):
     # bf16 has 8 mantissa bits: agreement to a few percent of the logit scale, not to 1e-4
     assert np.abs(b16 - f32).max() <= 0.05 * np.abs(f32).max()
     assert np.abs(b16 - f32).max() > 0  # it really ran in bfloat16
+
+
+@pytest.mark.parametrize("case", ["llama", "mistral_sliding", "qwen3"])
+def test_chunked_attention_matches_transformers(case, tmp_path_factory, monkeypatch):
+    """The memory-efficient attention (online softmax over key chunks, queries in chunks) gives
+    transformers' logits on a left-padded batch, with chunks of 4 (several per row, a ragged last
+    one, a sliding window of 4 across chunk borders), and the dense form's to 1e-5."""
+    from laser_jax.models import decoder as D
+
+    monkeypatch.setattr(D, "ATTENTION_CHUNK", 4)
+    ref, path = _make(tmp_path_factory, case)
+    rng = np.random.default_rng(3)
+    ids, mask = _ragged_batch(rng, [13, 7, 2], BASE["vocab_size"])
+    pos = np.maximum(np.cumsum(mask, 1) - 1, 0)
+    with torch.no_grad():
+        want = ref(torch.tensor(ids), attention_mask=torch.tensor(mask), position_ids=torch.tensor(pos)).logits.numpy()
+    ids_j, mask_j = jnp.asarray(ids, jnp.int32), jnp.asarray(mask, jnp.int32)
+    chunked = np.asarray(D.with_attention(load_pretrained(path), "chunked")(ids_j, mask_j))
+    dense = np.asarray(D.with_attention(load_pretrained(path), "dense")(ids_j, mask_j))
+    real = mask.astype(bool)
+    assert np.abs(chunked - want)[real].max() <= TOL
+    assert np.abs(chunked - dense)[real].max() <= 1e-5
+    assert np.isfinite(chunked).all()
+    with pytest.raises(Exception, match="attention='flash'"):
+        D.with_attention(load_pretrained(path), "flash")
