@@ -37,7 +37,7 @@ FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "olmo")
 ROPE_TYPES = ("default", "linear", "llama3")
 
 
-ATTENTION = ("auto", "dense", "chunked")
+ATTENTION = ("auto", "dense", "chunked", "dot_product")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,8 @@ class DecoderConfig:
     eos_token_id: int | tuple[int, ...] | None = None
     # how `decoder.attend` computes attention (not a property of the checkpoint): "auto" (dense
     # [T, S] scores up to DENSE_ATTENTION_MAX query-key pairs per head, chunked above), "dense",
-    # or "chunked" (online softmax over key chunks, query chunks mapped: memory O(chunk^2))
+    # "chunked" (online softmax over key chunks, query chunks mapped: memory O(chunk^2)), or
+    # "dot_product" (jax.nn.dot_product_attention: cuDNN flash attention on GPU)
     attention: str = "auto"
 
     def __post_init__(self):

@@ -135,11 +135,16 @@ def attend(q, k, v, q_slots, kv_mask, window, impl: str = "auto", chunk: int | N
     """Grouped-query attention over slots. q [B,T,H,D]; k, v [B,S,KV,D]; q_slots [T] (int);
     kv_mask [B,S] bool; window: int scalar, 0 = full causal. `impl` (DecoderConfig.attention):
     "dense" materialises [B,H,T,S] float32 scores; "chunked" (`attend_chunked`) never holds more
-    than [B,H,chunk,chunk]; "auto" picks dense up to DENSE_ATTENTION_MAX pairs per head."""
+    than [B,H,chunk,chunk]; "dot_product" calls jax.nn.dot_product_attention (XLA picks cuDNN's
+    flash attention on a GPU where it applies; on CPU it is dense); "auto" picks dense up to
+    DENSE_ATTENTION_MAX pairs per head, chunked above."""
     b, t, h, d = q.shape
     s = k.shape[1]
     if impl == "chunked" or (impl == "auto" and t * s > DENSE_ATTENTION_MAX):
         return attend_chunked(q, k, v, q_slots, kv_mask, window, chunk or ATTENTION_CHUNK)
+    if impl == "dot_product":  # jax.nn.dot_product_attention: cuDNN flash attention on GPU
+        allowed = _allowed(q_slots, jnp.arange(s), kv_mask, window)[:, None]  # [B,1,T,S]
+        return jax.nn.dot_product_attention(q, k, v, mask=allowed).astype(v.dtype)
     kvh = k.shape[2]
     q = q.reshape(b, t, kvh, h // kvh, d)
     scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=F32) * (d ** -0.5)
