@@ -11,6 +11,9 @@ Per batch of B queries (the training setting's own functions: `training.step.enc
     metric [B, n]    the task metric against the gold answer (`data.tasks.score_response`: LongBench's
                      metrics for LongBench, correct 0 / 1 for the demo and QA tasks)
 
+LongBench queries are sampled with LongBench's generation length for their dataset
+(`generation_length`); other tasks with sampling.max_new_tokens.
+
 Each batch is written to ``WORKDIR/collect/batch_NNNNN.npz`` (atomically) with its texts in
 ``batch_NNNNN.json``, so an interrupted run resumes at the first missing batch. ``tables``
 assembles the batches into `replay.Tables`: the training split's queries are the calibration
@@ -19,6 +22,7 @@ assembles the batches into `replay.Tables`: the training split's queries are the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,6 +34,7 @@ import numpy as np
 from laser_jax import sharding as shd
 from laser_jax.batch import family
 from laser_jax.best_of_n.replay import Tables
+from laser_jax.data import longbench
 from laser_jax.data.tasks import score_response
 from laser_jax.training import step as train_step
 from laser_jax.training.runtime import Runtime
@@ -54,8 +59,21 @@ def _save_npz(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def generation_length(rt: Runtime, examples) -> int:
+    """New tokens for a batch: LongBench's length for its datasets (`longbench.MAX_NEW_TOKENS`,
+    the longest in the batch) when every example was read from LongBench, else
+    sampling.max_new_tokens (also for the generated long documents, data.task=longdoc)."""
+    names = [ex.meta_dict().get("dataset") for ex in examples]
+    if all(ex.uid.startswith("longbench/") for ex in examples) and all(n in longbench.MAX_NEW_TOKENS for n in names):
+        return max(longbench.MAX_NEW_TOKENS[n] for n in names)
+    return rt.sample_cfg.max_new_tokens
+
+
 def collect_batch(rt: Runtime, params, examples, key) -> tuple[dict, list[list[str]]]:
     """Context, samples, every RM's scores, NLL and metric for one batch of queries."""
+    new = generation_length(rt, examples)
+    if new != rt.sample_cfg.max_new_tokens:
+        rt = dataclasses.replace(rt, sample_cfg=dataclasses.replace(rt.sample_cfg, max_new_tokens=new))
     batch = train_step.encode(rt, examples)
     ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
     contexts = np.asarray(shd.to_host(rt.fns.context(params, rt.frozen, ids, mask)))

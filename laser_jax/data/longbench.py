@@ -54,7 +54,8 @@ TEMPLATES = {
              "transcript in one or more sentences.\n\nQuery: {input}\nAnswer:",
     "multi_news": "You are given several news passages. Write a one-page summary of all news. \n\nNews:\n{context}\n\n"
                   "Now, write a one-page summary of all the news.\n\nSummary:",
-    "trec": "Please determine the type of the question below. Here are some examples of questions.\n\n{context}\n{input}",
+    "trec": "Please determine the type of the question below. Here are some examples of questions.\n\n{context}\n"
+            "{input}",
     "triviaqa": "Answer the question based on the given passage. Only give me the answer and do not output any other "
                 "words. The following are some examples.\n\n{context}\n\n{input}",
     "samsum": "Summarize the dialogue into a few short sentences. The following are some examples.\n\n{context}\n\n"

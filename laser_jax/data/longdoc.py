@@ -54,7 +54,8 @@ def _facts(family: str, rng: np.random.Generator) -> list[tuple[str, str, str]]:
         return [(f"The access code of the {k} vault is {c}.", f"What is the access code of the {k} vault?", str(c))
                 for k, c in zip(keys, rng.integers(1000, 9999, 3))]
     if family == "city":
-        names = [f"{f} {ln}" for f, ln in zip(rng.choice(_FIRST, 3, replace=False), rng.choice(_LAST, 3, replace=False))]
+        first, last = rng.choice(_FIRST, 3, replace=False), rng.choice(_LAST, 3, replace=False)
+        names = [f"{f} {ln}" for f, ln in zip(first, last)]
         cities = rng.choice(_CITIES, 3, replace=False)
         return [(f"{n} moved to {c} in {y}.", f"Which city did {n} move to?", str(c))
                 for n, c, y in zip(names, cities, rng.integers(1950, 2020, 3))]

@@ -97,3 +97,16 @@ def test_generated_long_documents_hide_the_asked_fact_among_distractors():
     assert load_task("longdoc", None, "train")[0].uid == "longdoc/train/0"
     with pytest.raises(DataError, match="reads no files"):
         load_task("longdoc", ".", "test")
+
+
+def test_longbench_batches_sample_longbench_lengths():
+    import types
+
+    from laser_jax.best_of_n.collect import generation_length
+    from laser_jax.data import longdoc
+
+    rt = types.SimpleNamespace(sample_cfg=types.SimpleNamespace(max_new_tokens=48))
+    hot = longbench.example_from_row(_row("hotpotqa", 0), "here")
+    gov = longbench.example_from_row(_row("gov_report", 1), "here")
+    assert generation_length(rt, [hot]) == 32 and generation_length(rt, [hot, gov]) == 512
+    assert generation_length(rt, longdoc.generate("test")[:2]) == 48  # generated: the config's
