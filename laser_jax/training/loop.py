@@ -22,7 +22,7 @@ from ml_collections import ConfigDict
 from laser_jax import evaluate as evaluation
 from laser_jax import outputs
 from laser_jax.checkpoint import Checkpointer
-from laser_jax.config import ConfigError
+from laser_jax.config import ConfigError, base_config
 from laser_jax.models.cache import ModelCache
 from laser_jax.training.runtime import Runtime, batch_examples, build_runtime, copy_params, init_state
 from laser_jax.training.step import laser_step
@@ -96,7 +96,9 @@ def _flatten(d: dict, prefix="") -> dict:
 
 
 def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
-    """First run: save config.json. Resumed run: the experiment's fields must be unchanged."""
+    """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
+    the saved config lacks counts as unchanged when it holds its default: a newer version's
+    option, e.g. selector_args.normalise or policy.attention)."""
     path = workdir / "config.json"
     now = json.loads(c.to_json_best_effort())
     if not path.exists():
@@ -109,8 +111,12 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
         raise ConfigError(f"{path} is damaged ({e}); it records the config of the run in {workdir}: restore it, "
                           "or choose another --workdir") from None
     flat_now, flat_before = _flatten(now), _flatten(before)
+    # a field added by a later version of laser_jax, at its default, changes nothing the run did
+    defaults = _flatten(json.loads(base_config().to_json_best_effort()))
+    added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
     diff = sorted(k for k in set(flat_now) | set(flat_before)
-                  if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES))
+                  if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
+                  and k not in added)
     if diff:
         shown = "; ".join(f"{k}: {flat_before.get(k)!r} -> {flat_now.get(k)!r}" for k in diff[:6])
         raise ConfigError(f"{workdir} holds a run with a different config ({shown}); resume with the same config "

@@ -62,3 +62,25 @@ def test_bandit_reward_per_batch_and_per_prompt():
     np.testing.assert_array_equal(per.reward(1.0, pair_loss, valid), np.float32(want))
     no_pairs = np.zeros_like(valid)  # no update happened: every prompt gets the worst reward
     np.testing.assert_array_equal(per.reward(None, None, no_pairs), np.full(3, -np.inf, np.float32))
+
+
+def test_resume_accepts_a_newer_versions_fields_at_their_defaults(tmp_path):
+    """A config.json written before selector_args.normalise / policy.attention existed resumes with
+    them at their defaults; the same fields changed from their defaults, or any other change,
+    are refused by name."""
+    import json
+
+    from laser_jax.training.loop import check_workdir_config
+
+    c = base_config()
+    old = json.loads(c.to_json_best_effort())
+    del old["selector_args"]["normalise"], old["policy"]["attention"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    check_workdir_config(c, tmp_path)  # accepted
+    c.selector_args.normalise = "none"
+    with pytest.raises(ConfigError, match=r"selector_args.normalise: None -> 'none'"):
+        check_workdir_config(c, tmp_path)
+    c.selector_args.normalise = "quantile"
+    c.seed = 7
+    with pytest.raises(ConfigError, match=r"seed: 0 -> 7"):
+        check_workdir_config(c, tmp_path)
