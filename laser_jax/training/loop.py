@@ -114,9 +114,10 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     # a field added by a later version of laser_jax, at its default, changes nothing the run did
     defaults = _flatten(json.loads(base_config().to_json_best_effort()))
     added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
-    diff = sorted(k for k in set(flat_now) | set(flat_before)
-                  if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
-                  and k not in added)
+    diff = sorted((k for k in set(flat_now) | set(flat_before)
+                   if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
+                   and k not in added),
+                  key=lambda k: (k not in flat_before or k not in flat_now, k))  # changed values first
     if diff:
         shown = "; ".join(f"{k}: {flat_before.get(k)!r} -> {flat_now.get(k)!r}" for k in diff[:6])
         raise ConfigError(f"{workdir} holds a run with a different config ({shown}); resume with the same config "
