@@ -106,8 +106,7 @@ def attention_bytes(cfg: DecoderConfig, batch: int, tokens: int, impl: str, batc
                     head_shards: int = 1) -> float:
     """Float32 attention scores alive at once in one layer of a prefill of `batch` prompts of
     `tokens` tokens (models/decoder.attend): [B, heads, T, T] dense, [B, heads, c, c] chunked."""
-    dense = impl == "dense" or (impl == "auto" and tokens * tokens <= D.DENSE_ATTENTION_MAX)
-    side = tokens if dense else min(D.ATTENTION_CHUNK, tokens)
+    side = min(D.ATTENTION_CHUNK, tokens) if D.is_chunked(impl, tokens, tokens) else tokens
     return batch * cfg.num_heads * side * side * 4 / (min(batch_shards, batch) * head_shards)
 
 

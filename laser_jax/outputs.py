@@ -22,6 +22,23 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def saved_record(path: Path, now: Any, *, write: bool = True, hint: str = "") -> Any:
+    """A workdir's identity record (config.json, data.json, collect_config.json): on the first run
+    writes ``now`` there (when ``write``: process 0) and returns None; later returns what was
+    saved. A damaged file is a ConfigError naming it (``hint``: what it records), kept as it is."""
+    from laser_jax.config import ConfigError
+
+    path = Path(path)
+    if not path.exists():
+        if write:
+            write_json(path, now)
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is damaged ({e}){hint}; restore it, or choose another --workdir") from None
+
+
 def _plain(x):
     if isinstance(x, (np.floating, np.integer)):
         return x.item()

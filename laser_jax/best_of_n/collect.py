@@ -15,7 +15,7 @@ LongBench queries are sampled with LongBench's generation length for their datas
 (`generation_length`); other tasks with sampling.max_new_tokens.
 
 Each batch is written to ``WORKDIR/collect/batch_NNNNN.npz`` (atomically) with its texts in
-``batch_NNNNN.json``, so an interrupted run resumes at the first missing batch. ``tables``
+``batch_NNNNN.json``, so an interrupted run resumes at the first missing batch. `load_tables`
 assembles the batches into `replay.Tables`: the training split's queries are the calibration
 (labelled) stream, the test split's the test queries.
 """
@@ -34,6 +34,7 @@ import numpy as np
 from laser_jax import sharding as shd
 from laser_jax.batch import family
 from laser_jax.best_of_n.replay import Tables
+from laser_jax.config import ConfigError
 from laser_jax.data import longbench
 from laser_jax.data.tasks import score_response
 from laser_jax.training import step as train_step
@@ -47,12 +48,6 @@ def queries(rt: Runtime) -> list[tuple[object, bool]]:
     return [(ex, True) for ex in rt.train_examples] + [(ex, False) for ex in rt.test_examples]
 
 
-def metric_of(example, text: str) -> float:
-    """The task metric of one response in [0, 1] (`data.tasks.score_response`: LongBench's
-    metric for LongBench, else correct 0 / 1)."""
-    return score_response(example, text)
-
-
 def _save_npz(path: Path, **arrays) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
     np.savez(tmp, **arrays)
@@ -64,7 +59,7 @@ def generation_length(rt: Runtime, examples) -> int:
     the longest in the batch) when every example was read from LongBench, else
     sampling.max_new_tokens (also for the generated long documents, data.task=longdoc)."""
     names = [ex.meta_dict().get("dataset") for ex in examples]
-    if all(ex.uid.startswith("longbench/") for ex in examples) and all(n in longbench.MAX_NEW_TOKENS for n in names):
+    if all(ex.uid.startswith("longbench/") and n in longbench.MAX_NEW_TOKENS for ex, n in zip(examples, names)):
         return max(longbench.MAX_NEW_TOKENS[n] for n in names)
     return rt.sample_cfg.max_new_tokens
 
@@ -83,7 +78,7 @@ def collect_batch(rt: Runtime, params, examples, key) -> tuple[dict, list[list[s
     lengths = np.asarray(out.lengths)
     steps = np.arange(lp.shape[-1])
     nll = -np.where(steps < lengths[..., None], lp, 0.0).sum(-1) / np.maximum(lengths, 1)
-    metric = np.array([[metric_of(ex, t) for t in row] for ex, row in zip(examples, texts)])
+    metric = np.array([[score_response(ex, t) for t in row] for ex, row in zip(examples, texts)])
     return dict(contexts=contexts, scores=scores, nll=nll, metric=metric), texts
 
 
@@ -124,7 +119,8 @@ def load_tables(rt: Runtime, folder: Path, n_batches: int) -> Tables:
             with np.load(path) as f:
                 parts.append({k: f[k] for k in ("contexts", "scores", "nll", "metric")})
         except (OSError, ValueError, KeyError) as e:
-            raise outputs_error(path, e) from None
+            raise ConfigError(f"{path} is damaged or unreadable ({e}); delete it and rerun the same "
+                              "command to sample and score that batch again") from None
     items = queries(rt)
     names = sorted({family(ex) for ex, _ in items})
     return Tables(metric=np.concatenate([p["metric"] for p in parts]),
@@ -134,11 +130,3 @@ def load_tables(rt: Runtime, folder: Path, n_batches: int) -> Tables:
                   family=np.array([names.index(family(ex)) for ex, _ in items]),
                   calibration=np.array([cal for _, cal in items]),
                   rm_names=tuple(rt.reward_names), family_names=tuple(names)).check()
-
-
-def outputs_error(path: Path, e: Exception) -> Exception:
-    from laser_jax.config import ConfigError
-
-    return ConfigError(f"{path} is damaged or unreadable ({e}); delete it and rerun the same command "
-                       "to sample and score that batch again")
-

@@ -22,9 +22,11 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from laser_jax import outputs
+from laser_jax.bandit import selectors
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
 from laser_jax.config import ConfigError
+from laser_jax.data.tasks import get_task
 
 log = logging.getLogger("laser_jax")
 
@@ -68,7 +70,7 @@ def validate(c: ConfigDict) -> None:
     """One ConfigError listing every problem: the sections this setting reads, each checked by
     the component that owns it (training's own fields are not read here)."""
     from laser_jax import data, sampling, sharding
-    from laser_jax.bandit import selectors
+    from laser_jax.models.config import check_attention
     from laser_jax.models.loading import check_model_path
     from laser_jax.rewards.build import check_specs
 
@@ -80,10 +82,7 @@ def validate(c: ConfigDict) -> None:
                 + selectors.check_args("exp3", c.selector_args, len(rewards))
                 + sampling.check_config(c.sampling) + check_model_path(c.policy.path, "policy.path")
                 + sharding.check_mesh_config(c.mesh))
-    from laser_jax.models.config import ATTENTION
-
-    if c.policy.get("attention", "auto") not in ATTENTION:
-        problems.append(f"policy.attention={c.policy.attention!r} is not one of {ATTENTION}")
+    problems += check_attention(c.policy.get("attention", "auto"), "policy.attention")
     b = c.training.batch_size
     if not (isinstance(b, int) and not isinstance(b, bool) and b >= 1):
         problems.append(f"training.batch_size={b!r} (queries per sampling batch) must be an integer >= 1")
@@ -113,29 +112,26 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     r = c.replay
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
-    hparams = {"laser": {k: v for k, v in dict(c.selector_args).items()
-                         if k in ("alpha", "lam", "history_size", "normalise")},
-               "exp3": {k: v for k, v in dict(c.selector_args).items()
-                        if k in ("gamma", "history_size", "normalise")}}
+    hparams = {name: selectors.hparams_from_args(name, c.selector_args) for name in ("laser", "exp3")}
+    metric_name = "LongBench metric" if get_task(c.data.task).score is not None else "accuracy"
     results = {"queries": int((~tables.calibration).sum()),
                "calibration_queries": int(tables.calibration.sum()),
                "samples_per_query": int(tables.metric.shape[1]), "orders": r.orders,
                "batch": r.batch, "context_dim": int(contexts.shape[1]),
                "reward_models": list(tables.rm_names), "families": list(tables.family_names),
-               "metric": "accuracy", "by_reward": {}}
+               "metric": metric_name, "by_reward": {}}
     t1 = time.perf_counter()
     for reward in r.rewards:
-        hp = {k: dict(v) for k, v in hparams.items()}
-        if reward == "gold" and c.selector_args.normalise == "quantile":
-            for v in hp.values():  # the 20/80 rule erases a 0/1 signal (normalise.py)
-                v["normalise"] = "none"
+        # with gold, replay's own default applies: no 20/80 rule (it erases a 0/1 signal)
+        hp = {k: {a: v for a, v in h.items() if not (reward == "gold" and a == "normalise")}
+              for k, h in hparams.items()}
         res = rp.replay(tables, list(r.methods), orders=r.orders, batch=r.batch, reward=reward,
                         seed=c.seed, hparams=hp)
-        rows = stats.summarise(res, tables, metric_name="accuracy", seed=c.seed)
-        results["by_reward"][reward] = {"methods": rows, "normalise": hp["laser"]["normalise"]}
+        rows = stats.summarise(res, tables, metric_name=metric_name, seed=c.seed, resamples=r.resamples)
+        results["by_reward"][reward] = {"methods": rows, "normalise": hp["laser"].get("normalise", "none")}
         if r.noise_rm:
             results["by_reward"][reward]["noise"] = noise_analysis(tables, res, r, reward, c.seed, hp)
-        write_outputs(workdir, reward, rows, res, tables)
+        write_outputs(workdir, reward, rows, res, tables, metric_name)
     first = r.rewards[0]
     results["methods"] = results["by_reward"][first]["methods"]
     results["reward"] = first
@@ -164,27 +160,23 @@ def noise_analysis(tables, clean: dict, r: ConfigDict, reward: str, seed: int, h
     drops = {}
     for m in methods:
         drops[m] = stats.per_query(clean[m]) - stats.per_query(noisy[m])
-        out[m] = {"clean": float(stats.per_query(clean[m]).mean()), "noisy": float(stats.per_query(noisy[m]).mean()),
-                  "drop": float(drops[m].mean()), "drop_ci95": list(stats.bootstrap_ci(drops[m], seed=seed))}
+        out[m] = {"clean": float(stats.per_query(clean[m]).mean()),
+                  "noisy": float(stats.per_query(noisy[m]).mean()),
+                  "drop": float(drops[m].mean()),
+                  "drop_ci95": list(stats.bootstrap_ci(drops[m], seed=seed, resamples=r.resamples))}
     diff = drops["laser"] - drops["sequential"]
     out["laser_drop_minus_sequential_drop"] = {"mean": float(diff.mean()),
-                                                "ci95": list(stats.bootstrap_ci(diff, seed=seed))}
+                                                "ci95": list(stats.bootstrap_ci(diff, seed=seed,
+                                                                                resamples=r.resamples))}
     return out
 
 
 def check_collect_config(c: ConfigDict, workdir: Path) -> None:
     """The collected samples depend on everything but ``replay``: a workdir keeps one such config."""
-    path = workdir / "collect_config.json"
     now = json.loads(c.to_json_best_effort())
     now.pop("replay", None)
-    if not path.exists():
-        outputs.write_json(path, now)
-        return
-    try:
-        before = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is damaged ({e}); restore it or choose another --workdir") from None
-    if before != now:
+    before = outputs.saved_record(workdir / "collect_config.json", now)
+    if before is not None and before != now:
         diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         raise ConfigError(f"{workdir} holds samples collected with another config (sections differ: "
                           f"{', '.join(diff)}); only the replay section may change between reruns: use the "
@@ -207,7 +199,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(workdir: Path, reward: str, rows, res, tables) -> None:
+def write_outputs(workdir: Path, reward: str, rows, res, tables, metric_name: str = "accuracy") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,7 +212,7 @@ def write_outputs(workdir: Path, reward: str, rows, res, tables) -> None:
                     fmt="o", color="gray" if r["label"] == "reference" else "C0", capsize=3)
     ax.set_yticks(range(len(rows)), [r["method"] for r in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("test accuracy of the chosen response (%), 95% bootstrap CI over queries")
+    ax.set_xlabel(f"test {metric_name} of the chosen response (%), 95% bootstrap CI over queries")
     ax.set_title(f"best-of-{tables.metric.shape[1]}, bandit reward: {reward}")
     fig.tight_layout()
     fig.savefig(workdir / f"methods_{reward}.png", dpi=110)
@@ -230,7 +222,7 @@ def write_outputs(workdir: Path, reward: str, rows, res, tables) -> None:
         fams = list(use)
         fig, ax = plt.subplots(figsize=(7, 1 + 0.5 * len(fams)))
         left = np.zeros(len(fams))
-        for k, name in enumerate(tables.rm_names):
+        for name in tables.rm_names:
             share = np.array([use[f].get(name, 0.0) for f in fams])
             ax.barh(fams, share, left=left, label=name)
             left += share

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from laser_jax.best_of_n.replay import MethodResult, Tables
+from laser_jax.best_of_n.replay import REFERENCES, MethodResult, Tables
 
 
 def per_query(result: MethodResult) -> np.ndarray:
@@ -21,14 +21,17 @@ def per_query(result: MethodResult) -> np.ndarray:
     return result.metric.mean(axis=0)
 
 
+def _resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of ``values`` [Q] over ``resamples`` seeded resamplings of the queries."""
+    values = np.asarray(values, np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    return values[idx].mean(axis=1)
+
+
 def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` [Q]."""
-    values = np.asarray(values, np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(resamples, len(values)))
-    means = values[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = np.quantile(_resampled_means(values, resamples, seed), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
@@ -36,9 +39,7 @@ def paired(a: MethodResult, b: MethodResult, *, resamples: int = 2000, seed: int
     """Mean of (a - b) over the same test queries, its bootstrap interval, and the share of
     resamples where a > b."""
     diff = per_query(a) - per_query(b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(resamples, len(diff)))
-    means = diff[idx].mean(axis=1)
+    means = _resampled_means(diff, resamples, seed)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return {"against": b.method, "mean_diff": float(diff.mean()), "ci95": [float(lo), float(hi)],
             "p_better": float((means > 0).mean())}
@@ -67,7 +68,7 @@ def arm_use_by_family(result: MethodResult, tables: Tables) -> dict[str, dict[st
 
 
 def summarise(results: dict[str, MethodResult], tables: Tables, *, metric_name: str,
-              reference: str = "best", seed: int = 0) -> list[dict]:
+              reference: str = "best", seed: int = 0, resamples: int = 2000) -> list[dict]:
     """One record per method: method, label, metric, mean, ci95, by_family, arm_use,
     arm_use_by_family and, when ``reference`` was replayed, a paired comparison with it."""
     fam = tables.family[next(iter(results.values())).test_ids]
@@ -75,14 +76,14 @@ def summarise(results: dict[str, MethodResult], tables: Tables, *, metric_name: 
     for method, res in results.items():
         pq = per_query(res)
         row = {"method": method,
-               "label": "reference" if method in ("oracle", "random_response") else "method",
+               "label": "reference" if method in REFERENCES else "method",
                "metric": metric_name, "mean": float(pq.mean()),
-               "ci95": list(bootstrap_ci(pq, seed=seed)),
+               "ci95": list(bootstrap_ci(pq, seed=seed, resamples=resamples)),
                "by_family": {name: float(pq[fam == f].mean())
                              for f, name in enumerate(tables.family_names) if (fam == f).any()},
                "arm_use": arm_use(res, tables.rm_names),
                "arm_use_by_family": arm_use_by_family(res, tables)}
         if reference in results and method != reference:
-            row["vs_" + reference] = paired(res, results[reference], seed=seed)
+            row["vs_" + reference] = paired(res, results[reference], seed=seed, resamples=resamples)
         rows.append(row)
     return rows

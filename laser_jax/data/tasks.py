@@ -75,6 +75,8 @@ class TaskSpec:
     score: Callable[[Example, str], float] | None = None
     # The question is the whole prompt (a template already applied): no reasoning instruction.
     raw_prompt: bool = False
+    # A task with its own hub reader (split -> examples) instead of a `HubSource` row mapping.
+    hub_loader: Callable[[str], list[Example]] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,8 +149,9 @@ def _generate_demo(split: str, seed: int) -> list[Example]:
 # LongBench (laser_jax.data.longbench): graded by LongBench's metrics
 
 
-def _load_longbench_hub(split: str) -> list[Example]:
-    return longbench.load_hub(split)
+def _whole_text(text: str, choices: tuple[str, ...]) -> str:
+    """LongBench scores the response text itself: no answer extraction."""
+    return text.strip()
 
 
 def _is_correct_longbench(prediction: str | None, gold: str) -> bool:
@@ -204,20 +207,21 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
     "longbench": TaskSpec(
         name="longbench",
         load_path=longbench.load_path,
-        hub=None,  # its own loader (data.zip, no dataset script): see load_task
+        hub=None,
         gold=str,
-        extract=lambda text, choices: text.strip(),
+        extract=_whole_text,
         is_correct=_is_correct_longbench,
         answer_format="",
         score=longbench.score,
         raw_prompt=True,
+        hub_loader=longbench.load_hub,  # the repository's data.zip, no dataset script
     ),
     "longdoc": TaskSpec(  # generated long documents in LongBench's format (laser_jax.data.longdoc)
         name="longdoc",
         load_path=_load_demo_path,
         hub=None,
         gold=str,
-        extract=lambda text, choices: text.strip(),
+        extract=_whole_text,
         is_correct=_is_correct_longbench,
         answer_format="",
         generate=longdoc.generate,
@@ -297,9 +301,9 @@ def load_task(task: str, path: str | Path | None = None, split: str = "test", *,
             )
         examples = spec.generate(split, seed)
         origin = f"generated task {task!r} split {split!r}"
-    elif path is None and spec.name == "longbench":
-        examples = _load_longbench_hub(split)
-        origin = f"hub {longbench.HUB_REPO} datasets {split!r}"
+    elif path is None and spec.hub_loader is not None:
+        examples = spec.hub_loader(split)
+        origin = f"hub ({task}) split {split!r}"
     elif path is None:
         examples = sources.load_hub(spec.hub, spec.name, split)
         origin = f"hub {spec.hub.path} split {split!r}"

@@ -40,6 +40,11 @@ ROPE_TYPES = ("default", "linear", "llama3")
 ATTENTION = ("auto", "dense", "chunked", "dot_product")
 
 
+def check_attention(value, field: str) -> list[str]:
+    """A config's attention choice (DecoderConfig.attention), as a problem naming ``field``."""
+    return [] if value in ATTENTION else [f"{field}={value!r} is not one of {ATTENTION}"]
+
+
 @dataclasses.dataclass(frozen=True)
 class DecoderConfig:
     vocab_size: int

@@ -131,6 +131,11 @@ def _allowed(q_slots, kv_slots, kv_mask, window):
     return allowed[None] & kv_mask[:, None, :]
 
 
+def is_chunked(impl: str, queries: int, keys: int) -> bool:
+    """Whether `attend` computes ``queries`` x ``keys`` attention in chunks for ``impl``."""
+    return impl == "chunked" or (impl == "auto" and queries * keys > DENSE_ATTENTION_MAX)
+
+
 def attend(q, k, v, q_slots, kv_mask, window, impl: str = "auto", chunk: int | None = None):
     """Grouped-query attention over slots. q [B,T,H,D]; k, v [B,S,KV,D]; q_slots [T] (int);
     kv_mask [B,S] bool; window: int scalar, 0 = full causal. `impl` (DecoderConfig.attention):
@@ -140,7 +145,7 @@ def attend(q, k, v, q_slots, kv_mask, window, impl: str = "auto", chunk: int | N
     DENSE_ATTENTION_MAX pairs per head, chunked above."""
     b, t, h, d = q.shape
     s = k.shape[1]
-    if impl == "chunked" or (impl == "auto" and t * s > DENSE_ATTENTION_MAX):
+    if is_chunked(impl, t, s):
         return attend_chunked(q, k, v, q_slots, kv_mask, window, chunk or ATTENTION_CHUNK)
     if impl == "dot_product":  # jax.nn.dot_product_attention: cuDNN flash attention on GPU
         allowed = _allowed(q_slots, jnp.arange(s), kv_mask, window)[:, None]  # [B,1,T,S]

@@ -99,17 +99,12 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
     the saved config lacks counts as unchanged when it holds its default: a newer version's
     option, e.g. selector_args.normalise or policy.attention)."""
-    path = workdir / "config.json"
     now = json.loads(c.to_json_best_effort())
-    if not path.exists():
-        if jax.process_index() == 0:  # the others compare, never write (the write is atomic)
-            outputs.write_json(path, now)
+    # the other processes compare, never write (the write is atomic)
+    before = outputs.saved_record(workdir / "config.json", now, write=jax.process_index() == 0,
+                                  hint=f"; it records the config of the run in {workdir}")
+    if before is None:
         return
-    try:
-        before = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is damaged ({e}); it records the config of the run in {workdir}: restore it, "
-                          "or choose another --workdir") from None
     flat_now, flat_before = _flatten(now), _flatten(before)
     # a field added by a later version of laser_jax, at its default, changes nothing the run did
     defaults = _flatten(json.loads(base_config().to_json_best_effort()))
@@ -139,14 +134,9 @@ def check_workdir_data(rt: Runtime, workdir: Path) -> None:
     """First run: save the data's fingerprint (data.json). Resumed run: it must be the same."""
     path, now = workdir / "data.json", {"fingerprint": data_fingerprint(rt), "train": len(rt.train_examples),
                                         "test": len(rt.test_examples)}
-    if not path.exists():
-        if jax.process_index() == 0:
-            outputs.write_json(path, now)
+    before = outputs.saved_record(path, now, write=jax.process_index() == 0)
+    if before is None:
         return
-    try:
-        before = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is damaged ({e}); restore it, or choose another --workdir") from None
     if before.get("fingerprint") != now["fingerprint"]:
         raise ConfigError(f"{workdir} holds a run trained on other data: the examples loaded now (data.task="
                           f"{rt.config.data.task!r}, data.path={rt.config.data.path!r}; {now['train']} train / "

@@ -10,7 +10,7 @@ from ml_collections import ConfigDict
 from laser_jax import data, sampling, sharding
 from laser_jax.bandit import selectors
 from laser_jax.config import ConfigError
-from laser_jax.models.config import ATTENTION
+from laser_jax.models.config import check_attention
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.build import check_specs
 from laser_jax.training import update
@@ -36,8 +36,7 @@ def check_loop(c: ConfigDict) -> list[str]:
     problems += [f"eval.{f}={e[f]!r} must be an integer >= 1" for f in ("batch_size", "max_new_tokens")
                  if not _int(e[f], 1)]
     problems += check_model_path(p.path, "policy.path")
-    if p.get("attention", "auto") not in ATTENTION:
-        problems.append(f"policy.attention={p.attention!r} is not one of {ATTENTION}")
+    problems += check_attention(p.get("attention", "auto"), "policy.attention")
     if p.dtype not in ("float32", "bfloat16"):
         problems.append(f"policy.dtype={p.dtype!r} is not float32 or bfloat16")
     if not _int(p.lora_rank, 0):
