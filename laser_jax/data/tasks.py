@@ -159,6 +159,11 @@ def _is_correct_longbench(prediction: str | None, gold: str) -> bool:
     return prediction is not None and metrics.qa_f1_score(prediction, gold) >= 0.5
 
 
+# what LongBench-format tasks share: the template is the prompt, the text itself is scored
+_LONGBENCH_FORMAT = dict(hub=None, gold=str, extract=_whole_text, is_correct=_is_correct_longbench,
+                         answer_format="", score=longbench.score, raw_prompt=True)
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 
@@ -207,27 +212,15 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
     "longbench": TaskSpec(
         name="longbench",
         load_path=longbench.load_path,
-        hub=None,
-        gold=str,
-        extract=_whole_text,
-        is_correct=_is_correct_longbench,
-        answer_format="",
-        score=longbench.score,
-        raw_prompt=True,
         hub_loader=longbench.load_hub,  # the repository's data.zip, no dataset script
+        **_LONGBENCH_FORMAT,
     ),
     "longdoc": TaskSpec(  # generated long documents in LongBench's format (laser_jax.data.longdoc)
         name="longdoc",
         load_path=_load_demo_path,
-        hub=None,
-        gold=str,
-        extract=_whole_text,
-        is_correct=_is_correct_longbench,
-        answer_format="",
         generate=longdoc.generate,
         formats=("longbench",),
-        score=longbench.score,
-        raw_prompt=True,
+        **_LONGBENCH_FORMAT,
     ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
