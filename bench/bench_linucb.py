@@ -12,14 +12,17 @@ step and the arm picked, normalised by LASeR's 20/80 rule in each):
             np.linalg.inv(A_k) (O(d^3)), theta_k = A_k^-1 b_k, the UCB; update A_k += c c^T,
             b_k += r' c. About 9 s per step at d=4096 on a 2-core CPU, so only the first
             --seed-steps steps are timed.
-  dense     laser_jax.bandit.linucb LinUCBState: square-root form A = R^T R (triangular-solve picks,
-            Givens updates), jitted, donated.
+  dense     laser_jax.bandit.linucb LinUCBState: two-tier square-root form A = R^T R
+            (forward-substitution picks, Givens updates, a block Householder refresh every
+            32 pulls of an arm), jitted, donated.
   low-rank  laser_jax.bandit.linucb LowRankLinUCBState (the laser selector's default at
-            d > 1024): A_k^-1 = I/lam - U_k^T U_k while arm k has <= max_pulls pulls.
+            d > 1024): the same factors in the coordinates of an orthonormal basis of each
+            arm's contexts, read in power-of-two row buckets chosen on the host (rows_hint).
 A step is select (the arm index is read back to the host, as the training loop does) + update,
-timed after compilation. Decisions are compared over the steps every implementation ran. A last
-table times the low-rank state at larger pull counts (synthetic states: timing only), and the
-one-off conversion of an arm to dense at max_pulls.
+timed after compilation (every row bucket the run needs is compiled beforehand). Decisions are
+compared over the steps every implementation ran. A last table times the low-rank state at larger
+basis sizes (synthetic states: timing only): a plain step, and the step that refreshes an arm's
+base factor (one in 32 per arm).
 """
 
 from __future__ import annotations
@@ -112,16 +115,21 @@ def run_jax(init_fn, steps, contexts, reward, alpha):
     """Select (arm read back) + donated update per step; compiled beforehand on a spare state."""
     alpha = jnp.float32(alpha)
     spare = init_fn()
-    arm, _ = linucb.select_jit(spare, contexts[0], alpha)
-    jax.block_until_ready(linucb.update_donated(spare, arm, contexts[0], np.float32(0.0)))
+    buckets = (None,) if linucb.rows_hint(spare) is None else tuple(
+        b for b in linucb.row_buckets(spare.max_pulls) if b <= linucb.bucket_for(spare.max_pulls, steps + 1))
+    for rows in buckets:  # compile every row bucket the run will use
+        arm, _ = linucb.select_jit(spare, contexts[0], alpha, rows=rows)
+        spare, _ = linucb.update_donated(spare, arm, contexts[0], np.float32(0.0), rows=rows)
+        jax.block_until_ready(spare)
     del spare
     state = jax.block_until_ready(init_fn())
     arms, scores, times = [], [], []
     for t in range(steps):
         tic = time.perf_counter()
-        arm, s = linucb.select_jit(state, contexts[t], alpha)
+        arm, s = linucb.select_jit(state, contexts[t], alpha, rows=linucb.rows_hint(state))
         arm = int(arm)
-        state, _ = linucb.update_donated(state, jnp.int32(arm), contexts[t], reward(t, arm))
+        state, _ = linucb.update_donated(state, jnp.int32(arm), contexts[t], reward(t, arm),
+                                         rows=linucb.rows_hint(state, 1))
         jax.block_until_ready(state)
         times.append(time.perf_counter() - tic)
         arms.append(arm)
@@ -130,41 +138,34 @@ def run_jax(init_fn, steps, contexts, reward, alpha):
 
 
 def time_lowrank_at(k, d, lam, history, pulls, alpha, reps=5):
-    """ms per select+update of a low-rank state whose arms hold ``pulls`` pulls each (synthetic
-    rows: the values do not change the work done), and the one-off conversion at max_pulls."""
+    """ms per select+update of a low-rank state whose arms hold ``pulls`` basis directions each
+    (synthetic orthonormal rows: the values do not change the work done), plain and refreshing."""
     rng = np.random.default_rng(0)
     base = linucb.init_lowrank(k, d, lam=lam, history_size=history)
-    r = base.max_pulls
     c = jnp.asarray(rng.normal(size=d) / np.sqrt(d), jnp.float32)
-    rows_np = (rng.normal(size=(r, d)) * 1e-3).astype(np.float32)
     out = {}
     for n in pulls:
-        if n > r:  # dense regime: the slot holds A^-1 (here I/lam, as good as any for timing)
-            mat = jnp.broadcast_to(jnp.eye(d, dtype=jnp.float32) / lam, (k, d, d))
-        else:
-            mat = jnp.zeros((k, d, d), jnp.float32).at[:, :n].set(rows_np[:n])
-        state = jax.tree.map(jnp.copy, base)  # its own buffers: the updates donate them
-        state = state.replace(mat=jnp.array(mat), counts=jnp.full((k,), n, jnp.int32))
-        times = []
-        for i in range(reps + 1):
-            tic = time.perf_counter()
-            arm, _ = linucb.select_jit(state, c, alpha)
-            arm = int(arm)
-            # Update an arm other than the one at the conversion point: counts stay below r.
-            state, _ = linucb.update_donated(state, jnp.int32(i % k), c, np.float32(i))
-            jax.block_until_ready(state)
-            state = state.replace(counts=jnp.full((k,), n, jnp.int32))
-            times.append(time.perf_counter() - tic)
-        out[n] = 1e3 * np.median(times[1:])
-    # The one-off conversion: arm 0 at exactly max_pulls rows takes one more pull.
-    mat = jnp.zeros((k, d, d), jnp.float32).at[0, :r].set(rows_np)
-    state = jax.tree.map(jnp.copy, base).replace(
-        mat=mat, counts=jnp.asarray([r] + [0] * (k - 1), jnp.int32))
-    tic = time.perf_counter()
-    state, _ = linucb.update_donated(state, jnp.int32(0), c, np.float32(1.0))
-    jax.block_until_ready(state)
-    out["convert"] = 1e3 * (time.perf_counter() - tic)
-    return out, r
+        q = np.linalg.qr(rng.normal(size=(d, n)).astype(np.float32))[0].T  # [n, d] orthonormal
+        rows = linucb.bucket_for(base.max_pulls, n + 1)
+
+        def fresh(npend):
+            state = jax.tree.map(jnp.copy, base)  # its own buffers: the updates donate them
+            return state.replace(q=state.q.at[:, :n].set(q), nb=jnp.full((k,), n, jnp.int32),
+                                 counts=jnp.full((k,), n, jnp.int32),
+                                 npend=jnp.full((k,), npend, jnp.int32))
+
+        for label, npend in (("plain", 0), ("refresh", base.refresh - 1)):
+            times = []
+            for i in range(reps + 1):
+                state = jax.block_until_ready(fresh(npend))
+                tic = time.perf_counter()
+                arm, _ = linucb.select_jit(state, c, alpha, rows=rows)
+                arm = int(arm)
+                state, _ = linucb.update_donated(state, jnp.int32(arm), c, np.float32(i), rows=rows)
+                jax.block_until_ready(state)
+                times.append(time.perf_counter() - tic)
+            out[f"{n}_{label}"] = 1e3 * np.median(times[1:])
+    return out, base.refresh
 
 
 def main():
@@ -177,8 +178,7 @@ def main():
     p.add_argument("--lam", type=float, default=1.0)
     p.add_argument("--history", type=int, default=1024)
     p.add_argument("--pulls", type=str, default="16,256,1024,2000,3000",
-                   help="pull counts per arm for the low-rank scaling table, each != max_pulls "
-                        "(d // 2; '' to skip)")
+                   help="basis sizes per arm for the low-rank scaling table ('' to skip)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="d=512, 10 steps, 1 seed step, no scaling table")
     a = p.parse_args()
@@ -226,19 +226,19 @@ def main():
 
     pulls = [int(x) for x in a.pulls.split(",") if x]
     if pulls:
-        table, r = time_lowrank_at(k, d, a.lam, a.history, pulls, jnp.float32(a.alpha))
-        print(f"\nlow-rank ms per step with every arm at n pulls (max_pulls = {r}; n > {r}: the "
-              f"arm is dense), synthetic states:")
+        table, refresh = time_lowrank_at(k, d, a.lam, a.history, pulls, jnp.float32(a.alpha))
+        print(f"\nlow-rank ms per step with every arm's basis at n directions (synthetic states; "
+              f"'refresh': the step, one in {refresh} per arm, that refreshes the base factor):")
         for n_pulls in pulls:
-            print(f"  n = {n_pulls:5d}: {table[n_pulls]:8.2f} ms")
-        print(f"  one-off conversion of one arm to dense at n = {r}: {table['convert']:.0f} ms")
+            print(f"  n = {n_pulls:5d}: {table[f'{n_pulls}_plain']:8.2f} ms   refresh "
+                  f"{table[f'{n_pulls}_refresh']:8.2f} ms")
     print(f"\nuptime after: {uptime()}")
     if a.json:
         figures = {"benchmark": "linucb", "command": " ".join([sys.executable] + sys.argv), "dim": d, "arms": k,
                    "steps": a.steps, "seed_steps": a.seed_steps, "ms_per_step": ms,
                    "lowrank_ms_mean": 1e3 * float(low_t.mean()), "lowrank_ms_max": 1e3 * float(low_t.max()),
                    "same_decisions_seed": bool(same_seed), "same_decisions_dense_lowrank": bool(same_jax),
-                   "lowrank_ms_at_pulls": {str(n_pulls): table[n_pulls] for n_pulls in pulls} if pulls else {},
+                   "lowrank_ms_at_pulls": table if pulls else {},
                    "target_met": bool(ms["laser_jax low-rank"] <= 5.0 and same_seed and same_jax)}
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(figures, indent=1, default=float) + "\n")

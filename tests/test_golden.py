@@ -60,11 +60,14 @@ def run(selector: str, workdir: Path, cache) -> tuple[list[dict], dict[str, np.n
 def _as_inverse(arrays: dict) -> dict:
     """The golden files hold LinUCB as A^-1 and b (the state before it became the square-root
     form R, z with A = R^T R, z = R^-T b): the same bandit is compared through A^-1 = R^-1 R^-T
-    and b = R^T z, computed here in float64."""
+    and b = R^T z, computed here in float64 (the two-tier form's base factor and pending rows
+    are bookkeeping for the same A and b and are not compared)."""
     key = "/bandit/bandit/"
     if key + "r" not in arrays:
         return arrays
     r, z = arrays.pop(key + "r").astype(np.float64), arrays.pop(key + "z").astype(np.float64)
+    for name in ("r_base", "z_base", "pend", "pend_y", "npend"):  # the two-tier form's extras
+        arrays.pop(key + name, None)
     r_inv = np.linalg.inv(r)
     arrays[key + "a_inv"] = np.einsum("kij,klj->kil", r_inv, r_inv).astype(np.float32)
     arrays[key + "b"] = np.einsum("kij,ki->kj", r, z).astype(np.float32)

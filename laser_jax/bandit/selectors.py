@@ -22,13 +22,15 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               normalise="quantile" (bandit/normalise.py; "none" passes the raw reward through).
               per_prompt=True picks one RM per prompt from its own context and updates with
               per-prompt rewards (an option beyond the paper). max_pulls picks the state (see
-              linucb.py): 0 = dense square-root form R_k [K, d, d] (float32-exact against a
-              float64 LinUCB); m in [1, d] = low-rank factored A^-1, O(n d) per step while an arm
-              has n <= m pulls, then that arm's slot turns dense (not yet float32-exact at large
-              |c|); None (default) = dense when d <= 1024 (<= 16 MB at K=4, ~14 ms a step),
-              else low-rank with m = d // 2 (d=4096, K=4, 2-core CPU: ~1 ms per select+update
-              while arms hold tens of pulls, ~28 ms at 2000; the dense form there ~270 ms;
-              bench/bench_linucb.py). Memory is [K, d, d] float32 both ways.
+              linucb.py; both are square-root forms, float32-exact against a float64 LinUCB):
+              0 = dense R_k [K, d, d]; m in [1, d] = low-rank, the factors in the coordinates of
+              an orthonormal basis of each arm's contexts with at most m rows (exact while an
+              arm's contexts span <= m directions; m = d is exact always), O(n d) per step while
+              the bases hold n directions; None (default) = dense when d <= 1024 (~14 ms a step
+              at K=4), else low-rank with m = d (d=4096, K=4, 2-core CPU: a few ms per
+              select+update while arms hold tens of pulls; dense there ~270 ms;
+              bench/bench_linucb.py). The low-rank state reads its rows in static buckets that
+              ``Selector.jitted`` picks on the host before each jitted call (``hint``).
   fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
   random      one uniformly random RM per batch, drawn from ``key``.
   sequential  RM ``step mod K``: cycles through the RMs.
@@ -161,7 +163,7 @@ def _zeros_counts(num_arms: int) -> jax.Array:
 # ----------------------------------------------------------------------------- laser
 
 
-# laser's default max_pulls=None: dense A^-1 up to this context dimension, low-rank above it.
+# laser's default max_pulls=None: dense up to this context dimension, low-rank above it.
 DENSE_MAX_DIM = 1024
 
 
@@ -172,8 +174,8 @@ def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, pe
         max_pulls = 0 if dim <= DENSE_MAX_DIM else linucb.default_max_pulls(dim)
     if (isinstance(max_pulls, bool) or not isinstance(max_pulls, (int, np.integer))
             or not 0 <= max_pulls <= dim):
-        raise ValueError(f"selector 'laser': max_pulls must be None (automatic), 0 (dense A^-1) "
-                         f"or an int in [1, dim={dim}] (low-rank), got {max_pulls!r}.")
+        raise ValueError(f"selector 'laser': max_pulls must be None (automatic), 0 (dense) "
+                         f"or an int in [1, dim={dim}] (low-rank basis rows), got {max_pulls!r}.")
     if max_pulls == 0:
         bandit = linucb.init(num_arms, dim, lam=lam, history_size=history_size,
                              normalise=normalise)
@@ -188,20 +190,27 @@ def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, pe
     )
 
 
-def _laser_select(state: LaserState, contexts, key, step):
+def _laser_hint(state: LaserState, new: int):
+    """The static ``rows`` of a low-rank bandit (linucb.rows_hint), read on the host before a
+    jitted call; None for a dense bandit."""
+    return linucb.rows_hint(state.bandit, new)
+
+
+def _laser_select(state: LaserState, contexts, key, step, rows=None):
     del key, step
     contexts = jnp.asarray(contexts, jnp.float32)
     b, k = _batch_size(contexts), state.bandit.num_arms
-    # The jitted entry points: a caller may run this eagerly (the training step jits it), and an
-    # eager low-rank select would retrace its lax.switch branches and recompile on every call.
+    if rows is None:  # called eagerly: read the state here (under a trace this gives None)
+        rows = _laser_hint(state, 0)
+    # The jitted entry points: a caller may run this eagerly (the training step jits it).
     if state.per_prompt:
-        arms, _ = linucb.select_jit(state.bandit, contexts, state.alpha)
+        arms, _ = linucb.select_jit(state.bandit, contexts, state.alpha, rows=rows)
         return jax.nn.one_hot(arms, k, dtype=jnp.float32), state
-    arm, _ = linucb.select_jit(state.bandit, jnp.mean(contexts, axis=0), state.alpha)
+    arm, _ = linucb.select_jit(state.bandit, jnp.mean(contexts, axis=0), state.alpha, rows=rows)
     return _one_hot_batch(arm, b, k), state
 
 
-def _laser_update(state: LaserState, weights, contexts, raw_reward):
+def _laser_update(state: LaserState, weights, contexts, raw_reward, rows=None):
     contexts = jnp.asarray(contexts, jnp.float32)
     _check_weights(weights, contexts, state.bandit.num_arms)
     arms = chosen_arms(weights)
@@ -210,10 +219,13 @@ def _laser_update(state: LaserState, weights, contexts, raw_reward):
         if raw.shape != (contexts.shape[0],):
             raise ValueError(f"selector 'laser' with per_prompt=True needs one raw_reward per "
                              f"prompt, shape [{contexts.shape[0]}], got {raw.shape}.")
-        bandit, info = linucb.update_many_jit(state.bandit, arms, contexts, raw)
+        rows = _laser_hint(state, contexts.shape[0]) if rows is None else rows
+        bandit, info = linucb.update_many_jit(state.bandit, arms, contexts, raw, rows=rows)
     else:
         raw = _scalar_reward(raw_reward, "laser")
-        bandit, info = linucb.update_jit(state.bandit, arms[0], jnp.mean(contexts, axis=0), raw)
+        rows = _laser_hint(state, 1) if rows is None else rows
+        bandit, info = linucb.update_jit(state.bandit, arms[0], jnp.mean(contexts, axis=0), raw,
+                                         rows=rows)
     used = arm_counts(weights)
     info = dict(info, arm_counts=used)
     return state.replace(bandit=bandit, counts=state.counts + used), info
@@ -327,8 +339,9 @@ LAM = Arg("lam", 1.0, _real(lambda v: v > 0), "a finite number > 0 (A = lam * I 
 HISTORY = Arg("history_size", 1024, _int(lambda v, k: v >= 1), "an integer >= 1 (raw rewards kept for the "
               "quantile normalisation)")
 PER_PROMPT = Arg("per_prompt", False, lambda v, k: isinstance(v, bool), "true or false")
-MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 (dense A^-1) or a positive "
-                "integer (low-rank up to that many pulls per arm)", lambda v: None if v == -1 else v)
+MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 (dense) or a positive "
+                "integer (low-rank, at most that many basis directions per arm)",
+                lambda v: None if v == -1 else v)
 NORMALISE = Arg("normalise", "quantile", lambda v, k: v in ("quantile", "none"),
                 '"quantile" (the paper\'s 20/80 rule against the reward history) or "none" (the '
                 'raw reward as it is; for rewards already in [0, 1], e.g. a gold task metric)')
@@ -351,6 +364,28 @@ class Selector:
     update: Callable[..., Any]
     args: tuple[Arg, ...] = ()
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # hint(state, new) -> a static ``rows`` keyword for select (new=0) and update (new=B), read
+    # on the host from the concrete state before a jitted call (see `jitted`); None: no hint.
+    hint: Callable[[Any, int], Any] | None = None
+
+    def jitted(self, **jit_kwargs):
+        """(select, update) jitted with ``jit_kwargs`` (update also donates its state); a
+        selector with a ``hint`` gets its static ``rows`` from the concrete state on each call."""
+        select = jax.jit(self.select, static_argnames=("rows",) if self.hint else (), **jit_kwargs)
+        update = jax.jit(self.update, donate_argnums=(0,),
+                         static_argnames=("rows",) if self.hint else (), **jit_kwargs)
+        if self.hint is None:
+            return select, update
+        hint = self.hint
+
+        def select_hinted(state, contexts, key, step):
+            return select(state, contexts, key, step, rows=hint(state, 0))
+
+        def update_hinted(state, weights, contexts, raw_reward):
+            return update(state, weights, contexts, raw_reward,
+                          rows=hint(state, int(jnp.shape(contexts)[0])))
+
+        return select_hinted, update_hinted
 
     def reward(self, loss: float | None, pair_loss: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
         """The raw bandit reward of a step: -(training loss), a scalar; per prompt (``per_prompt``),
@@ -389,7 +424,7 @@ class Selector:
 
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
-                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE)),
+                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE), hint=_laser_hint),
     "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,

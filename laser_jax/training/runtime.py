@@ -164,9 +164,7 @@ def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig) -> t
 
 def compile_selector(selector: Selector, mesh) -> tuple:
     """The selector's select / update, jitted with replicated outputs (the same on every host)."""
-    rep = shd.replicated(mesh)
-    return (jax.jit(selector.select, out_shardings=rep),
-            jax.jit(selector.update, out_shardings=rep, donate_argnums=(0,)))
+    return selector.jitted(out_shardings=shd.replicated(mesh))
 
 
 def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None) -> tuple[Runtime, Any]:

@@ -204,14 +204,14 @@ def test_init_overrides_bound_hparams():
 
 @pytest.mark.parametrize("per_prompt", [False, True])
 def test_laser_lowrank_decides_as_dense_laser(per_prompt):
-    """max_pulls=4: arms run low-rank, most convert on their 5th pull and run dense; weights,
-    rewards and the final A^-1 equal those of the dense (max_pulls=0) selector."""
+    """max_pulls=D: the low-rank state (its bases fill up within the run) gives the dense
+    selector's weights, rewards and final A^-1; `Selector.jitted` feeds its row hint."""
     hp = dict(alpha=0.5, history_size=64, per_prompt=per_prompt)
-    low_sel, dense_sel = make_selector("laser", max_pulls=4, **hp), make_selector("laser", **hp)
+    low_sel, dense_sel = make_selector("laser", max_pulls=D, **hp), make_selector("laser", **hp)
     low, dense = low_sel.init(jax.random.key(0), K, D), dense_sel.init(jax.random.key(0), K, D)
-    assert isinstance(low.bandit, linucb.LowRankLinUCBState) and low.bandit.max_pulls == 4
+    assert isinstance(low.bandit, linucb.LowRankLinUCBState) and low.bandit.max_pulls == D
     assert isinstance(dense.bandit, linucb.LinUCBState)  # D <= 1024: dense by default
-    (low_select, low_update), (dense_select, dense_update) = _jitted(low_sel), _jitted(dense_sel)
+    (low_select, low_update), (dense_select, dense_update) = low_sel.jitted(), _jitted(dense_sel)
     rng = np.random.default_rng(21)
     thetas = rng.normal(size=(K, D)).astype(np.float32)
     for step in range(30):
@@ -226,8 +226,9 @@ def test_laser_lowrank_decides_as_dense_laser(per_prompt):
         dense, info_dense = dense_update(dense, w_dense, ctx, raw)
         np.testing.assert_allclose(np.asarray(info_low["norm_reward"]),
                                    np.asarray(info_dense["norm_reward"]), rtol=1e-6)
-    counts = np.asarray(low.bandit.counts)
-    assert (counts > 4).sum() >= 2 and (counts > 0).all(), counts  # converted and not
+    nb, counts = np.asarray(low.bandit.nb), np.asarray(low.bandit.counts)
+    np.testing.assert_array_equal(nb, np.minimum(counts, D))  # a direction per pull until full
+    assert (nb > 0).all() and (per_prompt == (nb == D).any()), nb
     np.testing.assert_array_equal(np.asarray(low.counts), np.asarray(dense.counts))
     np.testing.assert_allclose(np.asarray(linucb.inverse(low.bandit)),
                                np.asarray(linucb.inverse(dense.bandit)), atol=1e-6)
@@ -238,7 +239,7 @@ def test_laser_max_pulls_default_and_errors():
     sel = make_selector("laser", history_size=64)
     assert isinstance(sel.init(jax.random.key(0), 2, 1024).bandit, linucb.LinUCBState)
     big = sel.init(jax.random.key(0), 2, 1040)  # above selectors.DENSE_MAX_DIM: low-rank
-    assert isinstance(big.bandit, linucb.LowRankLinUCBState) and big.bandit.max_pulls == 520
+    assert isinstance(big.bandit, linucb.LowRankLinUCBState) and big.bandit.max_pulls == 1040
     assert isinstance(sel.init(jax.random.key(0), 2, 1040, max_pulls=0).bandit,
                       linucb.LinUCBState)
     assert sel.init(jax.random.key(0), K, D, max_pulls=D).bandit.max_pulls == D
