@@ -23,9 +23,10 @@ class ConfigError(ValueError):
 def base_config() -> ConfigDict:
     c = ConfigDict()
     c.seed = 0
-    c.selector = "laser"  # laser | fixed | random | sequential | ensemble | exp3
+    c.selector = "laser"  # laser | thompson | fixed | random | sequential | ensemble | exp3
     # every selector's arguments with their defaults; each selector declares and checks the ones it
     # reads (bandit/selectors.py: laser alpha, lam, history_size, per_prompt, max_pulls, normalise;
+    # thompson posterior_scale and laser's others but alpha;
     # fixed arm; exp3 gamma, history_size, normalise). max_pulls (laser): -1 = automatic (dense
     # square-root state up to d=1024, low-rank above), 0 = dense. normalise: "quantile" (the paper's
     # 20/80 rule) or "none".

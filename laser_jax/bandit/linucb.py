@@ -321,45 +321,74 @@ def _check_context(state, c: jax.Array, name: str = "c") -> None:
                          f"context dimension), got {c.shape}.")
 
 
-def mean_and_width(state, c: jax.Array, rows: int | None = None):
-    """(c . theta_k, sqrt(c^T A_k^-1 c)) per arm: [K] each for c [d], [B, K] for [B, d].
-    A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
-    scores 0, so the pick is arm 0), never as NaN scores. ``rows``: see `rows_hint`."""
+def _whiten(state, c: jax.Array, rows: int | None):
+    """For contexts c [d] or [B, d]: (w [K, m, B] = R_k^-T a (a the coordinates; 0 from row n on),
+    perp [B, K, d] the part of c outside each basis, or None for a dense state, cb [B, d]).
+    Non-finite contexts read as zero."""
     c = jnp.asarray(c, state.dtype)
     _check_context(state, c)
     n = _rows(state, rows)
     cb = jnp.atleast_2d(c)  # [B, d]
     cb = jnp.where(jnp.all(jnp.isfinite(cb), axis=-1, keepdims=True), cb, 0.0)
     k = state.num_arms
+    perp = None
     if isinstance(state, LowRankLinUCBState):
         # One Gram-Schmidt pass (half the reads of the update's two): its c_perp is off by
         # ~eps |c| in absolute terms, which moves |c_perp|^2 by ~2 eps |c| |c_perp|: nothing
         # next to the width. The update's second pass is for the basis' orthogonality.
-        a, outside = [], []
         # Per arm (its first n basis rows, one contiguous block) below the full size; all arms in
         # one batched product at full size, where no slice is needed (XLA's CPU slices copy).
         # Measured at d = 4096, K = 4: n = 2048 of 4096 rows 51 vs 73 ms, full 27 vs 99 ms.
-        for arm in (range(k) if n < state.max_pulls else ()):
-            q = state.q[arm, :n]  # [n, d]
-            a_k = jnp.einsum("md,bd->bm", q, cb, precision=_HI)  # [B, n]
-            perp = cb - jnp.einsum("md,bm->bd", q, a_k, precision=_HI)  # [B, d]
-            a.append(a_k)
-            outside.append(jnp.sum(perp * perp, axis=-1) / state.lam)
-        if a:
-            a, outside = jnp.stack(a, axis=1), jnp.stack(outside, axis=1)  # [B, K, n], [B, K]
+        if n < state.max_pulls:
+            a, perp = [], []
+            for arm in range(k):
+                q = state.q[arm, :n]  # [n, d]
+                a_k = jnp.einsum("md,bd->bm", q, cb, precision=_HI)  # [B, n]
+                a.append(a_k)
+                perp.append(cb - jnp.einsum("md,bm->bd", q, a_k, precision=_HI))  # [B, d]
+            a, perp = jnp.stack(a, axis=1), jnp.stack(perp, axis=1)  # [B, K, n], [B, K, d]
         else:
             a = jnp.einsum("...md,...d->...m", state.q[None], cb[:, None, :], precision=_HI)
             perp = cb[:, None, :] - jnp.einsum("...md,...m->...d", state.q[None], a,
                                                precision=_HI)
-            outside = jnp.sum(perp * perp, axis=-1) / state.lam
         a = jnp.pad(a, ((0, 0), (0, 0), (0, state.max_pulls - n)))  # [B, K, m]
     else:
         a = jnp.broadcast_to(cb[:, None, :], (cb.shape[0], k, n))
-        outside = 0.0
-    w = _solve_rt(state.r, jnp.transpose(a, (1, 2, 0)), n)  # [K, m, B]
+    return _solve_rt(state.r, jnp.transpose(a, (1, 2, 0)), n), perp, cb
+
+
+def mean_and_width(state, c: jax.Array, rows: int | None = None):
+    """(c . theta_k, sqrt(c^T A_k^-1 c)) per arm: [K] each for c [d], [B, K] for [B, d].
+    A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
+    scores 0, so the pick is arm 0), never as NaN scores. ``rows``: see `rows_hint`."""
+    w, perp, _ = _whiten(state, c, rows)  # w [K, m, B]
     mean = jnp.einsum("kib,ki->bk", w, state.z, precision=_HI)
-    width = jnp.sqrt(jnp.einsum("kib,kib->bk", w, w, precision=_HI) + outside)
-    return (mean[0], width[0]) if c.ndim == 1 else (mean, width)
+    var = jnp.einsum("kib,kib->bk", w, w, precision=_HI)
+    if perp is not None:
+        var = var + jnp.sum(perp * perp, axis=-1) / state.lam
+    width = jnp.sqrt(var)
+    return (mean[0], width[0]) if jnp.ndim(c) == 1 else (mean, width)
+
+
+def sample_scores(state, c: jax.Array, key: jax.Array, scale, rows: int | None = None):
+    """Linear Thompson sampling: per arm one draw theta_k ~ N(A_k^-1 b_k, scale^2 A_k^-1), and
+    the scores c . theta_k: [K] for c [d], [B, K] for c [B, d] (the B contexts share the draw).
+
+    Drawn exactly through the square-root factor, in float32: theta_k = R_k^-1 (z_k + scale xi),
+    xi ~ N(0, I), so c . theta_k = w . z_k + scale w . xi with w = R_k^-T c, the vector a pick
+    computes anyway. Low-rank: in the basis coordinates the same, plus the part of c outside the
+    basis, where A_k = lam I: + scale c_perp . xi' / sqrt(lam), xi' ~ N(0, I_d). The draw does not
+    depend on ``rows`` (xi has the state's full size)."""
+    w, perp, _ = _whiten(state, c, rows)  # [K, m, B]
+    k_in, k_out = jax.random.split(key)
+    xi = jax.random.normal(k_in, state.z.shape, state.dtype)  # [K, m]
+    scale = jnp.asarray(scale, state.dtype)
+    out = jnp.einsum("kib,ki->bk", w, state.z + scale * xi, precision=_HI)
+    if perp is not None:
+        xi_out = jax.random.normal(k_out, (state.num_arms, state.dim), state.dtype)
+        out = out + scale * jnp.einsum("bkd,kd->bk", perp, xi_out, precision=_HI) / jnp.sqrt(
+            state.lam)
+    return out[0] if jnp.ndim(c) == 1 else out
 
 
 def scores(state, c: jax.Array, alpha, rows: int | None = None) -> jax.Array:
@@ -564,6 +593,7 @@ def update_many(state, arms: jax.Array, contexts: jax.Array, raw_rewards: jax.Ar
 
 # Jitted entry points (immutable function objects, not state); ``rows`` is static.
 select_jit = jax.jit(select, static_argnames="rows")
+sample_scores_jit = jax.jit(sample_scores, static_argnames="rows")
 update_jit = jax.jit(update, static_argnames="rows")
 update_many_jit = jax.jit(update_many, static_argnames="rows")
 update_donated = jax.jit(update, donate_argnums=0, static_argnames="rows")

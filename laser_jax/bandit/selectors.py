@@ -31,6 +31,14 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               select+update while arms hold tens of pulls; dense there ~270 ms;
               bench/bench_linucb.py). The low-rank state reads its rows in static buckets that
               ``Selector.jitted`` picks on the host before each jitted call (``hint``).
+  thompson    linear Thompson sampling (beyond the paper; the 2025 follow-up BayesianRouter,
+              arXiv 2510.02850, reports it beating LASeR): LinUCB's state and update, but the
+              pick is argmax_k c . theta_k of one draw theta_k ~ N(A_k^-1 b_k, v^2 A_k^-1) per arm
+              from the step's key (linucb.sample_scores: exact through the square-root factor).
+              hparams: posterior_scale=0.1 (v), lam, history_size, per_prompt, max_pulls,
+              normalise as laser. (No offline prior yet: every arm starts at A = lam I, b = 0.)
+              Frozen (``exploit``, best-of-n test queries under the gold reward): the posterior
+              mean's argmax.
   fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
   random      one uniformly random RM per batch, drawn from ``key``.
   sequential  RM ``step mod K``: cycles through the RMs.
@@ -146,6 +154,14 @@ class LaserState:
 
 
 @struct.dataclass
+class ThompsonState:
+    counts: jax.Array
+    bandit: linucb.LinUCBState | linucb.LowRankLinUCBState
+    scale: jax.Array  # float32 scalar v, traced: theta ~ N(A^-1 b, v^2 A^-1)
+    per_prompt: bool = struct.field(pytree_node=False, default=False)
+
+
+@struct.dataclass
 class Exp3SelectorState:
     counts: jax.Array
     bandit: exp3_lib.Exp3State
@@ -167,30 +183,32 @@ def _zeros_counts(num_arms: int) -> jax.Array:
 DENSE_MAX_DIM = 1024
 
 
-def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False,
-                max_pulls=None, normalise="quantile"):
-    del key
+def _linear_bandit(name, num_arms, dim, lam, history_size, max_pulls, normalise):
+    """The LinUCB state laser and thompson share (linucb.py): dense or low-rank by max_pulls."""
     if max_pulls is None:
         max_pulls = 0 if dim <= DENSE_MAX_DIM else linucb.default_max_pulls(dim)
     if (isinstance(max_pulls, bool) or not isinstance(max_pulls, (int, np.integer))
             or not 0 <= max_pulls <= dim):
-        raise ValueError(f"selector 'laser': max_pulls must be None (automatic), 0 (dense) "
+        raise ValueError(f"selector {name!r}: max_pulls must be None (automatic), 0 (dense) "
                          f"or an int in [1, dim={dim}] (low-rank basis rows), got {max_pulls!r}.")
     if max_pulls == 0:
-        bandit = linucb.init(num_arms, dim, lam=lam, history_size=history_size,
-                             normalise=normalise)
-    else:
-        bandit = linucb.init_lowrank(num_arms, dim, lam=lam, history_size=history_size,
-                                     max_pulls=int(max_pulls), normalise=normalise)
+        return linucb.init(num_arms, dim, lam=lam, history_size=history_size, normalise=normalise)
+    return linucb.init_lowrank(num_arms, dim, lam=lam, history_size=history_size,
+                               max_pulls=int(max_pulls), normalise=normalise)
+
+
+def _laser_init(key, num_arms, dim, *, alpha=0.1, lam=1.0, history_size=1024, per_prompt=False,
+                max_pulls=None, normalise="quantile"):
+    del key
     return LaserState(
         counts=_zeros_counts(num_arms),
-        bandit=bandit,
+        bandit=_linear_bandit("laser", num_arms, dim, lam, history_size, max_pulls, normalise),
         alpha=jnp.asarray(alpha, jnp.float32),
         per_prompt=bool(per_prompt),
     )
 
 
-def _laser_hint(state: LaserState, new: int):
+def _laser_hint(state, new: int):
     """The static ``rows`` of a low-rank bandit (linucb.rows_hint), read on the host before a
     jitted call; None for a dense bandit."""
     return linucb.rows_hint(state.bandit, new)
@@ -210,7 +228,9 @@ def _laser_select(state: LaserState, contexts, key, step, rows=None):
     return _one_hot_batch(arm, b, k), state
 
 
-def _laser_update(state: LaserState, weights, contexts, raw_reward, rows=None):
+def _laser_update(state, weights, contexts, raw_reward, rows=None):
+    """LinUCB's update (laser and thompson share it): the chosen arm learns the batch-mean
+    context and the step's reward, or each prompt's with ``per_prompt``."""
     contexts = jnp.asarray(contexts, jnp.float32)
     _check_weights(weights, contexts, state.bandit.num_arms)
     arms = chosen_arms(weights)
@@ -229,6 +249,49 @@ def _laser_update(state: LaserState, weights, contexts, raw_reward, rows=None):
     used = arm_counts(weights)
     info = dict(info, arm_counts=used)
     return state.replace(bandit=bandit, counts=state.counts + used), info
+
+
+# ----------------------------------------------------------------------------- thompson
+
+
+def _thompson_init(key, num_arms, dim, *, posterior_scale=0.1, lam=1.0, history_size=1024,
+                   per_prompt=False, max_pulls=None, normalise="quantile"):
+    del key
+    return ThompsonState(
+        counts=_zeros_counts(num_arms),
+        bandit=_linear_bandit("thompson", num_arms, dim, lam, history_size, max_pulls,
+                              normalise),
+        scale=jnp.asarray(posterior_scale, jnp.float32),
+        per_prompt=bool(per_prompt),
+    )
+
+
+def _thompson_select(state: ThompsonState, contexts, key, step, rows=None):
+    """One draw theta_k ~ N(A_k^-1 b_k, v^2 A_k^-1) per arm from ``key`` (linucb.sample_scores),
+    the argmax of c . theta_k: on the batch-mean context, or per prompt with ``per_prompt``."""
+    del step
+    contexts = jnp.asarray(contexts, jnp.float32)
+    b, k = _batch_size(contexts), state.bandit.num_arms
+    if rows is None:
+        rows = _laser_hint(state, 0)
+    if state.per_prompt:
+        s = linucb.sample_scores_jit(state.bandit, contexts, key, state.scale, rows=rows)
+        return jax.nn.one_hot(jnp.argmax(s, -1), k, dtype=jnp.float32), state
+    s = linucb.sample_scores_jit(state.bandit, jnp.mean(contexts, axis=0), key, state.scale,
+                                 rows=rows)
+    return _one_hot_batch(jnp.argmax(s).astype(jnp.int32), b, k), state
+
+
+def _thompson_exploit(state: ThompsonState, contexts):
+    """Frozen routing: the posterior mean's argmax (a sampler that learns nothing more gains
+    nothing from sampling)."""
+    contexts = jnp.asarray(contexts, jnp.float32)
+    b, k = _batch_size(contexts), state.bandit.num_arms
+    if state.per_prompt:
+        mean, _ = linucb.mean_and_width(state.bandit, contexts)
+        return jax.nn.one_hot(jnp.argmax(mean, -1), k, dtype=jnp.float32)
+    mean, _ = linucb.mean_and_width(state.bandit, jnp.mean(contexts, axis=0))
+    return _one_hot_batch(jnp.argmax(mean).astype(jnp.int32), b, k)
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -342,6 +405,8 @@ PER_PROMPT = Arg("per_prompt", False, lambda v, k: isinstance(v, bool), "true or
 MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 (dense) or a positive "
                 "integer (low-rank, at most that many basis directions per arm)",
                 lambda v: None if v == -1 else v)
+SCALE = Arg("posterior_scale", 0.1, _real(lambda v: v >= 0), "a finite number >= 0 (Thompson "
+            "sampling's v: theta ~ N(A^-1 b, v^2 A^-1))")
 NORMALISE = Arg("normalise", "quantile", lambda v, k: v in ("quantile", "none"),
                 '"quantile" (the paper\'s 20/80 rule against the reward history) or "none" (the '
                 'raw reward as it is; for rewards already in [0, 1], e.g. a gold task metric)')
@@ -367,6 +432,9 @@ class Selector:
     # hint(state, new) -> a static ``rows`` keyword for select (new=0) and update (new=B), read
     # on the host from the concrete state before a jitted call (see `jitted`); None: no hint.
     hint: Callable[[Any, int], Any] | None = None
+    # exploit(state, contexts) -> weights: the pick of a frozen selector (no more learning, e.g.
+    # best-of-n's test queries under the gold reward); None: ``select`` (with its exploration).
+    exploit: Callable[[Any, Any], Any] | None = None
 
     def jitted(self, **jit_kwargs):
         """(select, update) jitted with ``jit_kwargs`` (update also donates its state); a
@@ -425,6 +493,9 @@ class Selector:
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
                       (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE), hint=_laser_hint),
+    "thompson": Selector("thompson", True, _thompson_init, _thompson_select, _laser_update,
+                         (SCALE, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE), hint=_laser_hint,
+                         exploit=_thompson_exploit),
     "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,

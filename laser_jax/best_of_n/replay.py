@@ -21,12 +21,14 @@ One replay (``replay``, per method, vmapped over orders, a lax.scan over steps):
 
 Learning: the calibration queries are a labelled stream; every method sees it first. With the
 ``gold`` reward the bandit learns on it only (test labels are unknown when routing) and routes the
-test queries frozen; with ``nll`` it keeps learning on the test queries too. Only test queries are
-reported.
+test queries frozen (a selector with an ``exploit`` rule, e.g. thompson, routes them with it: its
+posterior mean, no sampling); with ``nll`` it keeps learning on the test queries too. Only test
+queries are reported.
 
 Methods (``METHODS``; ``fixed:<rm>`` for every RM):
   laser            LinUCB (selectors.py) on the mean context of B queries, one RM per step.
   laser_per_query  LinUCB choosing one RM per query from its own context (per-prompt rewards).
+  thompson         linear Thompson sampling on LinUCB's state (selectors.py), one RM per step.
   fixed:<rm>       always that RM.
   best             the single RM with the best mean metric on the calibration queries (never
                    chosen on test queries), then fixed.
@@ -53,7 +55,7 @@ from laser_jax.bandit import selectors as sel_lib
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
-SELECTOR_METHODS = ("laser", "laser_per_query", "random", "sequential", "ensemble", "exp3")
+SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "random", "sequential", "ensemble", "exp3")
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
 
@@ -175,7 +177,10 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             valid = ids >= 0
             q = jnp.where(valid, ids, ids[0])  # padding repeats the step's first query
             ctx = contexts[q]
+            learn = jnp.logical_or(~test, learn_on_test)
             weights, state = selector.select(state, ctx, jax.random.fold_in(key_o, 1 + t), t)
+            if selector.exploit is not None:  # frozen steps: the selector's exploiting pick
+                weights = jnp.where(learn, weights, selector.exploit(state, ctx))
             used = weights > 0  # [B, K]
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
             combined = jnp.sum(jnp.where(used[:, :, None], weights[:, :, None] * zq, 0.0), 1)
@@ -190,7 +195,6 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
-            learn = jnp.logical_or(~test, learn_on_test)
             state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw)[0],
                                  lambda s: s, state)
             arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
@@ -234,7 +238,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     `noisy_scores`).
 
     ``hparams``: per selector name, its hparams (e.g. {"laser": {"alpha": 0.1}}). With the
-    ``gold`` reward, laser and exp3 default to normalise="none" (the 20/80 rule erases a 0/1
+    ``gold`` reward, laser, thompson and exp3 default to normalise="none" (the 20/80 rule erases a 0/1
     signal, normalise.py); pass normalise="quantile" for the paper's rule.
     """
     tables.check()
@@ -244,7 +248,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
         raise ValueError(f"batch and orders must be >= 1, got batch={batch}, orders={orders}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     if reward == "gold":
-        for name in ("laser", "exp3"):
+        for name in ("laser", "thompson", "exp3"):
             hparams.setdefault(name, {}).setdefault("normalise", "none")
     methods = list(dict.fromkeys(methods))
     fixed = [f"fixed:{r}" for r in tables.rm_names]

@@ -80,6 +80,7 @@ def validate(c: ConfigDict) -> None:
     problems = (data.check_config(c.data) + check_specs(rewards, default_task=c.data.task)
                 + selectors.check_args("laser", c.selector_args, len(rewards))
                 + selectors.check_args("exp3", c.selector_args, len(rewards))
+                + selectors.check_args("thompson", c.selector_args, len(rewards))
                 + sampling.check_config(c.sampling) + check_model_path(c.policy.path, "policy.path")
                 + sharding.check_mesh_config(c.mesh))
     problems += check_attention(c.policy.get("attention", "auto"), "policy.attention")
@@ -112,7 +113,8 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     r = c.replay
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
-    hparams = {name: selectors.hparams_from_args(name, c.selector_args) for name in ("laser", "exp3")}
+    hparams = {name: selectors.hparams_from_args(name, c.selector_args)
+               for name in ("laser", "thompson", "exp3")}
     metric_name = "LongBench metric" if get_task(c.data.task).score is not None else "accuracy"
     results = {"queries": int((~tables.calibration).sum()),
                "calibration_queries": int(tables.calibration.sum()),
