@@ -12,7 +12,8 @@ finished methods and resumes an interrupted one). Methods:
   random      a uniformly random RM per batch
   sequential  cycle through the RMs
   ensemble    every RM scores every sample; per-RM standardised scores averaged
-  exp3, laser_per_prompt, fixed:<rm name>   also available
+  agreement   every RM scores; only the pairs a strict majority of the RMs order alike train
+  exp3, thompson, laser_per_prompt, fixed:<rm name>   also available
 
 Writes WORKDIR/results.json (every number below), WORKDIR/table.md, WORKDIR/accuracy.png
 (accuracy per method and task family) and WORKDIR/arms_by_family.png (LASeR's RM choices per
@@ -41,7 +42,8 @@ def define_flags() -> None:
     flags.DEFINE_string("methods", "laser,best,random,sequential,ensemble", "comma-separated methods")
 
 LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
-          "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)"}
+          "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)",
+          "agreement": "RM agreement ensemble", "thompson": "Thompson sampling"}
 log = logging.getLogger("laser_jax")
 
 

@@ -68,7 +68,7 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector, caplog):
     assert set(res["arm_counts"]) == {"classifier", "likelihood", "exact_match"}
     assert 0.0 <= res["accuracy_before"] <= 1.0 and 0.0 <= res["accuracy_after"] <= 1.0
     assert res["accuracy"]["gsm8k"][selector]["after"] == res["accuracy_after"]
-    if selector == "ensemble":
+    if selector in ("ensemble", "agreement"):
         assert all(v == 4 * 3 for v in res["arm_counts"].values())  # every RM scores every prompt
     elif per_prompt:
         assert sum(res["arm_counts"].values()) == 4 * 3  # one RM per prompt

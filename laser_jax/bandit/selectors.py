@@ -46,17 +46,17 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   exp3        Exp3 (no context), one RM per batch; hparams: gamma=0.1, history_size=1024,
               normalise="quantile".
 
-Two v2-paper baselines not implemented yet (our working definitions; check them against the
-paper before implementing):
-  RM agreement ensemble  every RM scores every response; a candidate preference pair is kept
-      only if a strict majority of the RMs order its two responses the same way (chosen = the
-      majority's preferred response); the other pairs are dropped. Fits this interface as
-      ``ensemble`` weights plus a majority filter in the pair builder.
-  online ensemble        every RM scores every response and the scores are combined with
-      per-RM weights that are learned online from the bandit reward (exponentiated-gradient /
-      Hedge style: RMs whose rankings led to higher normalised reward gain weight) instead of
-      fixed 1/K. Fits this interface as a selector whose weights are non-uniform and whose
-      ``update`` moves them.
+  agreement   RM agreement ensemble (the v2 paper's baseline; our definition, its text not at
+              hand): every RM scores every response (weights 1/K). Training: the candidate pairs
+              are built from the summed standardised scores as for ``ensemble``; a pair is kept
+              only when a strict majority of all K RMs (> K/2; a tie or a missing score is no
+              vote) order its two responses the same way, and chosen is the majority's
+              preferred response (training/pairs.majority_pairs). Best-of-n: the answer is the
+              response most RMs rank first (each RM votes for its top response(s)), ties by the
+              summed standardised score. No learning.
+
+Not implemented yet: the v2 paper's online ensemble (per-RM weights learned from the bandit
+reward, Hedge style).
 
 Helpers: ``chosen_arms(weights)`` (argmax per prompt; meaningless for the ensemble, where every
 arm is used) and ``arm_counts(weights)`` (per arm, the number of prompts it scores).
@@ -435,6 +435,11 @@ class Selector:
     # exploit(state, contexts) -> weights: the pick of a frozen selector (no more learning, e.g.
     # best-of-n's test queries under the gold reward); None: ``select`` (with its exploration).
     exploit: Callable[[Any, Any], Any] | None = None
+    # How the used RMs' scores become a ranking: "weighted" (standardised scores times the
+    # weights, summed) or "majority" (the agreement ensemble: training keeps only the pairs a
+    # strict majority of the RMs order alike, training/pairs.majority_pairs; best-of-n answers
+    # with the response most RMs rank first, best_of_n/replay.py).
+    combine: str = "weighted"
 
     def jitted(self, **jit_kwargs):
         """(select, update) jitted with ``jit_kwargs`` (update also donates its state); a
@@ -501,6 +506,8 @@ REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,
                            _stateless_update),
     "ensemble": Selector("ensemble", False, _counts_init, _ensemble_select, _stateless_update),
+    "agreement": Selector("agreement", False, _counts_init, _ensemble_select, _stateless_update,
+                          combine="majority"),
     "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update,
                      (GAMMA, HISTORY, NORMALISE)),
 })

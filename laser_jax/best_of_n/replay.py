@@ -34,6 +34,7 @@ Methods (``METHODS``; ``fixed:<rm>`` for every RM):
                    chosen on test queries), then fixed.
   random           a uniformly random RM per step.   sequential: RM step mod K.
   ensemble         per-RM standardised scores averaged (every RM scores every response).
+  agreement        the response most RMs rank first, ties by the summed standardised score.
   exp3             Exp3 over RMs (no context).
   oracle           reference: per query, the best of the fixed:<rm> answers (hindsight).
   random_response  reference (the floor): the mean metric over the query's n responses.
@@ -55,7 +56,9 @@ from laser_jax.bandit import selectors as sel_lib
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
-SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "random", "sequential", "ensemble", "exp3")
+SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "random", "sequential", "ensemble",
+                    "agreement", "exp3")
+VOTE_WEIGHT = 100.0  # agreement: one vote outweighs the mean standardised score (|mean z| <= sqrt(n - 1))
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
 
@@ -184,6 +187,10 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             used = weights > 0  # [B, K]
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
             combined = jnp.sum(jnp.where(used[:, :, None], weights[:, :, None] * zq, 0.0), 1)
+            if selector.combine == "majority":  # most RMs' first choice, ties by summed score
+                top = jnp.max(jnp.where(used[:, :, None], zq, -jnp.inf), -1, keepdims=True)
+                votes = jnp.sum(used[:, :, None] & (zq == top) & jnp.isfinite(zq), axis=1)
+                combined = votes * VOTE_WEIGHT + combined
             best = jnp.max(combined, axis=-1, keepdims=True)
             u = jax.vmap(lambda qi: jax.random.uniform(jax.random.fold_in(key_o, -1 - qi),
                                                        (z.shape[2],)))(q)

@@ -112,6 +112,8 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
     chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt)
+    if rt.selector.combine == "majority":  # the agreement ensemble: majority-ordered pairs only
+        chosen, rejected, valid, _ = pairs.majority_pairs(raw, chosen, rejected, valid)
     packed = pairs.pack(batch.ids, batch.mask, out.tokens, out.lengths, chosen, rejected, valid)
     packed = jax.tree.map(lambda x: shd.global_batch(x, rt.mesh), packed)  # [B, ...] rows over the batch axes
     n_pairs = int(valid.sum())

@@ -38,14 +38,14 @@ def test_weights_shape_and_sum_and_jit(name):
         w = np.asarray(weights)
         assert w.shape == (B, K) and w.dtype == np.float32
         np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
-        if name == "ensemble":
+        if name in ("ensemble", "agreement"):  # every RM scores
             np.testing.assert_array_equal(w, 1.0 / K)
         else:  # one RM for the whole batch, one-hot
             assert set(np.unique(w)) == {0.0, 1.0} and (w == w[0]).all()
         state, info = update(state, weights, ctx, jnp.float32(-1.0 - step))
         assert float(info["raw_reward"]) == -1.0 - step
     counts = np.asarray(state.counts)
-    assert counts.sum() == 3 * B * (K if name == "ensemble" else 1)
+    assert counts.sum() == 3 * B * (K if name in ("ensemble", "agreement") else 1)
 
 
 def test_sequential_cycles_through_arms():

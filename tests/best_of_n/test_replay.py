@@ -157,3 +157,41 @@ def test_noisy_rm_changes_only_that_rms_scores_and_hurts_its_fixed_answers(table
     assert hurt.metric[:, fb].mean() < clean.metric[:, fb].mean() - 0.2
     with pytest.raises(ValueError, match="no reward model named 'rm_z'"):
         rp.noisy_scores(tables, "rm_z", 1.0)
+
+
+def test_agreement_answers_with_most_rms_first_choice():
+    """Hand-made scores, 3 RMs x 5 responses: per query the answer is the response most RMs rank
+    first; a tie in votes goes to the larger summed standardised score; a response one RM cannot
+    score (NaN) is left out. Compared with a loop written here over every query."""
+    rng = np.random.default_rng(4)
+    q, n = 40, 5
+    scores = rng.integers(0, 4, size=(3, q, n)).astype(np.float64) + 0.01 * rng.random((3, q, n))
+    scores[0, :20, 1] = 10.0  # queries 0-19: RM a and RM b both rank response 1 first
+    scores[1, :20, 1] = 10.0
+    scores[2, :20, 3] = 10.0
+    scores[2, 30, 0] = np.nan
+    # queries 20-29: RMs a and b put response 2 just above response 4, RM c puts 4 far above
+    # everything: the summed score (the ensemble) prefers 4, two of three RMs prefer 2
+    scores[:2, 20:30] = [0.0, 0.0, 5.0, 0.0, 4.9]
+    scores[2, 20:30] = [0.0, 0.1, 0.2, 0.3, 100.0]
+    metric = np.zeros((q, n))
+    metric[np.arange(q), np.arange(q) % n] = 1.0
+    metric[20:30] = [0.0, 0.0, 1.0, 0.0, 0.0]
+    t = rp.Tables(metric=metric, scores=scores, nll=np.zeros((q, n)),
+                  contexts=np.ones((q, 2), np.float32), family=np.zeros(q, int),
+                  calibration=np.arange(q) >= 36, rm_names=("a", "b", "c"), family_names=("f",))
+    both = rp.replay(t, ["agreement", "ensemble"], orders=2, seed=0)
+    res = both["agreement"]
+    assert (res.metric[0][20:30] == 1).all() and (both["ensemble"].metric[0][20:30] == 0).all()
+    z = rp.standardise_scores(scores)
+    want = []
+    for i in range(q):
+        ok = np.all(np.isfinite(z[:, i]), axis=0)
+        votes = np.zeros(n)
+        for m in range(3):
+            top = np.max(z[m, i][np.isfinite(z[m, i])])
+            votes += (z[m, i] == top)
+        key = np.where(ok, votes * 1000 + z[:, i].sum(0), -np.inf)
+        want.append(metric[i, int(np.argmax(key))])
+    np.testing.assert_array_equal(res.metric[0], np.array(want)[res.test_ids])
+    assert (res.metric[0][:20] == (np.arange(20) % n == 1)).all()  # the 2-of-3 majority wins

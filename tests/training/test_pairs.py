@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from laser_jax.rewards.base import standardise
+from laser_jax.training import pairs
 from laser_jax.training.pairs import build_pairs, combine_scores
 
 
@@ -52,3 +54,56 @@ def test_standardise_ignores_nonfinite_per_group():
     z = standardise(s, groups=[0, 0, 0, 1, 1, 1])
     assert np.isnan(z[0, [1, 4]]).all()
     np.testing.assert_allclose(z[0, [0, 2, 3, 5]], [-1.0, 1.0, -1.0, 1.0])
+
+
+def _majority_reference(raw, chosen, rejected, valid):
+    """Per pair, written out: count the RMs preferring each side (NaN and ties: no vote)."""
+    k = raw.shape[0]
+    out_c, out_r, out_v = chosen.copy(), rejected.copy(), np.zeros_like(valid)
+    for b in range(chosen.shape[0]):
+        for p in range(chosen.shape[1]):
+            i, j = chosen[b, p], rejected[b, p]
+            pro = sum(1 for m in range(k) if raw[m, b, i] > raw[m, b, j])
+            con = sum(1 for m in range(k) if raw[m, b, i] < raw[m, b, j])
+            if valid[b, p] and pro > k / 2:
+                out_v[b, p] = True
+            elif valid[b, p] and con > k / 2:
+                out_c[b, p], out_r[b, p], out_v[b, p] = j, i, True
+    return out_c, out_r, out_v
+
+
+def test_majority_pairs_hand_made():
+    """Three RMs, one prompt, four responses, pairs (0, 3) and (1, 2): unanimity keeps (0, 3);
+    a 2-1 majority against the candidate's order swaps (1, 2) into (2, 1)."""
+    raw = np.array([[[4.0, 1.0, 2.0, 0.0]], [[3.0, 1.0, 2.0, 0.0]], [[2.0, 3.0, 1.0, 0.0]]])
+    chosen, rejected, valid = np.array([[0, 1]]), np.array([[3, 2]]), np.array([[True, True]])
+    c, r, v, votes = pairs.majority_pairs(raw, chosen, rejected, valid)
+    np.testing.assert_array_equal(c, [[0, 2]])
+    np.testing.assert_array_equal(r, [[3, 1]])
+    np.testing.assert_array_equal(v, [[True, True]])
+    np.testing.assert_array_equal(votes, [[3, -1]])
+    # Even K = 4: 2-2 is no strict majority (dropped); a tie or NaN in one RM is no vote, so
+    # 2 for, 1 against, 1 abstaining is not > 4 / 2 either; 3-1 keeps.
+    raw4 = np.array([[[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]], [[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]],
+                     [[0.0, 1.0, 0.0, 1.0, 1.0, 0.0]], [[0.0, 1.0, np.nan, 0.0, 0.0, 1.0]]])
+    ch, rj, va = np.array([[0, 2, 4]]), np.array([[1, 3, 5]]), np.array([[True, True, True]])
+    c, r, v, _ = pairs.majority_pairs(raw4, ch, rj, va)
+    np.testing.assert_array_equal(v, [[False, False, True]])
+    # An invalid candidate stays invalid whatever the votes.
+    _, _, v, _ = pairs.majority_pairs(raw, chosen, rejected, np.array([[False, True]]))
+    np.testing.assert_array_equal(v, [[False, True]])
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_majority_pairs_match_a_loop_reference(k):
+    """Random integer scores (many ties) with NaNs, K from 2 to 5, against the loop above."""
+    rng = np.random.default_rng(k)
+    raw = rng.integers(0, 3, size=(k, 6, 8)).astype(np.float64)
+    raw[rng.random(raw.shape) < 0.1] = np.nan
+    combined = np.nansum(raw, axis=0)
+    chosen, rejected, valid = pairs.build_pairs(combined, 3)
+    got = pairs.majority_pairs(raw, chosen, rejected, valid)[:3]
+    want = _majority_reference(raw, chosen, rejected, valid)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert got[2].sum() > 0 and (got[2] != valid).any()  # keeps some, drops some
