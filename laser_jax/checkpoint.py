@@ -33,7 +33,8 @@ log = logging.getLogger("laser_jax")
 
 # Version of the TrainState structure in a checkpoint; raise it when a field is added, renamed or
 # changes meaning. 1: LinUCB as a_inv, b. 2: LinUCB dense state as r, z (square-root form).
-STATE_LAYOUT = 2
+# 3: LinUCB two-tier (r, z, r_base, z_base, pend, pend_y, npend; low-rank: basis q, nb).
+STATE_LAYOUT = 3
 
 
 class Checkpointer:
@@ -65,14 +66,17 @@ class Checkpointer:
                                                                   meta=ocp.args.JsonRestore()))
         return out["state"], dict(out["meta"])
 
-    def restore_latest(self, abstract_state: Any) -> tuple[Any, dict, int] | None:
+    def restore_latest(self, abstract_state: Any, target_for=None) -> tuple[Any, dict, int] | None:
         """(state, meta, step) of the newest checkpoint that restores, None when there is none;
-        corrupt newer ones are set aside (see the module doc)."""
+        corrupt newer ones are set aside (see the module doc). ``target_for(meta)``, if given,
+        gives the abstract state for a checkpoint from its meta (e.g. its number of reward
+        models), instead of ``abstract_state``."""
         steps = sorted(self.manager.all_steps(), reverse=True)
         for step in steps:
-            self._check_layout(step)
+            meta = self._check_layout(step)
             try:
-                state, meta = self.restore(step, abstract_state)
+                target = abstract_state if target_for is None or meta is None else target_for(meta)
+                state, meta = self.restore(step, target)
                 return state, meta, step
             except Exception as e:  # noqa: BLE001 - orbax raises many types for damaged files
                 bad = self.directory / str(step)
@@ -89,19 +93,20 @@ class Checkpointer:
                                   "kept aside as <step>.corrupt); start in a new --workdir or restore a backup")
         return None
 
-    def _check_layout(self, step: int) -> None:
-        """CheckpointError if `step`'s meta names another state layout; a meta that does not read
-        is left to the restore (damaged: set aside)."""
+    def _check_layout(self, step: int) -> dict | None:
+        """`step`'s meta; CheckpointError if it names another state layout; a meta that does not
+        read is left to the restore (damaged: set aside) and gives None."""
         try:
-            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-            layout = dict(meta).get("state_layout", 1)
+            meta = dict(self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+            layout = meta.get("state_layout", 1)
         except Exception:  # noqa: BLE001 - damaged: restore() reports it
-            return
+            return None
         if layout != STATE_LAYOUT:
             raise CheckpointError(
                 f"{self.directory / str(step)}: checkpoint of state layout {layout}, this laser_jax reads "
                 f"layout {STATE_LAYOUT} (see laser_jax/checkpoint.py STATE_LAYOUT); it was left as it is. "
                 "Resume it with the laser_jax version that wrote it, or start in a new --workdir")
+        return meta
 
     def close(self) -> None:
         self.manager.close()

@@ -94,6 +94,16 @@ class MetricsLog:
             self.writer.close()
 
 
+def arm_count_matrix(records: list[dict], num_arms: int) -> np.ndarray:
+    """[steps, num_arms] prompts per RM per step from metrics records; a step from before reward
+    models were appended (shorter ``arm_counts``) counts 0 for them."""
+    out = np.zeros((len(records), num_arms), np.int64)
+    for i, r in enumerate(records):
+        row = np.asarray(r["arm_counts"], np.int64)[:num_arms]
+        out[i, :len(row)] = row
+    return out
+
+
 def plot_arms(records: list[dict], arm_names: list[str], path: Path, title: str = "") -> None:
     """PNG: the arm(s) chosen at each step (top) and cumulative choices per arm (bottom)."""
     import matplotlib
@@ -102,7 +112,7 @@ def plot_arms(records: list[dict], arm_names: list[str], path: Path, title: str 
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in records]
-    counts = np.array([r["arm_counts"] for r in records], float) if records else np.zeros((0, len(arm_names)))
+    counts = arm_count_matrix(records, len(arm_names)).astype(float)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for k, name in enumerate(arm_names):
         used = [s for s, c in zip(steps, counts) if c[k] > 0]

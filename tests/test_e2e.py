@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from laser_jax.bandit.selectors import REGISTRY
@@ -20,7 +21,7 @@ from laser_jax.training.validation import validate
 from laser_jax.tiny import smoke_assets
 from laser_jax.models.cache import ModelCache
 from laser_jax.training import train
-from runs import assert_same_final_state, comparable, final_state, metrics, tiny_config
+from runs import assert_same_final_state, comparable, final_state, leaves, metrics, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -168,3 +169,51 @@ def test_bad_data_file_names_the_line(env, tmp_path):
     run = run_cli(env, tmp_path / "w", f"--config.data.path={bad}")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "bad.jsonl:2: not valid JSON" in run.stderr
+
+
+@pytest.mark.parametrize("selector", ["laser", "exp3"])
+def test_resume_with_an_appended_reward_model(env, tmp_path, selector):
+    """3 steps with 3 RMs, then resumed with a 4th appended for steps 4-6: the run completes over
+    4 RMs and the new arm is selected (laser, alpha 10: it starts as fresh as the arms never
+    pulled, and fresh arms' widths win); an old arm not selected after the resume ends with exactly the
+    step-3 checkpoint's LinUCB arrays (its state survived the growth); removing or editing an
+    RM is refused by name."""
+    from ml_collections import ConfigDict
+
+    c = _tiny_config(env)
+    c.data.train_limit, c.logging.progress, c.selector = 9, False, selector
+    c.eval.before = c.eval.after = False
+    c.training.stop_after = 3
+    c.selector_args.alpha = 10.0  # exploration first: arms never pulled (widths |c|) are tried
+    assert train(c, tmp_path, cache=CACHE)["status"] != "complete"
+    _, saved = final_state(tmp_path)
+    before = {k: v for k, v in leaves(saved) if k.startswith("/bandit/")}
+    assert before["/bandit/counts"].shape == (3,)
+
+    grown = ConfigDict(c.to_dict())
+    grown.rewards = list(c.rewards) + [dict(name="exact_match_2", kind="verifier", task="gsm8k")]
+    grown.training.stop_after = 0
+    out = train(grown, tmp_path, cache=CACHE)
+    assert out["status"] == "complete" and out["rewards"][-1] == "exact_match_2"
+    recs = metrics(tmp_path)
+    assert [len(r["arm_counts"]) for r in recs] == [3, 3, 3, 4, 4, 4]
+    assert out["arm_counts"]["exact_match_2"] == sum(r["arm_counts"][3] for r in recs[3:])
+    _, final = final_state(tmp_path)
+    after = {k: v for k, v in leaves(final) if k.startswith("/bandit/")}
+    for k, v in before.items():
+        if v.ndim and v.shape[0] == 3 and k != "/bandit/counts":
+            assert after[k].shape[0] == 4, k
+    if selector == "laser":
+        picked = {r["arm"] for r in recs[3:]}
+        assert 3 in picked, [r["arm"] for r in recs]
+        untouched = [a for a in range(3) if a not in picked]
+        assert untouched, [r["arm"] for r in recs]
+        for k, v in before.items():
+            if k.startswith("/bandit/bandit/") and v.ndim and v.shape[0] == 3:
+                np.testing.assert_array_equal(after[k][untouched], v[untouched], err_msg=k)
+    # removing or editing a reward model: refused, naming the field
+    for change in (lambda r: r[:2], lambda r: [r[0], dict(r[1], name="lik"), r[2], r[3]]):
+        bad = ConfigDict(grown.to_dict())
+        bad.rewards = change(list(grown.rewards))
+        with pytest.raises(ConfigError, match="different config .*rewards"):
+            train(bad, tmp_path, cache=CACHE)

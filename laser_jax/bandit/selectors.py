@@ -513,6 +513,32 @@ REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
 })
 
 
+def selector_arms(state) -> int:
+    """The number of arms (reward models) of any selector's state (every state counts per arm)."""
+    return int(state.counts.shape[0])
+
+
+def grow_state(old, fresh):
+    """``old`` (a selector's state over K arms) grown to the arms of ``fresh`` (the same selector
+    initialised for K' > K arms): arm-indexed arrays keep the old arms' values in their first K
+    rows and take the fresh arms' initial values after them (LinUCB / Thompson: A = lam I,
+    b = 0; Exp3: its initial weight; counts 0); everything else (reward history, hparams) is
+    the old state's. Used when a resumed run appends reward models."""
+    k_old, k_new = selector_arms(old), selector_arms(fresh)
+    if jax.tree.structure(old) != jax.tree.structure(fresh):
+        raise ValueError("grow_state: the states differ in structure (another selector or hparams)")
+
+    def leaf(o, f):
+        o, f = jnp.asarray(o), jnp.asarray(f)
+        if o.shape == f.shape:
+            return o
+        if o.ndim and o.shape[0] == k_old and f.shape[0] == k_new and o.shape[1:] == f.shape[1:]:
+            return f.at[:k_old].set(o)
+        raise ValueError(f"grow_state: cannot grow an array of shape {o.shape} to {f.shape}")
+
+    return jax.tree.map(leaf, old, fresh)
+
+
 def default_args() -> dict[str, Any]:
     """Every selector's arguments with their defaults: the config's ``selector_args``."""
     return {a.name: a.default for sel in REGISTRY.values() for a in sel.args}

@@ -9,6 +9,7 @@ An iteration is one pass over the training prompts (`runtime.iteration_batches`)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +22,8 @@ from ml_collections import ConfigDict
 
 from laser_jax import evaluate as evaluation
 from laser_jax import outputs
+from laser_jax import sharding as shd
+from laser_jax.bandit.selectors import grow_state, selector_arms
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError, base_config
 from laser_jax.models.cache import ModelCache
@@ -98,7 +101,9 @@ def _flatten(d: dict, prefix="") -> dict:
 def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
     the saved config lacks counts as unchanged when it holds its default: a newer version's
-    option, e.g. selector_args.normalise or policy.attention)."""
+    option, e.g. selector_args.normalise or policy.attention). One change is allowed: reward
+    models appended to ``rewards`` (the saved list a strict prefix of the new one): the bandit
+    gains fresh arms (`grow_selector_state`) and config.json is rewritten to the new config."""
     now = json.loads(c.to_json_best_effort())
     # the other processes compare, never write (the write is atomic)
     before = outputs.saved_record(workdir / "config.json", now, write=jax.process_index() == 0,
@@ -113,6 +118,15 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
                    if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
                    and k not in added),
                   key=lambda k: (k not in flat_before or k not in flat_now, k))  # changed values first
+    appended = (diff == ["rewards"] and isinstance(flat_before.get("rewards"), list)
+                and len(flat_now["rewards"]) > len(flat_before["rewards"])
+                and flat_now["rewards"][:len(flat_before["rewards"])] == flat_before["rewards"])
+    if appended:
+        names = [r.get("name") for r in flat_now["rewards"][len(flat_before["rewards"]):]]
+        log.info("resuming with reward model(s) %s appended: new bandit arms start fresh", names)
+        if jax.process_index() == 0:
+            outputs.write_json(workdir / "config.json", now)
+        return
     if diff:
         shown = "; ".join(f"{k}: {flat_before.get(k)!r} -> {flat_now.get(k)!r}" for k in diff[:6])
         raise ConfigError(f"{workdir} holds a run with a different config ({shown}); resume with the same config "
@@ -177,8 +191,9 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     state = init_state(rt, params)
     t = c.training
     ckpt = Checkpointer(workdir / "checkpoints", keep=t.keep_checkpoints)
-    if (restored := ckpt.restore_latest(state)) is not None:
+    if (restored := ckpt.restore_latest(state, functools.partial(_restore_target, rt, state))) is not None:
         state, _, last = restored
+        state = _with_all_arms(rt, state)
         log.info("resumed from %s at step %d", ckpt.directory, last)
     metrics = outputs.MetricsLog(workdir, resume_step=int(state.step), tensorboard=c.logging.tensorboard,
                                  enabled=main_process)
@@ -209,6 +224,29 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     return results
 
 
+def _restore_target(rt: Runtime, state, meta: dict):
+    """The abstract state of a checkpoint with ``meta["num_arms"]`` reward models (fewer than now
+    when RMs were appended since): the bandit built for that many arms."""
+    k = int(meta.get("num_arms", len(rt.reward_names)))
+    if k == len(rt.reward_names):
+        return state
+    if k > len(rt.reward_names):
+        raise ConfigError(f"the checkpoint holds a bandit over {k} reward models, the config names "
+                          f"{len(rt.reward_names)}: reward models can be appended to a run, not removed")
+    key = jax.random.fold_in(jax.random.PRNGKey(rt.config.seed), 1 << 20)
+    return state.replace(bandit=shd.put(rt.selector.init(key, k, rt.hidden_size), shd.replicated(rt.mesh)))
+
+
+def _with_all_arms(rt: Runtime, state):
+    """A restored state whose bandit has fewer arms than the config's RMs, grown (fresh arms)."""
+    k = len(rt.reward_names)
+    if selector_arms(state.bandit) == k:
+        return state
+    key = jax.random.fold_in(jax.random.PRNGKey(rt.config.seed), 1 << 20)
+    bandit = grow_state(state.bandit, rt.selector.init(key, k, rt.hidden_size))
+    return state.replace(bandit=shd.put(bandit, shd.replicated(rt.mesh)))
+
+
 def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_process: bool):
     """The steps from `state` to `total`, or to a signal / training.stop_after: (state, status, signal)."""
     from tqdm import tqdm
@@ -233,7 +271,8 @@ def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_proc
             if halt or step % t.checkpoint_every == 0 or step == total:
                 stop.saving = True
                 try:
-                    ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index})
+                    ckpt.save(step, state, {"step": step, "iteration": iteration, "batch": index,
+                                            "num_arms": len(rt.reward_names)})
                 finally:
                     stop.saving = False
                 if stop.forced:
@@ -246,8 +285,8 @@ def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_proc
 
 def summarise(c: ConfigDict, names: list[str], records: list[dict], before: dict | None, after: dict | None) -> dict:
     """The results of a finished run: accuracy before / after, RM use, seconds per phase."""
-    counts = np.sum([r["arm_counts"] for r in records], axis=0) if records else np.zeros(len(names))
-    steps_per_arm = np.sum([np.asarray(r["arm_counts"]) > 0 for r in records], axis=0) if records else counts
+    per_step = outputs.arm_count_matrix(records, len(names))  # [steps, K]; RMs appended mid-run: 0 before
+    counts, steps_per_arm = per_step.sum(axis=0), (per_step > 0).sum(axis=0)
     return {
         "accuracy": {c.data.task: {c.selector: {"before": before and before["accuracy"],
                                                  "after": after and after["accuracy"]}}},

@@ -246,3 +246,32 @@ def test_laser_max_pulls_default_and_errors():
     for bad in (-1, D + 1, 1.5, True):
         with pytest.raises(ValueError, match=r"max_pulls must be None .* \[1, dim=16\]"):
             make_selector("laser", max_pulls=bad).init(jax.random.key(0), K, D)
+
+
+@pytest.mark.parametrize("name", ["laser", "thompson", "exp3", "ensemble"])
+def test_grow_state_keeps_old_arms_and_adds_fresh_ones(name):
+    """K = 4 arms after a few updates, grown to 6: every arm-indexed array keeps the old arms'
+    rows and takes a fresh 6-arm state's rows for arms 4 and 5; the rest is the old state's."""
+    sel = make_selector(name, **HPARAMS.get(name, {}))
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    for step in range(3):
+        ctx = _contexts(50 + step)
+        weights, state = select(state, ctx, jax.random.key(step), step)
+        state, _ = update(state, weights, ctx, jnp.float32(-1.0 - step))
+    fresh = sel.init(jax.random.key(1), K + 2, D)
+    grown = selectors.grow_state(state, fresh)
+    assert selectors.selector_arms(grown) == K + 2
+    changed = 0
+    for o, f, g in zip(jax.tree.leaves(state), jax.tree.leaves(fresh), jax.tree.leaves(grown)):
+        o, f, g = np.asarray(o), np.asarray(f), np.asarray(g)
+        if o.shape == f.shape:
+            np.testing.assert_array_equal(g, o)
+        else:
+            changed += 1
+            np.testing.assert_array_equal(g[:K], o)
+            np.testing.assert_array_equal(g[K:], f[K:])
+    assert changed >= 1
+    with pytest.raises(ValueError, match="structure"):
+        other = "exp3" if name == "laser" else "laser"
+        selectors.grow_state(state, make_selector(other).init(jax.random.key(0), K + 2, D))
