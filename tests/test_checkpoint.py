@@ -92,7 +92,7 @@ def test_checkpoint_of_another_state_layout_is_refused_and_left_in_place(tmp_pat
                                                  meta=ocp.args.JsonSave({"step": 5})), force=True)
     ckpt.manager.wait_until_finished()
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "ckpt").rglob("*"))
-    with pytest.raises(CheckpointError, match=r"ckpt/5: checkpoint of state layout 1, this laser_jax reads layout 2"):
+    with pytest.raises(CheckpointError, match=r"ckpt/5: checkpoint of state layout 1, this laser_jax reads layout 3"):
         ckpt.restore_latest({"w": jnp.zeros(3)})
     ckpt.close()
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "ckpt").rglob("*")) == before
