@@ -58,12 +58,16 @@ def base_config() -> ConfigDict:
         holdout_fraction=0.1,  # when the source has a single split: this share becomes the test split
         batch_by_family=False,  # one task family per batch (generated demo tasks mix families)
     ))
+    # the bandit's context per prompt: last_hidden (the policy's final hidden state at the prompt's
+    # last token) or mean_embedding (the authors' code: the mean input embedding over its tokens)
+    c.bandit = ConfigDict(dict(context="last_hidden"))
     c.sampling = ConfigDict(dict(n=30, temperature=0.8, top_p=1.0, top_k=0, max_new_tokens=256,
                                  max_prompt_tokens=512))
     c.training = ConfigDict(dict(
         iterations=10,
         batch_size=16,
         pairs_per_prompt=10,
+        pairing="extremes",  # extremes: (best, worst), (2nd, 2nd worst), ...; top_vs_rest: (1st, 2nd), (1st, 3rd), ...
         learning_rate=5e-6,
         schedule="constant",
         warmup_steps=0,

@@ -217,3 +217,38 @@ def test_resume_with_an_appended_reward_model(env, tmp_path, selector):
         bad.rewards = change(list(grown.rewards))
         with pytest.raises(ConfigError, match="different config .*rewards"):
             train(bad, tmp_path, cache=CACHE)
+
+
+def test_mean_embedding_context_and_top_vs_rest_pairing(env, tmp_path):
+    """The authors' variants: bandit.context=mean_embedding (each prompt's mean input embedding,
+    checked against the embedding table read in numpy) and training.pairing=top_vs_rest (pairs
+    share their chosen response) train end to end; bad values are refused by name."""
+    from laser_jax.training.runtime import build_runtime
+
+    c = _tiny_config(env)
+    c.data.train_limit, c.logging.progress = 6, False
+    c.eval.before = c.eval.after = False
+    c.bandit.context, c.training.pairing, c.training.pairs_per_prompt = "mean_embedding", "top_vs_rest", 3
+    rt, params = build_runtime(c, tmp_path / "rt", CACHE)
+    ids = np.array([[0, 0, 5, 9, 12], [7, 8, 9, 10, 11]], np.int32)
+    mask = np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]], np.int32)
+    got = np.asarray(rt.fns.context(params, rt.frozen, ids, mask))
+    from flax import nnx
+
+    model = nnx.merge(rt.graphdef, params, rt.frozen)
+    table = np.asarray(model.model.embed.embedding[...])
+    want = np.stack([table[row[m == 1]].mean(0) for row, m in zip(ids, mask)])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    out = train(c, tmp_path / "run", cache=CACHE)
+    assert out["status"] == "complete"
+    assert max(r["pairs"] for r in metrics(tmp_path / "run")) > 3  # up to 3 per prompt, not n // 2 = 2
+    for field, value, message in (("bandit.context", "cls", "bandit.context='cls' must be one of"),
+                                  ("training.pairing", "all", "training.pairing='all' must be one of"),
+                                  ("training.pairs_per_prompt", 4, "training.pairs_per_prompt=4 must be "
+                                   "between 1 and sampling.n - 1 = 3")):
+        bad = _tiny_config(env)
+        bad.training.pairing = "top_vs_rest"
+        section, name = field.split(".")
+        setattr(bad[section], name, value)
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            validate(bad)

@@ -37,22 +37,38 @@ def combine_scores(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_pairs(scores: np.ndarray, pairs_per_prompt: int):
+PAIRINGS = ("extremes", "top_vs_rest")
+
+
+def build_pairs(scores: np.ndarray, pairs_per_prompt: int, pairing: str = "extremes"):
     """scores [B, n] -> (chosen [B, P], rejected [B, P], valid [B, P]) sample indices.
 
-    A non-finite score (an RM that failed on that response) excludes only its response: each row
-    pairs its f finite responses, at most f // 2 pairs; the other slots have valid = False."""
+    ``pairing`` (training.pairing): "extremes" (ours: (best, worst), (2nd best, 2nd worst), ...,
+    disjoint, at most n // 2) or "top_vs_rest" (the authors' code: (1st, 2nd), (1st, 3rd), ...
+    over the responses sorted by score, at most n - 1). A non-finite score (an RM that failed on
+    that response) excludes only its response: each row pairs its f finite responses (at most
+    f // 2, or f - 1, pairs); the other slots, and pairs whose two scores tie, have valid = False."""
+    if pairing not in PAIRINGS:
+        raise ValueError(f"training.pairing={pairing!r} must be one of {PAIRINGS}")
     b, n = scores.shape
-    p = min(int(pairs_per_prompt), n // 2)
     finite = np.isfinite(scores)
     order = np.argsort(np.where(finite, -scores, np.inf), axis=1, kind="stable")  # finite best first
     f = finite.sum(axis=1)[:, None]  # [B, 1]
-    j = np.arange(p)[None, :]
-    chosen = order[:, :p]
-    rejected = np.take_along_axis(order, np.clip(f - 1 - j, 0, n - 1), axis=1)  # the j-th worst finite
     rows = np.arange(b)[:, None]
+    if pairing == "top_vs_rest":
+        p = min(int(pairs_per_prompt), n - 1)
+        j = np.arange(p)[None, :]
+        chosen = np.repeat(order[:, :1], p, axis=1)
+        rejected = order[:, 1:p + 1]
+        usable = j + 1 < f
+    else:
+        p = min(int(pairs_per_prompt), n // 2)
+        j = np.arange(p)[None, :]
+        chosen = order[:, :p]
+        rejected = np.take_along_axis(order, np.clip(f - 1 - j, 0, n - 1), axis=1)  # the j-th worst finite
+        usable = j < f // 2
     with np.errstate(invalid="ignore"):
-        valid = (j < f // 2) & (scores[rows, chosen] > scores[rows, rejected])
+        valid = usable & (scores[rows, chosen] > scores[rows, rejected])
     return chosen, rejected, valid
 
 

@@ -143,7 +143,11 @@ def batch_examples(rt: Runtime, iteration: int, index: int) -> list[Example]:
     return [rt.train_examples[i] for i in batches[index]]
 
 
-def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig) -> tuple:
+CONTEXTS = ("last_hidden", "mean_embedding")
+
+
+def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig,
+                 context: str = "last_hidden") -> tuple:
     """(optimizer, its state's shardings, the jitted train step, the jitted context function)."""
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
     rep = shd.replicated(mesh)
@@ -156,7 +160,15 @@ def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig) -> t
 
     @functools.partial(jax.jit, out_shardings=rep)  # the bandit's input: the same on every host
     def context_fn(params, frozen, ids, mask):
-        hidden, _ = nnx.merge(graphdef, params, frozen).hidden(ids, mask)
+        """bandit.context: "last_hidden" (the final hidden state at each prompt's last token) or
+        "mean_embedding" (the authors' code: the mean of the input embeddings over the prompt's
+        tokens; the selector then averages over the batch as it does any context)."""
+        model = nnx.merge(graphdef, params, frozen)
+        if context == "mean_embedding":
+            emb = model.model.embed(ids).astype(jnp.float32)  # [B, T, d]
+            m = mask.astype(jnp.float32)[..., None]
+            return jnp.sum(emb * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
+        hidden, _ = model.hidden(ids, mask)
         return hidden[:, -1].astype(jnp.float32)  # left padding: the last slot is each prompt's last token
 
     return optimizer, opt_sh, step_fn, context_fn
@@ -204,8 +216,10 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
                     micro_batches=t.micro_batches)
     # the runs of a comparison share compiled functions (no re-tracing): the step per optimizer and
     # loss settings, the selector's functions per selector
-    step = cache.compiled(("train_step", graphdef, mesh, tuple(sorted(opt_args.items())), hp),
-                          lambda: compile_step(graphdef, mesh, params, frozen, make_optimizer(**opt_args), hp))
+    context = c.get("bandit", {}).get("context", "last_hidden")
+    step = cache.compiled(("train_step", graphdef, mesh, tuple(sorted(opt_args.items())), hp, context),
+                          lambda: compile_step(graphdef, mesh, params, frozen, make_optimizer(**opt_args), hp,
+                                               context))
     select = cache.compiled(("selector", c.selector, tuple(sorted(selector.hparams.items())), mesh),
                             lambda: compile_selector(selector, mesh))
     fns = Compiled(*step, *select)

@@ -111,7 +111,8 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
 
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
-    chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt)
+    chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt,
+                                                c.training.get("pairing", "extremes"))
     if rt.selector.combine == "majority":  # the agreement ensemble: majority-ordered pairs only
         chosen, rejected, valid, _ = pairs.majority_pairs(raw, chosen, rejected, valid)
     packed = pairs.pack(batch.ids, batch.mask, out.tokens, out.lengths, chosen, rejected, valid)

@@ -14,6 +14,8 @@ from laser_jax.models.config import check_attention
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.build import check_specs
 from laser_jax.training import update
+from laser_jax.training.pairs import PAIRINGS
+from laser_jax.training.runtime import CONTEXTS
 
 
 def _int(v, low: int) -> bool:
@@ -30,9 +32,18 @@ def check_loop(c: ConfigDict) -> list[str]:
         problems.append(f"training.keep_checkpoints={t.keep_checkpoints!r} must be an integer >= 1")
     if not (isinstance(c.sampling.n, int) and c.sampling.n >= 2):
         problems.append(f"sampling.n={c.sampling.n} must be >= 2 (pairs need two samples)")
-    elif not (_int(t.pairs_per_prompt, 1) and t.pairs_per_prompt <= c.sampling.n // 2):
-        problems.append(f"training.pairs_per_prompt={t.pairs_per_prompt} must be between 1 and sampling.n // 2 = "
-                        f"{c.sampling.n // 2}")
+    else:
+        pairing = t.get("pairing", "extremes")
+        most = c.sampling.n - 1 if pairing == "top_vs_rest" else c.sampling.n // 2
+        if pairing not in PAIRINGS:
+            problems.append(f"training.pairing={pairing!r} must be one of {list(PAIRINGS)}")
+        elif not (_int(t.pairs_per_prompt, 1) and t.pairs_per_prompt <= most):
+            bound = "sampling.n - 1" if pairing == "top_vs_rest" else "sampling.n // 2"
+            problems.append(f"training.pairs_per_prompt={t.pairs_per_prompt} must be between 1 and {bound} = "
+                            f"{most} (training.pairing={pairing!r})")
+    context = c.get("bandit", {}).get("context", "last_hidden")
+    if context not in CONTEXTS:
+        problems.append(f"bandit.context={context!r} must be one of {list(CONTEXTS)}")
     problems += [f"eval.{f}={e[f]!r} must be an integer >= 1" for f in ("batch_size", "max_new_tokens")
                  if not _int(e[f], 1)]
     problems += check_model_path(p.path, "policy.path")

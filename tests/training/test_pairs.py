@@ -107,3 +107,22 @@ def test_majority_pairs_match_a_loop_reference(k):
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     assert got[2].sum() > 0 and (got[2] != valid).any()  # keeps some, drops some
+
+
+def test_top_vs_rest_pairs_the_best_with_each_of_the_rest():
+    """The authors' pairing: (1st, 2nd), (1st, 3rd), ... over the sorted finite responses, at most
+    pairs_per_prompt of them, ties with the best dropped; against a loop written here."""
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 5, size=(6, 7)).astype(np.float64)
+    scores[rng.random(scores.shape) < 0.15] = np.nan
+    for p in (1, 3, 6, 9):
+        chosen, rejected, valid = build_pairs(scores, p, "top_vs_rest")
+        assert chosen.shape == (6, min(p, 6))
+        for b, row in enumerate(scores):
+            idx = [i for i in np.argsort(-np.where(np.isfinite(row), row, -np.inf), kind="stable")
+                   if np.isfinite(row[i])]
+            want = [(idx[0], idx[j]) for j in range(1, min(p + 1, len(idx))) if row[idx[0]] > row[idx[j]]]
+            got = [(int(c), int(r)) for c, r, v in zip(chosen[b], rejected[b], valid[b]) if v]
+            assert got == want, (p, b, row)
+    with pytest.raises(ValueError, match="training.pairing"):
+        build_pairs(scores, 2, "all_pairs")
