@@ -1,6 +1,7 @@
 """LASeR against the paper's baselines, same budget and seeds, one table.
 
     python -m laser_jax.compare --config configs/demo.py --workdir runs/demo [--methods laser,best,...]
+                                [--seeds 3]
 
 Each method is one `train` run in WORKDIR/<method> (resumable: rerunning the command skips
 finished methods and resumes an interrupted one). Methods:
@@ -40,6 +41,8 @@ def define_flags() -> None:
     config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=False)
     flags.DEFINE_string("workdir", None, "output directory; one subdirectory per method")
     flags.DEFINE_string("methods", "laser,best,random,sequential,ensemble", "comma-separated methods")
+    flags.DEFINE_integer("seeds", 1, "runs per method (seeds config.seed, +1, ...): the table shows means "
+                         "with 95 % intervals over test questions and seeds, and a paired comparison with best")
 
 LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
           "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)",
@@ -163,6 +166,26 @@ def plot_accuracy(rows, families, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_seed_intervals(rows, path: Path) -> None:
+    """Mean accuracy over seeds per method with its 95 % interval, and each seed's accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(rows)))
+    for i, r in enumerate(rows):
+        st = r["seeds"]
+        ax.errorbar(100 * st["mean"], i, xerr=[[100 * (st["mean"] - st["ci95"][0])], [100 * (st["ci95"][1] - st["mean"])]],
+                    fmt="o", color="C0", capsize=4)
+        ax.scatter([100 * v for v in st["per_seed"]], [i] * len(st["per_seed"]), color="C1", s=12, zorder=3)
+    ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
+    ax.set_xlabel("test accuracy (%): mean over seeds, 95 % interval (blue); each seed (orange)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> None:
     import matplotlib
 
@@ -188,7 +211,59 @@ def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> Non
 # ------------------------------------------------------------------------------------ run
 
 
-def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
+def question_matrix(paths: list[Path]) -> tuple[list[str], np.ndarray]:
+    """(uids, correct [S, Q]): each seed's eval_after.jsonl aligned by question uid (the test
+    split does not depend on the seed: data.split_seed)."""
+    per_seed = []
+    for path in paths:
+        records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        per_seed.append({r["uid"]: float(r["correct"]) for r in records})
+    uids = sorted(per_seed[0])
+    if any(sorted(d) != uids for d in per_seed):
+        raise ValueError(f"the seeds' evaluations cover different questions: {[str(p) for p in paths]}")
+    return uids, np.array([[d[u] for u in uids] for d in per_seed])
+
+
+def seed_statistics(correct: np.ndarray, reference: np.ndarray | None, *, resamples: int = 2000,
+                    seed: int = 0) -> dict:
+    """Mean accuracy over seeds and test questions, with a percentile-bootstrap 95 % interval over
+    questions of the per-question means over seeds (best_of_n/stats.py, the same rule as the
+    best-of-n replay's orders); per seed; and, against ``reference`` [S, Q] (best), the paired
+    difference with its interval and the share of resamples above 0."""
+    from laser_jax.best_of_n import stats
+
+    q = correct.mean(axis=0)
+    out = {"mean": float(q.mean()), "ci95": list(stats.bootstrap_ci(q, resamples=resamples, seed=seed)),
+           "per_seed": correct.mean(axis=1).tolist()}
+    if reference is not None:
+        diff = q - reference.mean(axis=0)
+        means = stats.resampled_means(diff, resamples, seed)
+        out["vs_best"] = {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)),
+                                                                    float(np.quantile(means, 0.975))],
+                          "p_above": float((means > 0).mean())}
+    return out
+
+
+def seed_table(rows: list[dict]) -> str:
+    head = ["method", "accuracy (95 % CI)", "per seed", "vs best (95 % CI)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        st = r["seeds"]
+        vs = st.get("vs_best")
+        cells = [r["label"], f"{100 * st['mean']:.1f} ({100 * st['ci95'][0]:.1f}-{100 * st['ci95'][1]:.1f})",
+                 ", ".join(f"{100 * v:.1f}" for v in st["per_seed"]),
+                 f"{100 * vs['mean_diff']:+.1f} ({100 * vs['ci95'][0]:+.1f} to {100 * vs['ci95'][1]:+.1f})"
+                 if vs and r["method"] != "best" else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_dir(workdir: Path, method: str, k: int, seeds: int) -> Path:
+    """WORKDIR/<method> for one seed (as before --seeds), WORKDIR/<method>/seed<k> for several."""
+    return workdir / method if seeds == 1 else workdir / method / f"seed{k}"
+
+
+def compare(base, workdir: Path, methods: list[str], seeds: int = 1) -> tuple[int, dict]:
     from laser_jax.models.cache import ModelCache
     from laser_jax.outputs import write_json
     from laser_jax.training import train
@@ -210,36 +285,51 @@ def compare(base, workdir: Path, methods: list[str]) -> tuple[int, dict]:
         best = json.loads(best_path.read_text())
         log.info("best single RM by ranking accuracy: %s %s", best["best"], best["ranking_accuracy"])
     rows, per_method = [], {}
-    for i, m in enumerate(methods):
-        c = method_config(base, m, best and best["best_arm"], names)
-        c.eval.before = i == 0  # the initial policy is the same for every method: evaluate it once
-        res_path = workdir / m / "results.json"
-        done = res_path.exists() and json.loads(res_path.read_text()).get("status") == "complete"
-        if not done:
-            t0 = time.perf_counter()
-            res = train(c, workdir / m, cache=cache)
-            if res["status"] != "complete":
-                return 128 + int(res["signal"] or 0) if res["status"] == "interrupted" else 0, {"stopped_in": m}
-            res["wall_s"] = round(time.perf_counter() - t0, 1)
-            write_json(res_path, res)
-        per_method[m] = json.loads(res_path.read_text())
-    before = next(workdir / m / "eval_before.jsonl" for m in methods if (workdir / m / "eval_before.jsonl").exists())
+    for k in range(seeds):
+        for i, m in enumerate(methods):
+            c = method_config(base, m, best and best["best_arm"], names)
+            c.seed = int(base.seed) + k
+            c.eval.before = i == 0 and k == 0  # the initial policy is the same for every run: evaluate it once
+            rdir = run_dir(workdir, m, k, seeds)
+            res_path = rdir / "results.json"
+            done = res_path.exists() and json.loads(res_path.read_text()).get("status") == "complete"
+            if not done:
+                t0 = time.perf_counter()
+                res = train(c, rdir, cache=cache)
+                if res["status"] != "complete":
+                    code = 128 + int(res["signal"] or 0) if res["status"] == "interrupted" else 0
+                    return code, {"stopped_in": str(rdir)}
+                res["wall_s"] = round(time.perf_counter() - t0, 1)
+                write_json(res_path, res)
+            per_method.setdefault(m, []).append(json.loads(res_path.read_text()))
+    before = next(run_dir(workdir, m, 0, seeds) / "eval_before.jsonl" for m in methods
+                  if (run_dir(workdir, m, 0, seeds) / "eval_before.jsonl").exists())
     rows.append({"label": LABELS["before"], "method": "before", "accuracy": family_accuracy(before)})
+    matrices = {m: question_matrix([run_dir(workdir, m, k, seeds) / "eval_after.jsonl" for k in range(seeds)])[1]
+                for m in methods}
     for m in methods:
-        res = per_method[m]
+        res = per_method[m][0]
         label = LABELS.get(m, m) + (f" ({best['best']})" if m == "best" else "")
-        rows.append({"label": label, "method": m, "accuracy": family_accuracy(workdir / m / "eval_after.jsonl"),
+        rows.append({"label": label, "method": m,
+                     "accuracy": family_accuracy(run_dir(workdir, m, 0, seeds) / "eval_after.jsonl"),
                      "train_s": res.get("time_s", {}).get("time_step"), "wall_s": res.get("wall_s"),
-                     "steps_per_arm": res.get("steps_per_arm"), "arm_counts": res.get("arm_counts")})
+                     "steps_per_arm": res.get("steps_per_arm"), "arm_counts": res.get("arm_counts"),
+                     "seeds": seed_statistics(matrices[m], matrices.get("best"))})
     families = [k for k in rows[0]["accuracy"] if k != "avg"]
     text = table(rows, families)
-    summary = {"methods": methods, "rows": rows, "best_rm": best, "families": families,
+    if seeds > 1:  # the per-family table is seed 0's; this one is over every seed
+        text += f"\n\nOver {seeds} seeds (per-question accuracy averaged over seeds; bootstrap over questions):\n\n"
+        text += seed_table(rows[1:])
+    summary = {"methods": methods, "seeds": seeds, "rows": rows, "best_rm": best, "families": families,
                "config": json.loads(base.to_json_best_effort())}
     write_json(workdir / "results.json", summary)
     (workdir / "table.md").write_text(text + "\n")
     plot_accuracy(rows, families, workdir / "accuracy.png")
+    if seeds > 1:
+        plot_seed_intervals(rows[1:], workdir / "accuracy_seeds.png")
     if "laser" in methods:
-        plot_arms_by_family(workdir / "laser" / "metrics.jsonl", names, workdir / "arms_by_family.png")
+        plot_arms_by_family(run_dir(workdir, "laser", 0, seeds) / "metrics.jsonl", names,
+                            workdir / "arms_by_family.png")
     print(text)
     return 0, summary
 
@@ -263,7 +353,10 @@ def run(argv) -> int:
     maybe_initialize_distributed()
     enable_compilation_cache()
     try:
-        code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods)
+        if FLAGS.seeds < 1:
+            print(f"error: --seeds={FLAGS.seeds} must be >= 1", file=sys.stderr)
+            return 2
+        code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods, seeds=FLAGS.seeds)
     except input_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

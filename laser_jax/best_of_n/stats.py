@@ -21,7 +21,7 @@ def per_query(result: MethodResult) -> np.ndarray:
     return result.metric.mean(axis=0)
 
 
-def _resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+def resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Means of ``values`` [Q] over ``resamples`` seeded resamplings of the queries."""
     values = np.asarray(values, np.float64)
     idx = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
@@ -31,7 +31,7 @@ def _resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarra
 def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` [Q]."""
-    lo, hi = np.quantile(_resampled_means(values, resamples, seed), [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = np.quantile(resampled_means(values, resamples, seed), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
@@ -39,7 +39,7 @@ def paired(a: MethodResult, b: MethodResult, *, resamples: int = 2000, seed: int
     """Mean of (a - b) over the same test queries, its bootstrap interval, and the share of
     resamples where a > b."""
     diff = per_query(a) - per_query(b)
-    means = _resampled_means(diff, resamples, seed)
+    means = resampled_means(diff, resamples, seed)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return {"against": b.method, "mean_diff": float(diff.mean()), "ci95": [float(lo), float(hi)],
             "p_better": float((means > 0).mean())}
