@@ -32,6 +32,7 @@ BENCHES = {  # name -> (script, extra args of the full run)
     "rm_stack": ("bench_rm_stack.py", []),
     "linucb": ("bench_linucb.py", []),
     "rm_prefix": ("bench_rm_prefix.py", []),
+    "selector_step": ("bench_selector_step.py", []),
 }
 
 
@@ -61,6 +62,10 @@ def summary(name: str, r: dict) -> str:
         if "seed numpy" in ms:
             s += f" vs seed numpy {ms['seed numpy'] / 1e3:.1f} s/step"
         return s + f" (target <= 5 ms, same decisions: {'met' if r['target_met'] else 'NOT met'})"
+    if name == "selector_step":
+        m = r["methods"]
+        return ", ".join(f"{k} {v['step_s']:.1f} s/step" for k, v in m.items()) + \
+            f" (ensemble / laser {m['ensemble']['step_s'] / m['laser']['step_s']:.2f}x)"
     keys = [k for k in r if k.endswith(("_s", "ratio"))]
     return ", ".join(f"{k} {r[k]:.4g}" for k in keys if isinstance(r[k], (int, float)))
 
