@@ -1,7 +1,8 @@
 """The reliability issue's LinUCB exactness check, shared by tests/bandit/test_linucb.py and run
 standalone by its slow tests (a subprocess at XLA's default optimisation level):
 
-    python tests/linucb_exactness.py dense|lowrank D STEPS ARMS   -> one JSON line
+    python tests/linucb_exactness.py dense|lowrank D STEPS ARMS [REFRESH] [+ KIND D ...]
+        -> one JSON line per run
 """
 
 import json
@@ -98,11 +99,18 @@ def run(state, steps, alpha=1.0, woodbury=False, tie=1e-5):
 
 
 def main(argv):
-    kind, d, steps, arms = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    init = linucb.init if kind == "dense" else linucb.init_lowrank
-    worst, wrong, ties = run(init(arms, d, history_size=128), steps, woodbury=d > 1024)
-    print(json.dumps({"kind": kind, "d": d, "steps": steps, "arms": arms, "worst": worst,
-                      "wrong": wrong, "ties": int(ties)}))
+    """KIND D STEPS ARMS [REFRESH] (pulls between the base factor's refreshes, default 32), or
+    several such groups separated by '+': one JSON line each."""
+    groups = " ".join(argv).split("+")
+    for group in groups:
+        kind, d, steps, arms, *rest = group.split()
+        d, steps, arms = int(d), int(steps), int(arms)
+        refresh = int(rest[0]) if rest else linucb.DEFAULT_REFRESH
+        init = linucb.init if kind == "dense" else linucb.init_lowrank
+        worst, wrong, ties = run(init(arms, d, history_size=128, refresh=refresh), steps,
+                                 woodbury=d > 1024)
+        print(json.dumps({"kind": kind, "d": d, "steps": steps, "arms": arms, "refresh": refresh,
+                          "worst": worst, "wrong": wrong, "ties": int(ties)}), flush=True)
 
 
 if __name__ == "__main__":
