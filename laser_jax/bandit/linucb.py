@@ -29,8 +29,9 @@ TPUs have no float64, so the fix is algorithmic:
   Measured (tests/linucb_exactness.py: 5,000 steps, |c| <= 300, near-parallel families, worst
   UCB error relative to the step's largest |UCB|, against float64): one tier with XLA's solve
   1.4e-4 at d = 64; with `_solve_rt`, dense d = 64 / 576: refresh=1 8.9e-5 / 1.2e-4,
-  refresh=32 (default) 3.7e-5 / 5.9e-5, refresh=128 8.2e-5 / 1.1e-4; low-rank 2.5e-5 / 7.7e-5
-  whatever the refresh. The same arm as float64 at every step in all of them.
+  refresh=32 (default) 3.7e-5 / 5.9e-5, refresh=128 8.2e-5 / 1.1e-4; low-rank 1.7e-5 / 5.6e-5
+  (refresh 32; an earlier version of its select measured 2.4-2.6e-5 / 7.7-7.8e-5 at refresh 1, 32
+  and 128 alike). The same arm as float64 at every step in all of them.
 
 Two states, the same scores and decisions up to float32 rounding; every function below takes
 either (static dispatch on the type):

@@ -561,7 +561,7 @@ def test_exact_in_float32_large_d(runs):
     """d = 576 (SmolLM2) over 5,000 steps and d = 4096 (a 7B model's hidden size) over 1,000,
     the same bar. Run in a subprocess at XLA's default optimisation level (this suite compiles
     with -O0, which makes these long loops 4-5x slower). Measured: worst 5.9e-5 (dense, 576),
-    7.7e-5 (low-rank, 576), 5.1e-6 (dense, 4096), 7.2e-6 (low-rank, 4096); 12-105 s each."""
+    5.6e-5 (low-rank, 576), 5.1e-6 (dense, 4096), 6.6e-6 (low-rank, 4096); 12-105 s each."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = subprocess.run([sys.executable, exactness.__file__, *runs.split()],
                          capture_output=True, text=True, env=env, timeout=900)
