@@ -28,7 +28,7 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               arm's contexts span <= m directions; m = d is exact always), O(n d) per step while
               the bases hold n directions; None (default) = dense when d <= 1024 (~14 ms a step
               at K=4), else low-rank with m = d (d=4096, K=4, 2-core CPU: a few ms per
-              select+update while arms hold tens of pulls; dense there ~270 ms;
+              select+update while arms hold tens of pulls, ~80 ms at ~1000; dense there ~56 ms;
               bench/bench_linucb.py). The low-rank state reads its rows in static buckets that
               ``Selector.jitted`` picks on the host before each jitted call (``hint``).
   thompson    linear Thompson sampling (beyond the paper; the 2025 follow-up BayesianRouter,
