@@ -236,11 +236,8 @@ def seed_statistics(correct: np.ndarray, reference: np.ndarray | None, *, resamp
     out = {"mean": float(q.mean()), "ci95": list(stats.bootstrap_ci(q, resamples=resamples, seed=seed)),
            "per_seed": correct.mean(axis=1).tolist()}
     if reference is not None:
-        diff = q - reference.mean(axis=0)
-        means = stats.resampled_means(diff, resamples, seed)
-        out["vs_best"] = {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)),
-                                                                    float(np.quantile(means, 0.975))],
-                          "p_above": float((means > 0).mean())}
+        mean, ci, above = stats.difference_interval(q - reference.mean(axis=0), resamples=resamples, seed=seed)
+        out["vs_best"] = {"mean_diff": mean, "ci95": ci, "p_above": above}
     return out
 
 

@@ -91,11 +91,12 @@ _HI = jax.lax.Precision.HIGHEST
 
 
 @struct.dataclass
-class LinUCBState:
-    """Dense square-root form (module docstring): r [K,d,d] upper triangular, A_k = R_k^T R_k;
-    z [K,d] = R_k^-T b_k; r_base / z_base the same as of the arm's last refresh; pend [K,P,d] and
-    pend_y [K,P] the rows pulled since (npend [K] of them); counts [K] int32 updates per arm;
-    raw-reward history. ``refresh`` (= P, static): pulls between refreshes."""
+class _Factors:
+    """What both states hold per arm (module docstring): r [K, m, m] upper triangular with
+    A_k = R_k^T R_k over m coordinates (dense: the context space, m = d), z [K, m] = R_k^-T b_k;
+    r_base / z_base the same as of the arm's last refresh; pend [K, P, m] and pend_y [K, P] the
+    rows pulled since (npend [K] of them); counts [K] int32 updates per arm; raw-reward history.
+    ``refresh`` (= P, static): pulls between refreshes."""
 
     r: jax.Array
     z: jax.Array
@@ -113,12 +114,17 @@ class LinUCBState:
         return self.z.shape[0]
 
     @property
-    def dim(self) -> int:
-        return self.z.shape[1]
-
-    @property
     def dtype(self):
         return self.z.dtype
+
+
+@struct.dataclass
+class LinUCBState(_Factors):
+    """Dense square-root form: the factors live in the context space (m = d)."""
+
+    @property
+    def dim(self) -> int:
+        return self.z.shape[1]
 
     @property
     def b(self) -> jax.Array:
@@ -127,38 +133,19 @@ class LinUCBState:
 
 
 @struct.dataclass
-class LowRankLinUCBState:
-    """The square-root form in basis coordinates (module docstring): q [K, m, d] orthonormal basis
-    rows (nb[k] used, the rest zero), r / z / r_base / z_base / pend / pend_y / npend as in
-    `LinUCBState` but over the m coordinates, counts [K], lam (float32 scalar), history.
-    ``max_pulls`` (= m, static) basis rows per arm; ``refresh`` static."""
+class LowRankLinUCBState(_Factors):
+    """The square-root form in basis coordinates (module docstring): the factors over m
+    coordinates, q [K, m, d] orthonormal basis rows (nb[k] used, the rest zero), lam (float32
+    scalar). ``max_pulls`` (= m, static) basis rows per arm."""
 
     q: jax.Array
     nb: jax.Array
-    r: jax.Array
-    z: jax.Array
-    r_base: jax.Array
-    z_base: jax.Array
-    pend: jax.Array
-    pend_y: jax.Array
-    npend: jax.Array
-    counts: jax.Array
     lam: jax.Array
-    history: norm.RewardHistory
-    refresh: int = struct.field(pytree_node=False)
     max_pulls: int = struct.field(pytree_node=False)
-
-    @property
-    def num_arms(self) -> int:
-        return self.q.shape[0]
 
     @property
     def dim(self) -> int:
         return self.q.shape[2]
-
-    @property
-    def dtype(self):
-        return self.z.dtype
 
     @property
     def b(self) -> jax.Array:
@@ -324,8 +311,8 @@ def _check_context(state, c: jax.Array, name: str = "c") -> None:
 
 def _whiten(state, c: jax.Array, rows: int | None):
     """For contexts c [d] or [B, d]: (w [K, m, B] = R_k^-T a (a the coordinates; 0 from row n on),
-    perp [B, K, d] the part of c outside each basis, or None for a dense state, cb [B, d]).
-    Non-finite contexts read as zero."""
+    perp [B, K, d] the part of c outside each basis, or None for a dense state). Non-finite
+    contexts read as zero."""
     c = jnp.asarray(c, state.dtype)
     _check_context(state, c)
     n = _rows(state, rows)
@@ -355,14 +342,14 @@ def _whiten(state, c: jax.Array, rows: int | None):
         a = jnp.pad(a, ((0, 0), (0, 0), (0, state.max_pulls - n)))  # [B, K, m]
     else:
         a = jnp.broadcast_to(cb[:, None, :], (cb.shape[0], k, n))
-    return _solve_rt(state.r, jnp.transpose(a, (1, 2, 0)), n), perp, cb
+    return _solve_rt(state.r, jnp.transpose(a, (1, 2, 0)), n), perp
 
 
 def mean_and_width(state, c: jax.Array, rows: int | None = None):
     """(c . theta_k, sqrt(c^T A_k^-1 c)) per arm: [K] each for c [d], [B, K] for [B, d].
     A context with a NaN / inf entry is unusable: it is read as the zero context (every arm
     scores 0, so the pick is arm 0), never as NaN scores. ``rows``: see `rows_hint`."""
-    w, perp, _ = _whiten(state, c, rows)  # w [K, m, B]
+    w, perp = _whiten(state, c, rows)  # w [K, m, B]
     mean = jnp.einsum("kib,ki->bk", w, state.z, precision=_HI)
     var = jnp.einsum("kib,kib->bk", w, w, precision=_HI)
     if perp is not None:
@@ -380,7 +367,7 @@ def sample_scores(state, c: jax.Array, key: jax.Array, scale, rows: int | None =
     computes anyway. Low-rank: in the basis coordinates the same, plus the part of c outside the
     basis, where A_k = lam I: + scale c_perp . xi' / sqrt(lam), xi' ~ N(0, I_d). The draw does not
     depend on ``rows`` (xi has the state's full size)."""
-    w, perp, _ = _whiten(state, c, rows)  # [K, m, B]
+    w, perp = _whiten(state, c, rows)  # [K, m, B]
     k_in, k_out = jax.random.split(key)
     xi = jax.random.normal(k_in, state.z.shape, state.dtype)  # [K, m]
     scale = jnp.asarray(scale, state.dtype)
@@ -493,7 +480,7 @@ def _fold_in(state, arm, a: jax.Array, y: jax.Array, ok: jax.Array, n: int) -> d
     # (cs = 1, sn = 0), so no select between old and new blocks is needed.
     m, p = state.r.shape[-1], state.refresh
     a_full = jnp.zeros((m,), a.dtype).at[:n].set(jnp.where(ok, a, 0.0))
-    y = jnp.where(ok, y, 0.0)
+    y = jnp.where(ok, y, 0.0).astype(a.dtype)
     r_new, z_new = _givens(_block(state.r, arm, n), _block(state.z, arm, n), a_full, y)
     r, z = _put(state.r, arm, r_new), _put(state.z, arm, z_new)
     i = jnp.minimum(state.npend[arm], p - 1)
@@ -515,6 +502,23 @@ def _fold_in(state, arm, a: jax.Array, y: jax.Array, ok: jax.Array, n: int) -> d
                                         (r, z, state.r_base, state.z_base))
     return dict(r=r, z=z, r_base=r_base, z_base=z_base, pend=pend, pend_y=pend_y,
                 npend=jnp.where(full, npend.at[arm].set(0), npend))
+
+
+def _coordinates(state: LowRankLinUCBState, arm, c: jax.Array, ok: jax.Array, n: int):
+    """(a [n], {q, nb}): the coordinates of c in arm ``arm``'s basis (first n rows), and the basis
+    grown by c's remainder as a new row when that is a new direction (|c_perp| > NEW_DIRECTION
+    |c|, a free row, ``ok``), whose coordinate is then |c_perp|."""
+    q_blk = jax.lax.dynamic_slice(state.q, (arm, 0, 0), (1, n, state.dim))[0]
+    a, perp = _gram_schmidt(q_blk, c)
+    size = jnp.sqrt(jnp.dot(perp, perp, precision=_HI))
+    nb = state.nb[arm]
+    new = ok & (size > NEW_DIRECTION * jnp.sqrt(jnp.dot(c, c, precision=_HI))) & (nb < n)
+    slot = jnp.minimum(nb, state.max_pulls - 1)
+    old_q = jax.lax.dynamic_slice(state.q, (arm, slot, 0), (1, 1, state.dim))[0, 0]
+    q_row = jnp.where(new, perp / jnp.where(new, size, 1.0), old_q)
+    a = jnp.where(new & (jnp.arange(n) == nb), size, a)
+    return a, dict(q=jax.lax.dynamic_update_slice(state.q, q_row[None, None], (arm, slot, 0)),
+                   nb=state.nb.at[arm].add(new.astype(jnp.int32)))
 
 
 def update(state, arm, c: jax.Array, raw_reward, rows: int | None = None):
@@ -546,24 +550,10 @@ def update(state, arm, c: jax.Array, raw_reward, rows: int | None = None):
     finite_c = jnp.all(jnp.isfinite(c))  # a NaN / inf context never enters A or b
     ok = jnp.isfinite(r) & finite_c
     c = jnp.where(finite_c, c, 0.0)
-    y = jnp.where(ok, r, 0.0).astype(c.dtype)
-    extra = {}
-    if isinstance(state, LowRankLinUCBState):
-        q_blk = jax.lax.dynamic_slice(state.q, (arm, 0, 0), (1, n, state.dim))[0]
-        a, perp = _gram_schmidt(q_blk, c)
-        size = jnp.sqrt(jnp.dot(perp, perp, precision=_HI))
-        nb = state.nb[arm]
-        new = ok & (size > NEW_DIRECTION * jnp.sqrt(jnp.dot(c, c, precision=_HI))) & (nb < n)
-        slot = jnp.minimum(nb, state.max_pulls - 1)
-        old_q = jax.lax.dynamic_slice(state.q, (arm, slot, 0), (1, 1, state.dim))[0, 0]
-        q_row = jnp.where(new, perp / jnp.where(new, size, 1.0), old_q)
-        a = jnp.where(new & (jnp.arange(n) == nb), size, a)
-        extra = dict(q=jax.lax.dynamic_update_slice(state.q, q_row[None, None], (arm, slot, 0)),
-                     nb=state.nb.at[arm].add(new.astype(jnp.int32)))
-    else:
-        a = c
+    a, basis = (_coordinates(state, arm, c, ok, n) if isinstance(state, LowRankLinUCBState)
+                else (c, {}))
     new_state = state.replace(
-        **_fold_in(state, arm, a, y, ok, n), **extra,
+        **_fold_in(state, arm, a, r, ok, n), **basis,
         counts=state.counts.at[arm].add(ok.astype(jnp.int32)),
         history=history,
     )

@@ -214,18 +214,24 @@ def _laser_hint(state, new: int):
     return linucb.rows_hint(state.bandit, new)
 
 
-def _laser_select(state: LaserState, contexts, key, step, rows=None):
-    del key, step
+def _linear_pick(state, contexts, scores_of):
+    """Weights [B, K] from a linear bandit's per-arm scores (``scores_of(c)``: [K] for c [d],
+    [B, K] for [B, d]): per prompt from its own context with ``per_prompt``, else one RM for the
+    whole batch from the batch-mean context. Ties go to the lowest arm."""
     contexts = jnp.asarray(contexts, jnp.float32)
     b, k = _batch_size(contexts), state.bandit.num_arms
+    if state.per_prompt:
+        return jax.nn.one_hot(jnp.argmax(scores_of(contexts), -1), k, dtype=jnp.float32)
+    return _one_hot_batch(jnp.argmax(scores_of(jnp.mean(contexts, axis=0))).astype(jnp.int32), b, k)
+
+
+def _laser_select(state: LaserState, contexts, key, step, rows=None):
+    del key, step
     if rows is None:  # called eagerly: read the state here (under a trace this gives None)
         rows = _laser_hint(state, 0)
     # The jitted entry points: a caller may run this eagerly (the training step jits it).
-    if state.per_prompt:
-        arms, _ = linucb.select_jit(state.bandit, contexts, state.alpha, rows=rows)
-        return jax.nn.one_hot(arms, k, dtype=jnp.float32), state
-    arm, _ = linucb.select_jit(state.bandit, jnp.mean(contexts, axis=0), state.alpha, rows=rows)
-    return _one_hot_batch(arm, b, k), state
+    return _linear_pick(state, contexts,
+                        lambda c: linucb.select_jit(state.bandit, c, state.alpha, rows=rows)[1]), state
 
 
 def _laser_update(state, weights, contexts, raw_reward, rows=None):
@@ -270,28 +276,16 @@ def _thompson_select(state: ThompsonState, contexts, key, step, rows=None):
     """One draw theta_k ~ N(A_k^-1 b_k, v^2 A_k^-1) per arm from ``key`` (linucb.sample_scores),
     the argmax of c . theta_k: on the batch-mean context, or per prompt with ``per_prompt``."""
     del step
-    contexts = jnp.asarray(contexts, jnp.float32)
-    b, k = _batch_size(contexts), state.bandit.num_arms
     if rows is None:
         rows = _laser_hint(state, 0)
-    if state.per_prompt:
-        s = linucb.sample_scores_jit(state.bandit, contexts, key, state.scale, rows=rows)
-        return jax.nn.one_hot(jnp.argmax(s, -1), k, dtype=jnp.float32), state
-    s = linucb.sample_scores_jit(state.bandit, jnp.mean(contexts, axis=0), key, state.scale,
-                                 rows=rows)
-    return _one_hot_batch(jnp.argmax(s).astype(jnp.int32), b, k), state
+    return _linear_pick(state, contexts, lambda c: linucb.sample_scores_jit(
+        state.bandit, c, key, state.scale, rows=rows)), state
 
 
 def _thompson_exploit(state: ThompsonState, contexts):
     """Frozen routing: the posterior mean's argmax (a sampler that learns nothing more gains
     nothing from sampling)."""
-    contexts = jnp.asarray(contexts, jnp.float32)
-    b, k = _batch_size(contexts), state.bandit.num_arms
-    if state.per_prompt:
-        mean, _ = linucb.mean_and_width(state.bandit, contexts)
-        return jax.nn.one_hot(jnp.argmax(mean, -1), k, dtype=jnp.float32)
-    mean, _ = linucb.mean_and_width(state.bandit, jnp.mean(contexts, axis=0))
-    return _one_hot_batch(jnp.argmax(mean).astype(jnp.int32), b, k)
+    return _linear_pick(state, contexts, lambda c: linucb.mean_and_width(state.bandit, c)[0])
 
 
 # ----------------------------------------------------------------------------- baselines

@@ -35,14 +35,20 @@ def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,
     return float(lo), float(hi)
 
 
+def difference_interval(diff: np.ndarray, *, resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, list[float], float]:
+    """(mean, [lo, hi] percentile-bootstrap 95 % interval, share of resamples above 0) of paired
+    per-query differences ``diff`` [Q]."""
+    means = resampled_means(diff, resamples, seed)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(np.mean(diff)), [float(lo), float(hi)], float((means > 0).mean())
+
+
 def paired(a: MethodResult, b: MethodResult, *, resamples: int = 2000, seed: int = 0) -> dict:
     """Mean of (a - b) over the same test queries, its bootstrap interval, and the share of
     resamples where a > b."""
-    diff = per_query(a) - per_query(b)
-    means = resampled_means(diff, resamples, seed)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return {"against": b.method, "mean_diff": float(diff.mean()), "ci95": [float(lo), float(hi)],
-            "p_better": float((means > 0).mean())}
+    mean, ci, above = difference_interval(per_query(a) - per_query(b), resamples=resamples, seed=seed)
+    return {"against": b.method, "mean_diff": mean, "ci95": ci, "p_better": above}
 
 
 def arm_use(result: MethodResult, rm_names) -> dict[str, float]:

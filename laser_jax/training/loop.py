@@ -27,7 +27,8 @@ from laser_jax.bandit.selectors import grow_state, selector_arms
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError, base_config
 from laser_jax.models.cache import ModelCache
-from laser_jax.training.runtime import Runtime, batch_examples, build_runtime, copy_params, init_state
+from laser_jax.training.runtime import (Runtime, batch_examples, build_runtime, copy_params, init_bandit,
+                                        init_state)
 from laser_jax.training.step import laser_step
 from laser_jax.training.validation import validate
 
@@ -103,7 +104,7 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     the saved config lacks counts as unchanged when it holds its default: a newer version's
     option, e.g. selector_args.normalise or policy.attention). One change is allowed: reward
     models appended to ``rewards`` (the saved list a strict prefix of the new one): the bandit
-    gains fresh arms (`grow_selector_state`) and config.json is rewritten to the new config."""
+    gains fresh arms (`selectors.grow_state`) and config.json is rewritten to the new config."""
     now = json.loads(c.to_json_best_effort())
     # the other processes compare, never write (the write is atomic)
     before = outputs.saved_record(workdir / "config.json", now, write=jax.process_index() == 0,
@@ -233,17 +234,14 @@ def _restore_target(rt: Runtime, state, meta: dict):
     if k > len(rt.reward_names):
         raise ConfigError(f"the checkpoint holds a bandit over {k} reward models, the config names "
                           f"{len(rt.reward_names)}: reward models can be appended to a run, not removed")
-    key = jax.random.fold_in(jax.random.PRNGKey(rt.config.seed), 1 << 20)
-    return state.replace(bandit=shd.put(rt.selector.init(key, k, rt.hidden_size), shd.replicated(rt.mesh)))
+    return state.replace(bandit=init_bandit(rt, k))
 
 
 def _with_all_arms(rt: Runtime, state):
     """A restored state whose bandit has fewer arms than the config's RMs, grown (fresh arms)."""
-    k = len(rt.reward_names)
-    if selector_arms(state.bandit) == k:
+    if selector_arms(state.bandit) == len(rt.reward_names):
         return state
-    key = jax.random.fold_in(jax.random.PRNGKey(rt.config.seed), 1 << 20)
-    bandit = grow_state(state.bandit, rt.selector.init(key, k, rt.hidden_size))
+    bandit = grow_state(state.bandit, init_bandit(rt))
     return state.replace(bandit=shd.put(bandit, shd.replicated(rt.mesh)))
 
 

@@ -235,13 +235,20 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
     return rt, params
 
 
+def init_bandit(rt: Runtime, num_arms: int | None = None):
+    """The selector's initial state for ``num_arms`` reward models (default: the config's), replicated;
+    seeded from config.seed alone, so a restore target or a grown state matches a fresh run's."""
+    key = jax.random.fold_in(jax.random.PRNGKey(rt.config.seed), 1 << 20)
+    k = len(rt.reward_names) if num_arms is None else num_arms
+    return shd.put(rt.selector.init(key, k, rt.hidden_size), shd.replicated(rt.mesh))
+
+
 def init_state(rt: Runtime, params) -> TrainState:
     key = jax.random.PRNGKey(rt.config.seed)
-    bandit = rt.selector.init(jax.random.fold_in(key, 1 << 20), len(rt.reward_names), rt.hidden_size)
     rep = shd.replicated(rt.mesh)
     return TrainState(step=shd.put(np.zeros((), np.int32), rep), params=params, ref=copy_params(params),
                       opt_state=jax.jit(rt.fns.optimizer.init, out_shardings=rt.fns.opt_shardings)(params),
-                      bandit=shd.put(bandit, rep), key=shd.put(key, rep))
+                      bandit=init_bandit(rt), key=shd.put(key, rep))
 
 
 def copy_params(params):
