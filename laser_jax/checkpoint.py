@@ -74,8 +74,9 @@ class Checkpointer:
         steps = sorted(self.manager.all_steps(), reverse=True)
         for step in steps:
             meta = self._check_layout(step)
+            # outside the try: a target that cannot be built is a config error, not a damaged file
+            target = abstract_state if target_for is None or meta is None else target_for(meta)
             try:
-                target = abstract_state if target_for is None or meta is None else target_for(meta)
                 state, meta = self.restore(step, target)
                 return state, meta, step
             except Exception as e:  # noqa: BLE001 - orbax raises many types for damaged files

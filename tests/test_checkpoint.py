@@ -96,3 +96,21 @@ def test_checkpoint_of_another_state_layout_is_refused_and_left_in_place(tmp_pat
         ckpt.restore_latest({"w": jnp.zeros(3)})
     ckpt.close()
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "ckpt").rglob("*")) == before
+
+
+def test_a_target_that_cannot_be_built_is_an_error_not_a_damaged_checkpoint(tmp_path):
+    """restore_latest's target_for (the restore target from a checkpoint's meta, e.g. its number
+    of reward models) raising a ConfigError: the error reaches the caller and the checkpoint is
+    not set aside as corrupt."""
+    from laser_jax.config import ConfigError
+
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    ckpt.save(3, {"w": jnp.ones(3)}, {"step": 3, "num_arms": 5})
+
+    def target_for(meta):
+        raise ConfigError(f"checkpoint holds {meta['num_arms']} reward models, the config names 3")
+
+    with pytest.raises(ConfigError, match="holds 5 reward models"):
+        ckpt.restore_latest({"w": jnp.zeros(3)}, target_for)
+    ckpt.close()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["3"]

@@ -232,8 +232,9 @@ def _restore_target(rt: Runtime, state, meta: dict):
     if k == len(rt.reward_names):
         return state
     if k > len(rt.reward_names):
-        raise ConfigError(f"the checkpoint holds a bandit over {k} reward models, the config names "
-                          f"{len(rt.reward_names)}: reward models can be appended to a run, not removed")
+        raise ConfigError(f"{rt.workdir / 'checkpoints'}: the latest checkpoint holds a bandit over {k} reward "
+                          f"models, the config's rewards name {len(rt.reward_names)}: reward models can be "
+                          "appended to a run, not removed; restore the rewards list or choose another --workdir")
     return state.replace(bandit=init_bandit(rt, k))
 
 
