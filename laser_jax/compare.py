@@ -89,7 +89,7 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4, cache=None) ->
     import jax
 
     from laser_jax.batch import family
-    from laser_jax.data.tasks import extract_answer, is_correct
+    from laser_jax.training.feedback import response_correct
     from laser_jax.training.runtime import build_runtime, init_state
     from laser_jax.training.step import encode, sample_batch, score_samples
 
@@ -109,9 +109,7 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4, cache=None) ->
         batch = encode(rt, examples)
         _, texts = sample_batch(rt, state.params, batch, jax.random.PRNGKey(config.seed + 7))
         scores.append(score_samples(rt, batch, texts, np.ones((b, k))))
-        correct.append(np.array([[extract_answer(ex.task, t, ex.choices) is not None
-                                  and is_correct(ex.task, extract_answer(ex.task, t, ex.choices), ex.answer)
-                                  for t in row] for ex, row in zip(examples, texts)]))
+        correct.append(response_correct(examples, texts))
     scores, correct = np.concatenate(scores, axis=1), np.concatenate(correct, axis=0)
     acc = {name: pairwise_ranking_accuracy(scores[i], correct) for i, name in enumerate(rt.reward_names)}
     finite = {k: v for k, v in acc.items() if np.isfinite(v)}

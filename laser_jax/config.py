@@ -23,13 +23,13 @@ class ConfigError(ValueError):
 def base_config() -> ConfigDict:
     c = ConfigDict()
     c.seed = 0
-    c.selector = "laser"  # laser | thompson | fixed | random | sequential | ensemble | exp3
+    # laser | thompson | fixed | random | sequential | ensemble | agreement | online_ensemble | exp3
+    c.selector = "laser"
     # every selector's arguments with their defaults; each selector declares and checks the ones it
-    # reads (bandit/selectors.py: laser alpha, lam, history_size, per_prompt, max_pulls, normalise;
-    # thompson posterior_scale and laser's others but alpha;
-    # fixed arm; exp3 gamma, history_size, normalise). max_pulls (laser): -1 = automatic (dense
-    # square-root state up to d=1024, low-rank above), 0 = dense. normalise: "quantile" (the paper's
-    # 20/80 rule) or "none".
+    # reads (bandit/selectors.py: laser alpha, lam, history_size, per_prompt, max_pulls;
+    # thompson posterior_scale and laser's others but alpha; fixed arm; exp3 gamma, history_size;
+    # online_ensemble eta, history_size). max_pulls (laser): -1 = automatic (dense square-root state
+    # up to d=1024, low-rank above), 0 = dense.
     c.selector_args = ConfigDict(default_args())
 
     c.policy = ConfigDict(dict(
@@ -58,9 +58,15 @@ def base_config() -> ConfigDict:
         holdout_fraction=0.1,  # when the source has a single split: this share becomes the test split
         batch_by_family=False,  # one task family per batch (generated demo tasks mix families)
     ))
-    # the bandit's context per prompt: last_hidden (the policy's final hidden state at the prompt's
-    # last token) or mean_embedding (the authors' code: the mean input embedding over its tokens)
-    c.bandit = ConfigDict(dict(context="last_hidden"))
+    # What the selector learns from (every learning selector: laser, thompson, exp3, online_ensemble).
+    # context: last_hidden (the policy's final hidden state at the prompt's last token) or
+    #   mean_embedding (the authors' code: the mean input embedding over its tokens).
+    # reward (training/feedback.py): loss (the paper's: -(DPO+NLL loss)), dpo_loss (-(DPO term)) or
+    #   gold_agreement (needs gold answers: the share of trained pairs whose chosen response is the
+    #   correct one, among pairs that differ in correctness).
+    # normalise (bandit/normalise.py): quantile (the paper's 20/80 rule against the reward history),
+    #   none (the raw reward), window (Phi of the reward standardised over the history).
+    c.bandit = ConfigDict(dict(context="last_hidden", reward="loss", normalise="quantile"))
     c.sampling = ConfigDict(dict(n=30, temperature=0.8, top_p=1.0, top_k=0, max_new_tokens=256,
                                  max_prompt_tokens=512))
     c.training = ConfigDict(dict(

@@ -69,7 +69,7 @@ def test_every_selector_trains_two_iterations(env, tmp_path, selector, caplog):
     assert set(res["arm_counts"]) == {"classifier", "likelihood", "exact_match"}
     assert 0.0 <= res["accuracy_before"] <= 1.0 and 0.0 <= res["accuracy_after"] <= 1.0
     assert res["accuracy"]["gsm8k"][selector]["after"] == res["accuracy_after"]
-    if selector in ("ensemble", "agreement"):
+    if selector in ("ensemble", "agreement", "online_ensemble"):
         assert all(v == 4 * 3 for v in res["arm_counts"].values())  # every RM scores every prompt
     elif per_prompt:
         assert sum(res["arm_counts"].values()) == 4 * 3  # one RM per prompt
@@ -252,3 +252,26 @@ def test_mean_embedding_context_and_top_vs_rest_pairing(env, tmp_path):
         setattr(bad[section], name, value)
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
             validate(bad)
+
+
+@pytest.mark.parametrize("reward,normalise", [("dpo_loss", "none"), ("gold_agreement", "window")])
+def test_bandit_reward_and_normalisation_options(env, tmp_path, reward, normalise):
+    """bandit.reward / bandit.normalise reach the bandit: with dpo_loss and no normalisation the
+    raw reward is each step's -(DPO term) and enters LinUCB as it is; gold_agreement is a share
+    in [0, 1] (its rule is tests/training/test_feedback.py's) and window maps it into (0, 1)."""
+    c = _tiny_config(env)
+    c.data.train_limit, c.logging.progress = 6, False
+    c.eval.before = c.eval.after = False
+    c.bandit.reward, c.bandit.normalise = reward, normalise
+    assert train(c, tmp_path, cache=CACHE)["status"] == "complete"
+    recs = metrics(tmp_path)
+    assert len(recs) == 4 and sum("loss" in r for r in recs) >= 2
+    for r in recs:
+        if "loss" not in r:  # every pair tied: nothing trained, the worst reward
+            assert r["raw_reward"] is None and r["norm_reward"] == 0.0  # -inf, written as null
+        elif reward == "dpo_loss":
+            assert r["raw_reward"] == pytest.approx(-r["dpo"], rel=1e-6)
+            assert r["norm_reward"] == pytest.approx(r["raw_reward"], rel=1e-6)
+            assert r["dpo"] != pytest.approx(r["loss"])  # the NLL term is left out
+        else:
+            assert 0.0 <= r["raw_reward"] <= 1.0 and 0.0 < r["norm_reward"] < 1.0

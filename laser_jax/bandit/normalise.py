@@ -28,12 +28,23 @@ unchanged, for a raw reward that already lies in [0, 1] and means the same at ev
 a task metric against gold answers in best-of-n. The 20/80 rule is wrong there: with 0/1 rewards
 the history's 20th and 80th percentiles coincide as soon as 80% of them agree, and every reward
 then becomes 0.5 (no signal at all). The history is still kept (and -inf still gives 0).
+
+Rule ``"window"`` (ours): a fixed-window standardisation mapped into [0, 1],
+r' = Phi((r - mean) / std) over the held history (the last H raw rewards, the current one
+included; Phi the standard normal CDF), 0.5 when std <= eps. Like the 20/80 rule it follows a
+drifting loss scale; unlike it, it never collapses on a few distinct values (0/1 rewards at an
+80 % hit rate: 1 -> 0.69, 0 -> 0.02) and it keeps the order of rewards outside the 20/80 band
+instead of clipping them to 0 or 1.
+
+Which rule to use is measured in bench/bench_normalise.py (a stationary routing problem and the
+best-of-n tables) and in the README's training comparison.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import erf
 import numpy as np
 from flax import struct
 
@@ -60,7 +71,7 @@ class RewardHistory:
         return self.values.shape[0]
 
 
-RULES = ("quantile", "none")
+RULES = ("quantile", "none", "window")
 
 
 def init_history(capacity: int = 1024, dtype=jnp.float32, rule: str = "quantile") -> RewardHistory:
@@ -121,6 +132,8 @@ def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     if hist.rule == "none":
         r = jnp.asarray(r, hist.values.dtype)
         return jnp.where(r == -jnp.inf, jnp.asarray(0.0, r.dtype), jnp.where(jnp.isfinite(r), r, jnp.nan))
+    if hist.rule == "window":
+        return _window(hist, r, eps)
     q = quantiles(hist)
     q20, q80 = q[0], q[1]
     r = jnp.asarray(r, hist.values.dtype)
@@ -129,6 +142,20 @@ def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     safe_band = jnp.where(ok, band, 1.0)
     scaled = jnp.clip((r - q20) / safe_band, 0.0, 1.0)
     out = jnp.where(ok, scaled, jnp.asarray(0.5, hist.values.dtype))
+    return jnp.where(jnp.isfinite(r), out, jnp.where(r == -jnp.inf, jnp.asarray(0.0, out.dtype), jnp.nan))
+
+
+def _window(hist: RewardHistory, r, eps: float) -> jax.Array:
+    """Rule "window": Phi((r - mean) / std) over the held rewards (module docstring)."""
+    r = jnp.asarray(r, hist.values.dtype)
+    n = num_valid(hist)
+    held = jnp.arange(hist.capacity) < n
+    cnt = jnp.maximum(n, 1).astype(jnp.float32)
+    mean = jnp.sum(jnp.where(held, hist.values, 0.0)) / cnt
+    std = jnp.sqrt(jnp.sum(jnp.where(held, (hist.values - mean) ** 2, 0.0)) / cnt)
+    ok = std > eps
+    z = (r - mean) / jnp.where(ok, std, 1.0)
+    out = jnp.where(ok, 0.5 * (1.0 + erf(z / jnp.sqrt(2.0))), 0.5)
     return jnp.where(jnp.isfinite(r), out, jnp.where(r == -jnp.inf, jnp.asarray(0.0, out.dtype), jnp.nan))
 
 

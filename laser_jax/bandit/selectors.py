@@ -5,7 +5,7 @@ responses. Every selector is a `Selector` with
 
     state = sel.init(key, num_arms, dim, **hparams)                  # pytree
     weights, state = sel.select(state, contexts, key, step)          # weights [B, K] float32
-    state, info = sel.update(state, weights, contexts, raw_reward)   # after training on it
+    state, info = sel.update(state, weights, contexts, raw_reward, agreement)  # after training on it
 
 ``weights[b]`` is prompt b's weighting of the arms: one-hot for a single chosen RM, 1/K everywhere
 for the score ensemble. The training loop scores responses only with arms of nonzero weight and
@@ -13,13 +13,16 @@ combines per-RM standardised scores with these weights. ``contexts`` [B, d] are 
 final hidden states at each prompt's last token; selectors with ``needs_context=False`` read only
 ``contexts.shape[0]`` (pass ``jnp.zeros((B, 0))`` to skip computing them). ``raw_reward`` is the
 bandit reward -(training loss): a scalar for per-batch selection, [B] for per-prompt selection.
+``agreement`` [K] (or None) is each RM's agreement with what was trained (training/feedback.py,
+best_of_n/replay.py); only ``online_ensemble`` reads it (``needs_agreement``).
 ``select`` and ``update`` are jittable (``step`` may be traced); hyperparameters live in the
 state (traced ones as leaves, shape-deciding ones as static fields).
 
 Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
   laser       LinUCB on the batch-mean context, one RM for the whole batch (the paper).
               hparams: alpha=0.1, lam=1.0, history_size=1024, per_prompt=False, max_pulls=None,
-              normalise="quantile" (bandit/normalise.py; "none" passes the raw reward through).
+              normalise="quantile" (bandit/normalise.py: "quantile", "none" or "window"; the
+              config's ``bandit.normalise``, not a selector_args field).
               per_prompt=True picks one RM per prompt from its own context and updates with
               per-prompt rewards (an option beyond the paper). max_pulls picks the state (see
               linucb.py; both are square-root forms, float32-exact against a float64 LinUCB):
@@ -55,8 +58,15 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               response most RMs rank first (each RM votes for its top response(s)), ties by the
               summed standardised score. No learning.
 
-Not implemented yet: the v2 paper's online ensemble (per-RM weights learned from the bandit
-reward, Hedge style).
+  online_ensemble
+              the v2 paper's online ensemble, Hedge (our definition, its text not at hand): every
+              RM scores every response; the weights are w = softmax(L), one per RM, the same for
+              every prompt (a score ensemble with learned instead of 1/K weights), L = eta times
+              each RM's summed gains. After a step with normalised reward r' in [0, 1], RM k
+              gains g_k = a_k r' + (1 - a_k)(1 - r'), a_k in [0, 1] its agreement with what was
+              trained (``agreement``; no vote: a_k = 1/2): an RM that agreed with a step that went
+              well, or disagreed with one that went badly, gains; L_k += eta g_k. hparams:
+              eta=0.5, history_size, normalise as laser.
 
 Helpers: ``chosen_arms(weights)`` (argmax per prompt; meaningless for the ensemble, where every
 arm is used) and ``arm_counts(weights)`` (per arm, the number of prompts it scores).
@@ -77,6 +87,7 @@ from flax import struct
 
 from laser_jax.bandit import exp3 as exp3_lib
 from laser_jax.bandit import linucb
+from laser_jax.bandit import normalise as norm
 
 _REQUIRED = inspect.Parameter.empty
 
@@ -121,8 +132,9 @@ def _scalar_reward(raw_reward, name: str) -> jax.Array:
     return raw
 
 
-def _stateless_update(state, weights, contexts, raw_reward):
+def _stateless_update(state, weights, contexts, raw_reward, agreement=None):
     """For selectors that do not learn: counts += arm_counts(weights)."""
+    del agreement
     _check_weights(weights, contexts, state.counts.shape[0])
     used = arm_counts(weights)
     info = {"raw_reward": jnp.asarray(raw_reward, jnp.float32), "arm_counts": used}
@@ -234,9 +246,10 @@ def _laser_select(state: LaserState, contexts, key, step, rows=None):
                         lambda c: linucb.select_jit(state.bandit, c, state.alpha, rows=rows)[1]), state
 
 
-def _laser_update(state, weights, contexts, raw_reward, rows=None):
+def _laser_update(state, weights, contexts, raw_reward, agreement=None, rows=None):
     """LinUCB's update (laser and thompson share it): the chosen arm learns the batch-mean
     context and the step's reward, or each prompt's with ``per_prompt``."""
+    del agreement
     contexts = jnp.asarray(contexts, jnp.float32)
     _check_weights(weights, contexts, state.bandit.num_arms)
     arms = chosen_arms(weights)
@@ -354,7 +367,8 @@ def _exp3_select(state: Exp3SelectorState, contexts, key, step):
     return weights, state.replace(last_probs=p)
 
 
-def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward):
+def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward, agreement=None):
+    del agreement
     _check_weights(weights, contexts, state.bandit.num_arms)
     raw = _scalar_reward(raw_reward, "exp3")
     arm = chosen_arms(weights)[0]
@@ -362,6 +376,54 @@ def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward):
     used = arm_counts(weights)
     info = dict(info, arm_counts=used)
     return state.replace(bandit=bandit, counts=state.counts + used), info
+
+
+# ----------------------------------------------------------------------------- online ensemble
+
+
+@struct.dataclass
+class HedgeState:
+    counts: jax.Array
+    log_weights: jax.Array  # [K] float32: eta * summed gains, shifted so that the largest is 0
+    history: norm.RewardHistory
+    eta: jax.Array  # float32 scalar, traced
+
+
+def _hedge_init(key, num_arms, dim, *, eta=0.5, history_size=1024, normalise="quantile"):
+    del key, dim
+    counts = _zeros_counts(num_arms)
+    return HedgeState(counts=counts, log_weights=jnp.zeros(counts.shape, jnp.float32),
+                      history=norm.init_history(history_size, rule=normalise),
+                      eta=jnp.asarray(eta, jnp.float32))
+
+
+def _hedge_select(state: HedgeState, contexts, key, step):
+    del key, step
+    w = jax.nn.softmax(state.log_weights)
+    return jnp.broadcast_to(w, (_batch_size(contexts), w.shape[0])), state
+
+
+def _hedge_update(state: HedgeState, weights, contexts, raw_reward, agreement=None):
+    """Hedge on the RMs' gains (module docstring): L_k += eta (a_k r' + (1 - a_k)(1 - r')). A
+    non-finite r' (a diverged loss) changes nothing."""
+    k = state.counts.shape[0]
+    _check_weights(weights, contexts, k)
+    if agreement is None:
+        raise ValueError("selector 'online_ensemble' learns from each RM's agreement with what was "
+                         "trained: pass agreement [K] to update (training/feedback.rm_agreement)")
+    a = jnp.asarray(agreement, jnp.float32)
+    if a.shape != (k,):
+        raise ValueError(f"selector 'online_ensemble': agreement must be [K={k}], got {a.shape}")
+    raw = _scalar_reward(raw_reward, "online_ensemble")
+    history, r = norm.push_and_normalise(state.history, raw)
+    a = jnp.where(jnp.isfinite(a), jnp.clip(a, 0.0, 1.0), 0.5)
+    ok = jnp.isfinite(r)
+    gain = a * r + (1.0 - a) * (1.0 - r)
+    log_w = state.log_weights + jnp.where(ok, state.eta * gain, 0.0)
+    used = arm_counts(weights)
+    info = {"raw_reward": raw, "norm_reward": r, "gain": jnp.where(ok, gain, jnp.nan), "arm_counts": used}
+    return state.replace(counts=state.counts + used, log_weights=log_w - jnp.max(log_w),
+                         history=history), info
 
 
 # ----------------------------------------------------------------------------- interface
@@ -401,9 +463,7 @@ MAX_PULLS = Arg("max_pulls", -1, _int(lambda v, k: v >= -1), "-1 (automatic), 0 
                 lambda v: None if v == -1 else v)
 SCALE = Arg("posterior_scale", 0.1, _real(lambda v: v >= 0), "a finite number >= 0 (Thompson "
             "sampling's v: theta ~ N(A^-1 b, v^2 A^-1))")
-NORMALISE = Arg("normalise", "quantile", lambda v, k: v in ("quantile", "none"),
-                '"quantile" (the paper\'s 20/80 rule against the reward history) or "none" (the '
-                'raw reward as it is; for rewards already in [0, 1], e.g. a gold task metric)')
+ETA = Arg("eta", 0.5, _real(lambda v: v > 0), "a finite number > 0 (Hedge's learning rate)")
 ARM = Arg("arm", 0, _int(lambda v, k: 0 <= v < k), "an integer in [0, number of reward models)")
 GAMMA = Arg("gamma", 0.1, _real(lambda v: 0 < v <= 1), "a number in (0, 1] (Exp3's exploration)")
 
@@ -434,6 +494,9 @@ class Selector:
     # strict majority of the RMs order alike, training/pairs.majority_pairs; best-of-n answers
     # with the response most RMs rank first, best_of_n/replay.py).
     combine: str = "weighted"
+    # update reads ``agreement`` (each RM's agreement with what was trained): callers compute it
+    # only for such a selector (None otherwise).
+    needs_agreement: bool = False
 
     def jitted(self, **jit_kwargs):
         """(select, update) jitted with ``jit_kwargs`` (update also donates its state); a
@@ -448,22 +511,11 @@ class Selector:
         def select_hinted(state, contexts, key, step):
             return select(state, contexts, key, step, rows=hint(state, 0))
 
-        def update_hinted(state, weights, contexts, raw_reward):
-            return update(state, weights, contexts, raw_reward,
+        def update_hinted(state, weights, contexts, raw_reward, agreement=None):
+            return update(state, weights, contexts, raw_reward, agreement,
                           rows=hint(state, int(jnp.shape(contexts)[0])))
 
         return select_hinted, update_hinted
-
-    def reward(self, loss: float | None, pair_loss: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
-        """The raw bandit reward of a step: -(training loss), a scalar; per prompt (``per_prompt``),
-        minus the mean loss of the prompt's valid pairs, [B]. No training (loss None) or a prompt
-        without a valid pair: -inf, which the normalisation turns into the worst reward."""
-        if not self.hparams.get("per_prompt", False):
-            return np.asarray(-np.inf if loss is None else -loss, np.float32)
-        w = np.asarray(valid, np.float64)  # [B, P]
-        per_pair = np.zeros(w.shape) if pair_loss is None else np.asarray(pair_loss, np.float64)
-        n = w.sum(axis=1)
-        return np.where(n > 0, -(per_pair * w).sum(axis=1) / np.maximum(n, 1), -np.inf).astype(np.float32)
 
     @property
     def valid_hparams(self) -> tuple[str, ...]:
@@ -491,9 +543,9 @@ class Selector:
 
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
-                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE), hint=_laser_hint),
+                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS), hint=_laser_hint),
     "thompson": Selector("thompson", True, _thompson_init, _thompson_select, _laser_update,
-                         (SCALE, LAM, HISTORY, PER_PROMPT, MAX_PULLS, NORMALISE), hint=_laser_hint,
+                         (SCALE, LAM, HISTORY, PER_PROMPT, MAX_PULLS), hint=_laser_hint,
                          exploit=_thompson_exploit),
     "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
@@ -503,7 +555,9 @@ REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "agreement": Selector("agreement", False, _counts_init, _ensemble_select, _stateless_update,
                           combine="majority"),
     "exp3": Selector("exp3", False, _exp3_init, _exp3_select, _exp3_update,
-                     (GAMMA, HISTORY, NORMALISE)),
+                     (GAMMA, HISTORY)),
+    "online_ensemble": Selector("online_ensemble", False, _hedge_init, _hedge_select, _hedge_update,
+                                (ETA, HISTORY), needs_agreement=True),
 })
 
 
@@ -550,9 +604,13 @@ def check_args(name: str, args: Mapping[str, Any], num_arms: int) -> list[str]:
     return problems
 
 
-def hparams_from_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """The hparams selector ``name`` takes from the config's ``selector_args``."""
-    return {a.name: a.to_hparam(args.get(a.name, a.default)) for a in REGISTRY[name].args}
+def hparams_from_args(name: str, args: Mapping[str, Any], normalise: str | None = None) -> dict[str, Any]:
+    """The hparams selector ``name`` takes from the config's ``selector_args``, and ``normalise``
+    (the config's ``bandit.normalise``) for a selector that normalises its reward."""
+    hp = {a.name: a.to_hparam(args.get(a.name, a.default)) for a in REGISTRY[name].args}
+    if normalise is not None and "normalise" in REGISTRY[name].valid_hparams:
+        hp["normalise"] = normalise
+    return hp
 
 
 def make_selector(name: str, **hparams) -> Selector:

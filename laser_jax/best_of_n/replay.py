@@ -17,7 +17,9 @@ One replay (``replay``, per method, vmapped over orders, a lax.scan over steps):
                bandit reward = "gold": the mean metric of the B answers;
                                "nll": minus the mean length-normalised NLL of the B answers
                                       under the policy (the paper's; label-free)
-               state = selector.update(state, weights, contexts, reward)   (see ``learn`` below)
+               state = selector.update(state, weights, contexts, reward, agreement)
+                   (see ``learn`` below; agreement [K], read by online_ensemble: per RM, the
+                   share of the step's queries whose answer is that RM's first choice)
 
 Learning: the calibration queries are a labelled stream; every method sees it first. With the
 ``gold`` reward the bandit learns on it only (test labels are unknown when routing) and routes the
@@ -35,6 +37,7 @@ Methods (``METHODS``; ``fixed:<rm>`` for every RM):
   random           a uniformly random RM per step.   sequential: RM step mod K.
   ensemble         per-RM standardised scores averaged (every RM scores every response).
   agreement        the response most RMs rank first, ties by the summed standardised score.
+  online_ensemble  standardised scores weighted by Hedge weights learned from the reward.
   exp3             Exp3 over RMs (no context).
   oracle           reference: per query, the best of the fixed:<rm> answers (hindsight).
   random_response  reference (the floor): the mean metric over the query's n responses.
@@ -57,7 +60,7 @@ from laser_jax.bandit import selectors as sel_lib
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
 SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "random", "sequential", "ensemble",
-                    "agreement", "exp3")
+                    "agreement", "online_ensemble", "exp3")
 VOTE_WEIGHT = 100.0  # agreement: one vote outweighs the mean standardised score (|mean z| <= sqrt(n - 1))
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
@@ -202,7 +205,14 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
-            state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw)[0],
+            # each RM's agreement with the answers: does the answer get its top standardised score
+            zpick = jnp.take_along_axis(zq, pick[:, None, None], 2)[..., 0]  # [B, K]
+            votes = valid[:, None] & jnp.isfinite(zpick)
+            top = (zpick == jnp.max(zq, -1)).astype(jnp.float32)
+            n_votes = jnp.sum(votes, 0)
+            agree = jnp.where(n_votes > 0, jnp.sum(jnp.where(votes, top, 0.0), 0) / jnp.maximum(n_votes, 1),
+                              jnp.nan)
+            state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw, agree)[0],
                                  lambda s: s, state)
             arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
             return (state, t + 1), (m, arm)
@@ -245,7 +255,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     `noisy_scores`).
 
     ``hparams``: per selector name, its hparams (e.g. {"laser": {"alpha": 0.1}}). With the
-    ``gold`` reward, laser, thompson and exp3 default to normalise="none" (the 20/80 rule erases a 0/1
+    ``gold`` reward, laser, thompson, exp3 and online_ensemble default to normalise="none" (the 20/80 rule erases a 0/1
     signal, normalise.py); pass normalise="quantile" for the paper's rule.
     """
     tables.check()
@@ -255,7 +265,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
         raise ValueError(f"batch and orders must be >= 1, got batch={batch}, orders={orders}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     if reward == "gold":
-        for name in ("laser", "thompson", "exp3"):
+        for name in ("laser", "thompson", "exp3", "online_ensemble"):
             hparams.setdefault(name, {}).setdefault("normalise", "none")
     methods = list(dict.fromkeys(methods))
     fixed = [f"fixed:{r}" for r in tables.rm_names]

@@ -113,8 +113,8 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     r = c.replay
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
-    hparams = {name: selectors.hparams_from_args(name, c.selector_args)
-               for name in ("laser", "thompson", "exp3")}
+    hparams = {name: selectors.hparams_from_args(name, c.selector_args, c.bandit.get("normalise", "quantile"))
+               for name in ("laser", "thompson", "exp3", "online_ensemble")}
     metric_name = "LongBench metric" if get_task(c.data.task).score is not None else "accuracy"
     results = {"queries": int((~tables.calibration).sum()),
                "calibration_queries": int(tables.calibration.sum()),

@@ -99,10 +99,17 @@ def _flatten(d: dict, prefix="") -> dict:
     return out
 
 
+# Fields a later version moved (old -> new key), and fields added after runs were already written,
+# with the value that reproduces what those runs did (when it differs from today's default).
+MOVED = {"selector_args.normalise": "bandit.normalise"}
+ADDED_AS = {"bandit.reward": "loss", "bandit.normalise": "quantile"}
+
+
 def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
     the saved config lacks counts as unchanged when it holds its default: a newer version's
-    option, e.g. selector_args.normalise or policy.attention). One change is allowed: reward
+    option, e.g. bandit.reward or policy.attention; ``ADDED_AS`` holds the value that reproduces a run
+    written before a field existed where today's default differs; ``MOVED`` renames moved fields). One change is allowed: reward
     models appended to ``rewards`` (the saved list a strict prefix of the new one): the bandit
     gains fresh arms (`selectors.grow_state`) and config.json is rewritten to the new config."""
     now = json.loads(c.to_json_best_effort())
@@ -113,7 +120,10 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
         return
     flat_now, flat_before = _flatten(now), _flatten(before)
     # a field added by a later version of laser_jax, at its default, changes nothing the run did
-    defaults = _flatten(json.loads(base_config().to_json_best_effort()))
+    defaults = {**_flatten(json.loads(base_config().to_json_best_effort())), **ADDED_AS}
+    for old, new in MOVED.items():  # a field that has moved is compared at its new place
+        if old in flat_before and new not in flat_before:
+            flat_before[new] = flat_before.pop(old)
     added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
     diff = sorted((k for k in set(flat_now) | set(flat_before)
                    if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)

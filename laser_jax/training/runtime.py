@@ -205,7 +205,8 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
     params, frozen = shd.place(params, mesh), shd.place(frozen, mesh)
     rewards = build_reward_models([dict(r) for r in c.rewards], mesh=mesh, dtype=c.policy.dtype,
                                   default_task=c.data.task, cache=cache)
-    selector = make_selector(c.selector, **hparams_from_args(c.selector, c.selector_args))
+    selector = make_selector(c.selector, **hparams_from_args(c.selector, c.selector_args,
+                                                               c.bandit.get("normalise", "quantile")))
 
     t = c.training
     steps_per_iteration = len(iteration_batches(train_examples, t.batch_size, c.seed, 0, c.data.batch_by_family))

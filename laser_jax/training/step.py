@@ -19,7 +19,8 @@ from laser_jax import evaluate, sampling
 from laser_jax import sharding as shd
 from laser_jax.bandit.selectors import arm_counts, chosen_arms
 from laser_jax.batch import PromptBatch
-from laser_jax.training import pairs
+from laser_jax.config import ConfigError
+from laser_jax.training import feedback, pairs
 from laser_jax.training.runtime import Runtime, TrainState
 
 log = logging.getLogger("laser_jax")
@@ -70,6 +71,19 @@ def count_nonfinite(rt: Runtime, raw: np.ndarray, weights: np.ndarray) -> list[i
             log.warning("reward model %s gave %d non-finite scores in this batch; those responses are left out "
                         "of the pairs (counted per step in metrics.jsonl: nonfinite_scores)", name, count)
     return counts.tolist()
+
+
+def step_reward(rt: Runtime, m: dict | None, valid, batch: PromptBatch, texts, chosen, rejected) -> np.ndarray:
+    """The step's raw bandit reward (config bandit.reward; training/feedback.py)."""
+    kind = rt.config.bandit.get("reward", "loss")
+    correct = None
+    if kind == "gold_agreement":
+        if any(ex.answer is None for ex in batch.examples):
+            raise ConfigError(f"bandit.reward='gold_agreement' needs gold answers, and task {batch.tasks[0]!r} "
+                              "has none here; use bandit.reward='loss' or 'dpo_loss'")
+        correct = feedback.response_correct(batch.examples, texts)
+    return feedback.bandit_reward(kind, m, valid, per_prompt=rt.selector.hparams.get("per_prompt", False),
+                                  correct=correct, chosen=chosen, rejected=rejected)
 
 
 def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, dict]:
@@ -126,11 +140,13 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
         m = None
     times["time_train"] = time.perf_counter() - tic
 
-    # 6. bandit reward = -(training loss), normalised inside the selector's update; a batch whose
-    #    chosen RM tied every pair taught nothing: reward -inf, which the bandit counts as r' = 0
+    # 6. bandit reward (bandit.reward, training/feedback.py; the paper's: -(training loss)), normalised
+    #    inside the selector's update; a batch whose chosen RM tied every pair taught nothing: reward
+    #    -inf, which the bandit counts as r' = 0
     tic = time.perf_counter()
-    reward = rt.selector.reward(None if m is None else float(m["loss"]), None if m is None else m["pair_loss"], valid)
-    bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32))
+    reward = step_reward(rt, m, valid, batch, texts, chosen, rejected)
+    agreement = feedback.rm_agreement(raw, chosen, rejected, valid) if rt.selector.needs_agreement else None
+    bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32), agreement)
     info = shd.to_host(info)
     skipped = int(np.sum(info.get("skipped_nonfinite", 0)))
     if skipped and "nonfinite_context" not in rt.warned:
@@ -155,7 +171,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
         "norm_reward": float(np.asarray(info.get("norm_reward", np.nan)).mean()),
     }
     if m is not None:
-        record.update({k: float(v) for k, v in m.items() if k != "pair_loss"})
+        record.update({k: float(v) for k, v in m.items() if k not in ("pair_loss", "pair_dpo")})
     record.update({k: round(v, 4) for k, v in times.items()})
     record["time_step"] = round(time.perf_counter() - t0, 4)
     return new_state, record

@@ -114,7 +114,8 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     """One optimizer update on a batch of pairs -> (params, opt_state, metrics).
 
     Jit it with graphdef, optimizer and hp bound (functools.partial) and donate params and
-    opt_state. metrics["pair_loss"] is each pair's loss [B, P] (before the update).
+    opt_state. metrics["pair_loss"] is each pair's loss [B, P] (before the update), metrics["pair_dpo"] its
+    DPO term alone (the bandit rewards of training/feedback.py read them).
     """
     ref_model = nnx.merge(graphdef, ref, frozen)
     ref_c, ref_r, _ = jax.lax.stop_gradient(_pair_logps(ref_model, batch))
@@ -129,9 +130,8 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
         lp = losses.PairLogps(c, r, rc, rr, n_tok)
         kw = dict(beta=hp.beta, alpha_nll=hp.alpha_nll, loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
         sums = losses.preference_loss_sums(lp, mb.weights.reshape(-1), **kw)
-        per_pair = losses.dpo_terms(lp, beta=hp.beta, loss_type=hp.loss_type,
-                                    label_smoothing=hp.label_smoothing)[0] + hp.alpha_nll * losses.nll_terms(lp)
-        return sums["loss"] / n_pairs, (sums, per_pair)
+        dpo = losses.dpo_terms(lp, beta=hp.beta, loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)[0]
+        return sums["loss"] / n_pairs, (sums, (dpo + hp.alpha_nll * losses.nll_terms(lp), dpo))
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
@@ -143,10 +143,11 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     zero_grads = jax.tree.map(jnp.zeros_like, params)
     zero_sums = jax.tree.map(lambda _: jnp.zeros((), jnp.float32), jax.eval_shape(
         lambda: grad_fn(params, jax.tree.map(lambda x: x[0], micro), ref_c[0], ref_r[0])[1][0]))
-    (grads, sums), per_pair = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
+    (grads, sums), (per_pair, per_dpo) = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     metrics = losses.finalise(sums)
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics["pair_loss"] = per_pair.reshape(batch.weights.shape)
+    metrics["pair_dpo"] = per_dpo.reshape(batch.weights.shape)
     return params, opt_state, metrics

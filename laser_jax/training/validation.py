@@ -9,11 +9,12 @@ from ml_collections import ConfigDict
 
 from laser_jax import data, sampling, sharding
 from laser_jax.bandit import selectors
+from laser_jax.bandit.normalise import RULES
 from laser_jax.config import ConfigError
 from laser_jax.models.config import check_attention
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.build import check_specs
-from laser_jax.training import update
+from laser_jax.training import feedback, update
 from laser_jax.training.pairs import PAIRINGS
 from laser_jax.training.runtime import CONTEXTS
 
@@ -41,9 +42,14 @@ def check_loop(c: ConfigDict) -> list[str]:
             bound = "sampling.n - 1" if pairing == "top_vs_rest" else "sampling.n // 2"
             problems.append(f"training.pairs_per_prompt={t.pairs_per_prompt} must be between 1 and {bound} = "
                             f"{most} (training.pairing={pairing!r})")
-    context = c.get("bandit", {}).get("context", "last_hidden")
+    bandit = c.get("bandit", {})
+    context = bandit.get("context", "last_hidden")
     if context not in CONTEXTS:
         problems.append(f"bandit.context={context!r} must be one of {list(CONTEXTS)}")
+    normalise = bandit.get("normalise", "quantile")
+    if normalise not in RULES:
+        problems.append(f"bandit.normalise={normalise!r} must be one of {list(RULES)}")
+    problems += feedback.check_config(bandit)
     problems += [f"eval.{f}={e[f]!r} must be an integer >= 1" for f in ("batch_size", "max_new_tokens")
                  if not _int(e[f], 1)]
     problems += check_model_path(p.path, "policy.path")

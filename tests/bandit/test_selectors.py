@@ -38,14 +38,58 @@ def test_weights_shape_and_sum_and_jit(name):
         w = np.asarray(weights)
         assert w.shape == (B, K) and w.dtype == np.float32
         np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
-        if name in ("ensemble", "agreement"):  # every RM scores
-            np.testing.assert_array_equal(w, 1.0 / K)
+        if name in ("ensemble", "agreement") or (name == "online_ensemble" and step < 2):
+            np.testing.assert_array_equal(w, 1.0 / K)  # every RM scores, uniformly (online: r' = 0.5 at first)
+        elif name == "online_ensemble":  # every RM scores, the same learned weights per prompt
+            assert (w > 0).all() and (w == w[0]).all() and not np.allclose(w, 1.0 / K)
         else:  # one RM for the whole batch, one-hot
             assert set(np.unique(w)) == {0.0, 1.0} and (w == w[0]).all()
-        state, info = update(state, weights, ctx, jnp.float32(-1.0 - step))
+        agreement = jnp.asarray([1.0, 0.0, 0.5, 0.25], jnp.float32) if sel.needs_agreement else None
+        state, info = update(state, weights, ctx, jnp.float32(-1.0 - step), agreement)
         assert float(info["raw_reward"]) == -1.0 - step
     counts = np.asarray(state.counts)
-    assert counts.sum() == 3 * B * (K if name in ("ensemble", "agreement") else 1)
+    assert counts.sum() == 3 * B * (K if name in ("ensemble", "agreement", "online_ensemble") else 1)
+
+
+def _hedge_reference(raws, agreements, eta, normalise):
+    """Hedge in float64 by hand: r' by the 20/80 rule against the history so far (numpy's linear
+    percentiles; 0.5 on a flat band) or raw; gains a r' + (1 - a)(1 - r'), no vote = 1/2."""
+    hist, log_w, out = [], np.zeros(len(agreements[0])), []
+    for raw, a in zip(raws, agreements):
+        hist.append(raw)
+        if normalise == "none":
+            r = raw
+        else:
+            q20, q80 = np.percentile(hist, [20, 80])
+            r = 0.5 if q80 - q20 <= 1e-12 else float(np.clip((raw - q20) / (q80 - q20), 0, 1))
+        a = np.where(np.isnan(a), 0.5, a)
+        log_w += eta * (a * r + (1 - a) * (1 - r))
+        w = np.exp(log_w - log_w.max())
+        out.append(w / w.sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("normalise", ["quantile", "none"])
+def test_online_ensemble_hedge_weights_match_a_reference(normalise):
+    """After a known sequence of rewards and agreements, the weights are Hedge's (to float32)."""
+    rng = np.random.default_rng(5)
+    steps = 30
+    raws = (rng.random(steps) if normalise == "none" else -rng.gamma(2.0, 1.0, steps)).tolist()
+    agreements = rng.random((steps, K))
+    agreements[rng.random((steps, K)) < 0.1] = np.nan  # an RM without a vote now and then
+    want = _hedge_reference(raws, agreements, 0.7, normalise)
+    sel = make_selector("online_ensemble", eta=0.7, history_size=64, normalise=normalise)
+    select, update = _jitted(sel)
+    state = sel.init(jax.random.key(0), K, D)
+    ctx = np.zeros((B, 0), np.float32)
+    for t in range(steps):
+        weights, state = select(state, ctx, jax.random.key(t), t)
+        state, info = update(state, weights, ctx, jnp.float32(raws[t]), jnp.asarray(agreements[t], jnp.float32))
+        got = np.asarray(select(state, ctx, jax.random.key(0), t)[0])
+        np.testing.assert_allclose(got, np.broadcast_to(want[t], (B, K)), rtol=1e-5, atol=1e-6, err_msg=t)
+    assert want[-1].max() > 0.3  # the weights did move away from 1/K = 0.25
+    with pytest.raises(ValueError, match="agreement"):
+        sel.update(state, weights, ctx, jnp.float32(0.0))
 
 
 def test_sequential_cycles_through_arms():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-import numpy as np
 import pytest
 
 from laser_jax.bandit import selectors
@@ -41,8 +40,10 @@ def test_every_problem_is_reported_at_once_naming_its_field(config):
 
 
 def test_selector_args_are_declared_by_each_selector():
-    for name, sel in selectors.REGISTRY.items():
-        assert tuple(sorted(a.name for a in sel.args)) == tuple(sorted(sel.valid_hparams)), name
+    for name, sel in selectors.REGISTRY.items():  # normalise comes from bandit.normalise
+        assert tuple(sorted(a.name for a in sel.args)) == tuple(sorted(set(sel.valid_hparams) - {"normalise"})), name
+    assert selectors.hparams_from_args("exp3", {}, "window")["normalise"] == "window"
+    assert "normalise" not in selectors.hparams_from_args("fixed", {"arm": 0}, "window")
     assert dict(base_config().selector_args) == selectors.default_args()
     assert selectors.check_args("fixed", {"arm": 3}, 3) == [
         "selector_args.arm=3 must be an integer in [0, number of reward models) (selector 'fixed')"]
@@ -51,36 +52,37 @@ def test_selector_args_are_declared_by_each_selector():
     assert selectors.hparams_from_args("laser", selectors.default_args())["max_pulls"] is None
 
 
-def test_bandit_reward_per_batch_and_per_prompt():
-    valid = np.array([[True, True], [True, False], [False, False]])
-    pair_loss = np.array([[0.5, 1.5], [2.0, 9.0], [3.0, 3.0]])
-    batch = selectors.make_selector("laser")
-    assert float(batch.reward(0.75, pair_loss, valid)) == -0.75
-    assert float(batch.reward(None, None, valid)) == -np.inf
-    per = selectors.make_selector("laser", per_prompt=True)
-    want = [-(0.5 + 1.5) / 2, -2.0, -np.inf]  # a prompt without a valid pair: -inf
-    np.testing.assert_array_equal(per.reward(1.0, pair_loss, valid), np.float32(want))
-    no_pairs = np.zeros_like(valid)  # no update happened: every prompt gets the worst reward
-    np.testing.assert_array_equal(per.reward(None, None, no_pairs), np.full(3, -np.inf, np.float32))
+def test_bandit_config_fields_are_checked_by_name(config):
+    config.bandit.reward = "accuracy"
+    config.bandit.normalise = "zscore"
+    with pytest.raises(ConfigError) as e:
+        validate(config)
+    assert "bandit.reward='accuracy' must be one of ['loss', 'dpo_loss', 'gold_agreement']" in str(e.value)
+    assert "bandit.normalise='zscore' must be one of ['quantile', 'none', 'window']" in str(e.value)
 
 
 def test_resume_accepts_a_newer_versions_fields_at_their_defaults(tmp_path):
-    """A config.json written before selector_args.normalise / policy.attention existed resumes with
-    them at their defaults; the same fields changed from their defaults, or any other change,
-    are refused by name."""
+    """A config.json written before bandit.reward / policy.attention existed resumes with them at
+    the values that reproduce it; the same fields changed, or any other change, are refused by
+    name. selector_args.normalise has moved to bandit.normalise: compared there."""
     import json
 
     from laser_jax.training.loop import check_workdir_config
 
     c = base_config()
     old = json.loads(c.to_json_best_effort())
-    del old["selector_args"]["normalise"], old["policy"]["attention"]
+    del old["bandit"]["reward"], old["policy"]["attention"]
+    old["selector_args"]["normalise"] = old["bandit"].pop("normalise")  # where it was before
     (tmp_path / "config.json").write_text(json.dumps(old))
     check_workdir_config(c, tmp_path)  # accepted
-    c.selector_args.normalise = "none"
-    with pytest.raises(ConfigError, match=r"selector_args.normalise: None -> 'none'"):
+    c.bandit.normalise = "none"
+    with pytest.raises(ConfigError, match=r"bandit.normalise: 'quantile' -> 'none'"):
         check_workdir_config(c, tmp_path)
-    c.selector_args.normalise = "quantile"
+    c.bandit.normalise = "quantile"
+    c.bandit.reward = "dpo_loss"
+    with pytest.raises(ConfigError, match=r"bandit.reward: None -> 'dpo_loss'"):
+        check_workdir_config(c, tmp_path)
+    c.bandit.reward = "loss"
     c.seed = 7
     with pytest.raises(ConfigError, match=r"seed: 0 -> 7"):
         check_workdir_config(c, tmp_path)
