@@ -39,7 +39,9 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               pick is argmax_k c . theta_k of one draw theta_k ~ N(A_k^-1 b_k, v^2 A_k^-1) per arm
               from the step's key (linucb.sample_scores: exact through the square-root factor).
               hparams: posterior_scale=0.1 (v), lam, history_size, per_prompt, max_pulls,
-              normalise as laser. (No offline prior yet: every arm starts at A = lam I, b = 0.)
+              normalise as laser. Every arm starts at A = lam I, b = 0, or from an offline prior
+              (``Selector.prior``, laser too: every arm learns every labelled calibration context
+              with its own reward; best-of-n's laser_prior / thompson_prior).
               Frozen (``exploit``, best-of-n test queries under the gold reward): the posterior
               mean's argmax.
   fixed       always RM ``arm`` (required hparam): the single-RM and "best RM" baselines.
@@ -295,6 +297,19 @@ def _thompson_select(state: ThompsonState, contexts, key, step, rows=None):
         state.bandit, c, key, state.scale, rows=rows)), state
 
 
+def _linear_prior(state, contexts, rewards):
+    """An offline prior for laser / thompson: every arm learns every labelled context with its own
+    reward (full information: contexts [N, d], rewards [N, K], e.g. each RM's answer scored against
+    the gold on a calibration stream), A_k = lam I + sum c c^T, b_k = sum c r_k (through the
+    normalisation, as any reward; a NaN reward is skipped)."""
+    contexts = jnp.asarray(contexts, jnp.float32)
+    rewards = jnp.asarray(rewards, jnp.float32)
+    n, k = rewards.shape
+    arms = jnp.repeat(jnp.arange(k, dtype=jnp.int32), n)  # arm-major: arm 0's N contexts, then arm 1's
+    bandit, _ = linucb.update_many(state.bandit, arms, jnp.tile(contexts, (k, 1)), rewards.T.reshape(-1))
+    return state.replace(bandit=bandit)
+
+
 def _thompson_exploit(state: ThompsonState, contexts):
     """Frozen routing: the posterior mean's argmax (a sampler that learns nothing more gains
     nothing from sampling)."""
@@ -494,6 +509,9 @@ class Selector:
     # strict majority of the RMs order alike, training/pairs.majority_pairs; best-of-n answers
     # with the response most RMs rank first, best_of_n/replay.py).
     combine: str = "weighted"
+    # prior(state, contexts [N, d], rewards [N, K]) -> state: a full-information warm start from a
+    # labelled stream (every arm sees every context with its own reward); None: not available.
+    prior: Callable[[Any, Any, Any], Any] | None = None
     # update reads ``agreement`` (each RM's agreement with what was trained): callers compute it
     # only for such a selector (None otherwise).
     needs_agreement: bool = False
@@ -543,10 +561,10 @@ class Selector:
 
 REGISTRY: Mapping[str, Selector] = types.MappingProxyType({
     "laser": Selector("laser", True, _laser_init, _laser_select, _laser_update,
-                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS), hint=_laser_hint),
+                      (ALPHA, LAM, HISTORY, PER_PROMPT, MAX_PULLS), hint=_laser_hint, prior=_linear_prior),
     "thompson": Selector("thompson", True, _thompson_init, _thompson_select, _laser_update,
                          (SCALE, LAM, HISTORY, PER_PROMPT, MAX_PULLS), hint=_laser_hint,
-                         exploit=_thompson_exploit),
+                         exploit=_thompson_exploit, prior=_linear_prior),
     "fixed": Selector("fixed", False, _fixed_init, _fixed_select, _stateless_update, (ARM,)),
     "random": Selector("random", False, _counts_init, _random_select, _stateless_update),
     "sequential": Selector("sequential", False, _counts_init, _sequential_select,

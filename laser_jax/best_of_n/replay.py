@@ -31,6 +31,12 @@ Methods (``METHODS``; ``fixed:<rm>`` for every RM):
   laser            LinUCB (selectors.py) on the mean context of B queries, one RM per step.
   laser_per_query  LinUCB choosing one RM per query from its own context (per-prompt rewards).
   thompson         linear Thompson sampling on LinUCB's state (selectors.py), one RM per step.
+  laser_prior, thompson_prior
+                   the same from an offline prior (selectors._linear_prior): before the stream,
+                   every arm learns every calibration query's context with its RM's own answer's
+                   reward (full information, which the labelled calibration stream allows); the
+                   calibration steps then teach nothing more. (BayesianRouter, arXiv 2510.02850,
+                   reports Thompson sampling with an offline prior beating LASeR.)
   fixed:<rm>       always that RM.
   best             the single RM with the best mean metric on the calibration queries (never
                    chosen on test queries), then fixed.
@@ -59,8 +65,8 @@ from laser_jax.bandit import selectors as sel_lib
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
-SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "random", "sequential", "ensemble",
-                    "agreement", "online_ensemble", "exp3")
+SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "laser_prior", "thompson_prior", "random",
+                    "sequential", "ensemble", "agreement", "online_ensemble", "exp3")
 VOTE_WEIGHT = 100.0  # agreement: one vote outweighs the mean standardised score (|mean z| <= sqrt(n - 1))
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
@@ -143,6 +149,9 @@ def _selector_for(method: str, rm_names, hparams: dict):
         return "fixed", {"arm": list(rm_names).index(rm)}
     if method == "laser_per_query":
         return "laser", {**hparams.get("laser", {}), "per_prompt": True}
+    if method in ("laser_prior", "thompson_prior"):
+        base = method.split("_")[0]
+        return base, dict(hparams.get(base, {}))
     if method in SELECTOR_METHODS:
         return method, dict(hparams.get(method, {}))
     raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}, fixed:<rm>")
@@ -167,14 +176,28 @@ def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndar
     return idx, is_test
 
 
-@functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test"))
+@functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test", "keep_state",
+                                             "prior"))
 def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, reward, batch,
-                   learn_on_test):
-    """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each."""
+                   learn_on_test, keep_state=False, prior=0):
+    """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each (and each
+    order's final selector state with ``keep_state``). ``prior`` > 0: the selector starts from
+    its offline prior on the first ``prior`` stream slots (the calibration queries), which then
+    teach nothing more."""
     num_rm = z.shape[0]
+
+    def tie_break(key_o, q):  # [n] uniforms per query, the same for every method
+        return jax.random.uniform(jax.random.fold_in(key_o, -1 - q), (z.shape[2],))
 
     def one_order(idx_o, test_o, key_o):
         state = selector.init(jax.random.fold_in(key_o, 0), num_rm, contexts.shape[1])
+        if prior:  # each RM's own answer to each calibration query, and its reward
+            qc = idx_o[:prior]
+            zc = z[:, qc]  # [K, Nc, n]
+            u = jax.vmap(lambda qi: tie_break(key_o, qi))(qc)  # [Nc, n]
+            own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
+            got = metric[qc[None, :], own] if reward == "gold" else -nll[qc[None, :], own]
+            state = selector.prior(state, contexts[qc], got.T)
         steps = idx_o.reshape(-1, batch)
 
         def step(carry, xs):
@@ -183,7 +206,7 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             valid = ids >= 0
             q = jnp.where(valid, ids, ids[0])  # padding repeats the step's first query
             ctx = contexts[q]
-            learn = jnp.logical_or(~test, learn_on_test)
+            learn = jnp.logical_or(~test & (prior == 0), learn_on_test)
             weights, state = selector.select(state, ctx, jax.random.fold_in(key_o, 1 + t), t)
             if selector.exploit is not None:  # frozen steps: the selector's exploiting pick
                 weights = jnp.where(learn, weights, selector.exploit(state, ctx))
@@ -195,8 +218,7 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
                 votes = jnp.sum(used[:, :, None] & (zq == top) & jnp.isfinite(zq), axis=1)
                 combined = votes * VOTE_WEIGHT + combined
             best = jnp.max(combined, axis=-1, keepdims=True)
-            u = jax.vmap(lambda qi: jax.random.uniform(jax.random.fold_in(key_o, -1 - qi),
-                                                       (z.shape[2],)))(q)
+            u = jax.vmap(lambda qi: tie_break(key_o, qi))(q)
             pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
             m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
             nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
@@ -217,8 +239,8 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
             return (state, t + 1), (m, arm)
 
-        _, (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, test_o))
-        return m.reshape(-1), arm.reshape(-1)
+        (state, _), (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, test_o))
+        return (m.reshape(-1), arm.reshape(-1)) + ((state,) if keep_state else ())
 
     return jax.vmap(one_order)(idx, is_test, keys)
 
@@ -233,6 +255,7 @@ class MethodResult:
     arm: np.ndarray
     test_ids: np.ndarray
     calib_metric: np.ndarray | None = None  # [O, Qc] on the calibration stream, if replayed
+    state: object = None  # each order's final selector state (leading axis O), with keep_state
 
 
 def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.ndarray:
@@ -248,8 +271,11 @@ def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.nda
 
 
 def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward: str = "gold",
-           seed: int = 0, hparams: dict | None = None, z: np.ndarray | None = None) -> dict[str, MethodResult]:
+           seed: int = 0, hparams: dict | None = None, z: np.ndarray | None = None,
+           keep_state: bool = False) -> dict[str, MethodResult]:
     """Replays ``methods`` over ``orders`` seeded query orders (module docstring).
+
+    ``keep_state``: each selector method's result holds its final states (one per order).
 
     ``z``: the standardised scores to use instead of ``standardise_scores(tables.scores)`` (e.g.
     `noisy_scores`).
@@ -271,6 +297,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     fixed = [f"fixed:{r}" for r in tables.rm_names]
     needed = list(dict.fromkeys(methods + (fixed if {"best", "oracle"} & set(methods) else [])))
     idx, is_test = streams(tables, orders, batch, seed)
+    n_cal = int((~is_test[0]).sum()) * batch  # calibration slots at the head of every stream
     keys = jax.random.split(jax.random.key(seed), orders)
     z = jnp.asarray(standardise_scores(tables.scores) if z is None else z)
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
@@ -284,9 +311,12 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
             continue
         name, hp = _selector_for(method, tables.rm_names, hparams)
         selector = sel_lib.make_selector(name, **hp)
-        m, arm = map(np.asarray, _replay_orders(selector, *args, reward=reward, batch=batch,
-                                                learn_on_test=(reward == "nll")))
-        out[method] = _by_query(method, m, arm, idx, test_ids, calib_ids)
+        m, arm, *state = _replay_orders(selector, *args, reward=reward, batch=batch,
+                                        learn_on_test=(reward == "nll"), keep_state=keep_state,
+                                        prior=n_cal if method.endswith("_prior") else 0)
+        out[method] = _by_query(method, np.asarray(m), np.asarray(arm), idx, test_ids, calib_ids)
+        if keep_state:
+            out[method] = dataclasses.replace(out[method], state=jax.device_get(state[0]))
     if "best" in methods:
         cal = np.array([np.nanmean(out[f].calib_metric) for f in fixed])
         k = int(np.argmax(cal))

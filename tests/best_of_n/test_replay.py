@@ -37,7 +37,7 @@ def tables():
 
 @pytest.fixture(scope="module")
 def results(tables):
-    methods = ["laser", "laser_per_query", "thompson", "random", "sequential", "ensemble", "exp3", "best",
+    methods = ["laser", "laser_per_query", "thompson", "thompson_prior", "random", "sequential", "ensemble", "exp3", "best",
                "oracle", "random_response", "fixed:rm_a", "fixed:rm_b", "fixed:rm_c"]
     return rp.replay(tables, methods, orders=20, seed=3)
 
@@ -75,20 +75,23 @@ def test_fixed_rm_answers_are_that_rms_best_response(tables, results):
     assert (res.arm == 1).all()
 
 
-@pytest.mark.parametrize("method,share,gap", [("laser", 0.9, 0.05), ("thompson", 0.85, 0.06)])
+@pytest.mark.parametrize("method,share,gap", [("laser", 0.9, 0.05), ("thompson", 0.85, 0.06),
+                                              ("thompson_prior", 0.9, 0.03)])
 def test_contextual_bandits_with_gold_reward_route_each_family_to_its_rm(tables, results, method,
                                                                         share, gap):
     """After the labelled warm-up, >= 90 % of each family's test queries go to the RM that is
     right on that family (LinUCB), and the metric ends within a few points of the oracle.
-    Thompson sampling (posterior_scale 0.1, frozen routing by its posterior mean) routes
-    86-96 % here (measured over 20-40 orders: 0.914 / 0.893 / 0.950 at 40), short of
-    LinUCB's 95-97 %: asserted at 85 %, the issue's 90 % is not met by it yet."""
+    Thompson sampling learning from bandit feedback on the warm-up (posterior_scale 0.1, frozen
+    routing by its posterior mean) routes 87-92 % here (0.924 / 0.923 / 0.897 at 20 orders,
+    0.90 / 0.87 / 0.92 at 40), short of LinUCB's 93-97 %: asserted at 85 %. With the offline
+    prior (every arm fitted on every calibration query with its own answer's reward) it routes
+    0.97 / 0.94 / 0.99 (metric 0.986 against LinUCB's 0.974): the issue's 90 %."""
     use = stats.arm_use_by_family(results[method], tables)
     for k, fam in enumerate(tables.family_names):
         assert use[fam][tables.rm_names[k]] >= share, (fam, use[fam])
     oracle = results["oracle"].metric.mean()
     assert results[method].metric.mean() >= oracle - gap, (results[method].metric.mean(), oracle)
-    if method == "thompson":
+    if method != "laser":
         return
     # and the context-free baselines cannot do that here
     for m in ("random", "sequential", "exp3", "best"):
@@ -195,3 +198,25 @@ def test_agreement_answers_with_most_rms_first_choice():
         want.append(metric[i, int(np.argmax(key))])
     np.testing.assert_array_equal(res.metric[0], np.array(want)[res.test_ids])
     assert (res.metric[0][:20] == (np.arange(20) % n == 1)).all()  # the 2-of-3 majority wins
+
+
+def test_online_ensemble_puts_most_weight_on_the_right_rms():
+    """The routing problem with two more RMs that are wrong everywhere (one pure noise, one
+    preferring wrong answers): online_ensemble's Hedge weights end on the three RMs that are each
+    right on one family (they agree with the correct answers), and its answers beat the fixed
+    1/K score ensemble, which averages the wrong RMs in."""
+    t = routing_tables(seed=2)
+    rng = np.random.default_rng(7)
+    noise = rng.normal(size=t.metric.shape)
+    anti = -t.metric + 0.3 * rng.normal(size=t.metric.shape)
+    t = rp.Tables(metric=t.metric, scores=np.concatenate([t.scores, noise[None], anti[None]]), nll=t.nll,
+                  contexts=t.contexts, family=t.family, calibration=t.calibration,
+                  rm_names=t.rm_names + ("noise", "anti"), family_names=t.family_names)
+    res = rp.replay(t, ["online_ensemble", "ensemble"], orders=10, seed=1, keep_state=True)
+    w = np.exp(res["online_ensemble"].state.log_weights)
+    w /= w.sum(axis=1, keepdims=True)  # [orders, K]
+    right = w[:, :3].sum(axis=1)
+    assert right.min() >= 0.9, w.round(3)
+    assert (w[:, :3].min(axis=1) > w[:, 3:].max(axis=1)).all()  # every right RM above every wrong one
+    assert res["online_ensemble"].metric.mean() > res["ensemble"].metric.mean() + 0.05, (
+        res["online_ensemble"].metric.mean(), res["ensemble"].metric.mean())
