@@ -9,17 +9,36 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` (UTF-8) to ``path`` atomically: a temporary file in the same directory,
+    flushed to disk, renamed over the target, so a reader sees the old file or the new one, never
+    half of one; on any error the temporary file is removed and the old file is left as it was.
+    Parent directories are made."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes the file private (0600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n")
 
 
 def saved_record(path: Path, now: Any, *, write: bool = True, hint: str = "") -> Any:
