@@ -111,7 +111,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--orders", type=int, default=100)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 200 steps, 1 seed, 5 orders")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.steps, a.seeds, a.orders = 200, 1, 5
     st = stationary(a.steps, a.seeds)
     print(f"1. stationary routing, share of right picks over the last {a.steps // 2} of {a.steps} steps "
           f"(mean of {a.seeds} seeds)")

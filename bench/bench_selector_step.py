@@ -1,5 +1,6 @@
-"""The paper's efficiency claim: LASeR (one RM scores a batch) against the score ensemble and the
-agreement ensemble (every RM scores every response), a training step each, side by side.
+"""The paper's efficiency claim: LASeR (one RM scores a batch) against the score ensemble, the
+agreement ensemble and the online (Hedge) ensemble (every RM scores every response), a training
+step each, side by side.
 
     python bench/bench_selector_step.py                  # SmolLM2-135M policy (LoRA), 4 RMs
     python bench/bench_selector_step.py --steps 6 --json bench/results/selector_step.json
@@ -29,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = ("laser", "ensemble", "agreement")
+METHODS = ("laser", "ensemble", "agreement", "online_ensemble")
 
 
 def uptime() -> str:
@@ -55,7 +56,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=3, help="timed steps per method (after one compile step)")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--quick", action="store_true", help="smoke run: one timed step per method")
     a = p.parse_args()
+    if a.quick:
+        a.steps = 1
     from laser_jax.models.cache import ModelCache
     from laser_jax.training import train
 
@@ -80,10 +84,10 @@ def main() -> None:
             print(f"  {m}: {out[m]}", flush=True)
     base = out["laser"]
     print(f"\nseconds per training step (median over {a.steps} steps after compilation), 4 same-size RMs:")
-    print(f"  {'method':10s} {'step':>8s} {'scoring':>8s} {'sampling':>8s} {'train':>8s}   step / laser's")
+    print(f"  {'method':16s} {'step':>8s} {'scoring':>8s} {'sampling':>8s} {'train':>8s}   step / laser's")
     for m in METHODS:
         r = out[m]
-        print(f"  {m:10s} {r['step_s']:8.2f} {r['score_s']:8.2f} {r['sample_s']:8.2f} {r['train_s']:8.2f}"
+        print(f"  {m:16s} {r['step_s']:8.2f} {r['score_s']:8.2f} {r['sample_s']:8.2f} {r['train_s']:8.2f}"
               f"   {r['step_s'] / base['step_s']:.2f}x (scoring {r['score_s'] / base['score_s']:.2f}x)")
     print(f"uptime after: {uptime()}")
     if a.json:

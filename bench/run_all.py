@@ -33,6 +33,7 @@ BENCHES = {  # name -> (script, extra args of the full run)
     "linucb": ("bench_linucb.py", []),
     "rm_prefix": ("bench_rm_prefix.py", []),
     "selector_step": ("bench_selector_step.py", []),
+    "normalise": ("bench_normalise.py", []),
 }
 
 
@@ -66,6 +67,10 @@ def summary(name: str, r: dict) -> str:
         m = r["methods"]
         return ", ".join(f"{k} {v['step_s']:.1f} s/step" for k, v in m.items()) + \
             f" (ensemble / laser {m['ensemble']['step_s'] / m['laser']['step_s']:.2f}x)"
+    if name == "normalise":
+        b = r["best_of_n"]
+        return "best-of-n laser accuracy " + ", ".join(f"{rule} {b[f'laser/{rule}']['accuracy']:.3f}"
+                                                       for rule in ("quantile", "none", "window"))
     keys = [k for k in r if k.endswith(("_s", "ratio"))]
     return ", ".join(f"{k} {r[k]:.4g}" for k in keys if isinstance(r[k], (int, float)))
 
