@@ -173,11 +173,23 @@ def noise_analysis(tables, clean: dict, r: ConfigDict, reward: str, seed: int, h
     return out
 
 
+def _collect_fields(config: dict) -> dict:
+    """The part of a config the collected samples depend on: everything but ``replay``, the
+    selector and its arguments, and the bandit's learning fields (reward, normalise; its context
+    stays: the tables hold the contexts)."""
+    out = {k: v for k, v in config.items() if k not in ("replay", "selector", "selector_args")}
+    if isinstance(out.get("bandit"), dict):
+        out["bandit"] = {k: v for k, v in out["bandit"].items() if k == "context"}
+    return out
+
+
 def check_collect_config(c: ConfigDict, workdir: Path) -> None:
-    """The collected samples depend on everything but ``replay``: a workdir keeps one such config."""
-    now = json.loads(c.to_json_best_effort())
-    now.pop("replay", None)
+    """The collected samples depend on everything but ``replay`` and how the selectors learn
+    (`_collect_fields`): a workdir keeps one such config."""
+    now = _collect_fields(json.loads(c.to_json_best_effort()))
     before = outputs.saved_record(workdir / "collect_config.json", now)
+    if before is not None:
+        before = _collect_fields(before)
     if before is not None and before != now:
         diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         raise ConfigError(f"{workdir} holds samples collected with another config (sections differ: "
