@@ -67,8 +67,10 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               each RM's summed gains. After a step with normalised reward r' in [0, 1], RM k
               gains g_k = a_k r' + (1 - a_k)(1 - r'), a_k in [0, 1] its agreement with what was
               trained (``agreement``; no vote: a_k = 1/2): an RM that agreed with a step that went
-              well, or disagreed with one that went badly, gains; L_k += eta g_k. hparams:
-              eta=0.5, history_size, normalise as laser.
+              well, or disagreed with one that went badly, gains; L_k += eta g_k (r' clipped to
+              [0, 1]: normalise="none" only suits a reward already in [0, 1], e.g. a gold
+              metric). Hedge's weights converge on the single RM with the largest summed gain.
+              hparams: eta=0.5, history_size, normalise as laser.
 
 Helpers: ``chosen_arms(weights)`` (argmax per prompt; meaningless for the ensemble, where every
 arm is used) and ``arm_counts(weights)`` (per arm, the number of prompts it scores).
@@ -433,6 +435,7 @@ def _hedge_update(state: HedgeState, weights, contexts, raw_reward, agreement=No
     history, r = norm.push_and_normalise(state.history, raw)
     a = jnp.where(jnp.isfinite(a), jnp.clip(a, 0.0, 1.0), 0.5)
     ok = jnp.isfinite(r)
+    r = jnp.clip(r, 0.0, 1.0)  # a gain needs r' in [0, 1]: normalise="none" is for rewards already there
     gain = a * r + (1.0 - a) * (1.0 - r)
     log_w = state.log_weights + jnp.where(ok, state.eta * gain, 0.0)
     used = arm_counts(weights)
