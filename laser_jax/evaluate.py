@@ -1,4 +1,12 @@
-"""Accuracy of a policy on task examples: greedy decoding, answer extraction, exact scoring."""
+"""Accuracy of a policy on task examples: greedy decoding, answer extraction, exact scoring.
+
+One record per example: uid, family, prompt (the plain prompt text the policy was asked, before
+its chat template: what a judge shows), gold, prediction, correct, response, plus the task's
+``TaskSpec.details`` fields (ifeval_like: ``instructions``, each instruction's strict and loose
+result). A task without gold answers (``TaskSpec.has_gold`` False: wildchat) records the responses
+with gold, prediction and correct None, and its summary's accuracy, correct and answered are None
+(nothing is compared). The summary adds the task's ``TaskSpec.summary`` entries (ifeval_like:
+``ifeval``, IFEval's prompt- and instruction-level strict and loose accuracy)."""
 
 from __future__ import annotations
 
@@ -7,9 +15,10 @@ from typing import Sequence
 from laser_jax import sampling
 from laser_jax.batch import PromptBatch, family
 from laser_jax.data.example import Example
-from laser_jax.data.tasks import extract_answer, is_correct
+from laser_jax.data.tasks import extract_answer, get_task, is_correct
 
 STOP_STRINGS = ("\nQuestion:",)
+SUMMARY_KEYS = ("accuracy", "correct", "total", "answered")  # every summary's; a task may add more
 
 
 def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, max_new_tokens: int,
@@ -25,17 +34,38 @@ def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, 
                                    system_prompt=system_prompt)
         out = sampling.greedy(model, batch.ids, batch.mask, max_new_tokens, eos_ids=eos_ids, pad_id=pad_id)
         texts = sampling.decode(tokenizer, out, stop_strings=STOP_STRINGS)
-        for ex, row in zip(chunk[:real], texts[:real]):
-            pred = extract_answer(ex.task, row[0], ex.choices)
-            records.append({"uid": ex.uid, "family": family(ex), "gold": ex.answer,
-                            "prediction": pred,
-                            "correct": bool(pred is not None and is_correct(ex.task, pred, ex.answer)),
-                            "response": row[0]})
+        for ex, prompt, row in zip(chunk[:real], batch.texts[:real], texts[:real]):
+            spec = get_task(ex.task)
+            if spec.has_gold:
+                pred = extract_answer(ex.task, row[0], ex.choices)
+                correct = bool(pred is not None and is_correct(ex.task, pred, ex.answer))
+            else:
+                pred = correct = None
+            record = {"uid": ex.uid, "family": family(ex), "prompt": prompt, "gold": ex.answer,
+                      "prediction": pred, "correct": correct, "response": row[0]}
+            if spec.details is not None:
+                record.update(spec.details(ex, row[0]))
+            records.append(record)
         if progress is not None:
             progress(real)
-    correct = sum(r["correct"] for r in records)
-    total = len(records)
-    summary = {"accuracy": correct / total if total else float("nan"), "correct": correct, "total": total,
-               "answered": sum(r["prediction"] is not None for r in records)}
-    return summary, records
+    return summarise(examples, records), records
+
+
+def summarise(examples: Sequence[Example], records: list[dict]) -> dict:
+    """{"accuracy", "correct", "total", "answered"} over the records (None for the records of
+    tasks without gold), plus each task's ``TaskSpec.summary`` over its records."""
+    graded = [r for r in records if r["correct"] is not None]
+    if records and not graded:  # no gold answers: nothing to count
+        summary = {"accuracy": None, "correct": None, "total": len(records), "answered": None}
+    else:
+        correct = sum(r["correct"] for r in graded)
+        summary = {"accuracy": correct / len(graded) if graded else float("nan"), "correct": correct,
+                   "total": len(records), "answered": sum(r["prediction"] is not None for r in graded)}
+    by_task: dict[str, list[dict]] = {}
+    for ex, r in zip(examples, records):
+        by_task.setdefault(ex.task, []).append(r)
+    for task, recs in by_task.items():
+        if get_task(task).summary is not None:
+            summary.update(get_task(task).summary(recs))
+    return summary
 

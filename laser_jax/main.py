@@ -24,12 +24,26 @@ def define_flags() -> None:
 def format_results(results: dict) -> str:
     acc_b, acc_a = results.get("accuracy_before"), results.get("accuracy_after")
     fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
-    lines = [f"task {results['task']}  selector {results['selector']}  steps {results['steps']}",
-             f"accuracy before {fmt(acc_b)} %  after {fmt(acc_a)} %  "
-             f"(test examples: {results['test_examples']})"]
+    lines = [f"task {results['task']}  selector {results['selector']}  steps {results['steps']}"]
+    from laser_jax.data.tasks import TASKS
+
+    task = TASKS.get(results["task"])
+    if task is not None and not task.has_gold:
+        lines.append(f"no gold answers: {results['test_examples']} test responses in eval_after.jsonl (with "
+                     "eval_before.jsonl; compare two runs with a judge: python -m laser_jax.judge)")
+    else:
+        lines.append(f"accuracy before {fmt(acc_b)} %  after {fmt(acc_a)} %  "
+                     f"(test examples: {results['test_examples']})")
+    ife = results.get("ifeval") or {}
+    if ife.get("after") or ife.get("before"):
+        lines.append("IFEval accuracy (before -> after, %): " + ", ".join(
+            f"{k.replace('_', ' ')} {fmt((ife.get('before') or {}).get(k))} -> {fmt((ife.get('after') or {}).get(k))}"
+            for k in ("prompt_strict", "instruction_strict", "prompt_loose", "instruction_loose")))
     if results.get("arm_counts"):
         lines.append("prompts scored per reward model: " +
                      ", ".join(f"{k} {v}" for k, v in results["arm_counts"].items()))
+    if results.get("rm_by_category", {}).get("categories"):
+        lines.append("reward model per prompt category: rm_by_category.md, arms_by_category.png")
     if results.get("time_s"):
         t = results["time_s"]
         lines.append("seconds: " + ", ".join(f"{k[5:]} {v:.1f}" for k, v in t.items()))

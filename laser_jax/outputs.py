@@ -1,4 +1,5 @@
-"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, results.json, arm plot.
+"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, results.json, arm plot,
+reward-model use per prompt category (rm_by_category.md, arms_by_category.png).
 
 Only process 0 writes. Every file is written atomically (temp file + rename) except the
 append-only metrics log, which a resumed run first trims back to its checkpoint's step.
@@ -148,3 +149,107 @@ def plot_arms(records: list[dict], arm_names: list[str], path: Path, title: str 
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ reward-model use per category
+
+
+def rm_use_by_category(records: list[dict], arm_names: list[str]) -> dict:
+    """Which reward model ranked which prompt category, from a run's metrics records:
+    ``{"categories": [...], "prompts": {category: {rm: n}}, "steps": {category: {rm: n}}}``.
+    ``prompts``: the batch prompts of the category each RM scored (a step's
+    ``arm_counts_by_family``; a record written before that field existed counts its
+    ``arm_counts`` under its ``family``, "mixed" for a batch of several); a prompt a batch repeats
+    to fill it counts each time. ``steps``: the steps in which the RM scored some prompt of the
+    category; ``category_steps``: the steps with some prompt of the category. An ensemble's RMs
+    all count. RMs appended mid-run count 0 before they joined."""
+    k = len(arm_names)
+    prompts: dict[str, np.ndarray] = {}
+    steps: dict[str, np.ndarray] = {}
+    seen: dict[str, int] = {}
+    for r in records:
+        by_family = r.get("arm_counts_by_family") or {r.get("family", "all"): r["arm_counts"]}
+        for fam, counts in by_family.items():
+            row = np.zeros(k, np.int64)
+            given = np.asarray(counts, np.int64)[:k]
+            row[:len(given)] = given
+            prompts[fam] = prompts.get(fam, 0) + row
+            steps[fam] = steps.get(fam, 0) + (row > 0)
+            seen[fam] = seen.get(fam, 0) + 1
+    cats = sorted(prompts)
+
+    def as_dict(table: dict) -> dict:
+        return {c: {name: int(n) for name, n in zip(arm_names, table[c])} for c in cats}
+
+    return {"categories": cats, "prompts": as_dict(prompts), "steps": as_dict(steps),
+            "category_steps": {c: seen[c] for c in cats}}
+
+
+def rm_use_table(use: dict, arm_names: list[str], title: str = "") -> str:
+    """Markdown of ``rm_use_by_category``: per category, the prompts each RM ranked (and their
+    share of the category's prompts), then the steps."""
+    def table(key: str, shares: bool) -> list[str]:
+        lines = ["| category | " + " | ".join(arm_names) + f" | {key} |",
+                 "|---|" + "---:|" * (len(arm_names) + 1)]
+        for cat in use["categories"]:
+            row = use[key][cat]
+            total = sum(row.values()) if shares else use["category_steps"][cat]
+            cells = [f"{row[n]} ({100 * row[n] / total:.0f} %)" if shares and total else str(row[n])
+                     for n in arm_names]
+            lines.append(f"| {cat} | " + " | ".join(cells) + f" | {total} |")
+        return lines
+
+    out = [f"# {title}", ""] if title else []
+    out += ["Prompts ranked by each reward model, per category (share of the category's prompts):", ""]
+    out += table("prompts", True)
+    out += ["", "Steps in which each reward model ranked some prompt of the category (last column: the "
+            "steps with prompts of the category):", ""]
+    out += table("steps", False)
+    return "\n".join(out) + "\n"
+
+
+def plot_rm_use(use: dict, arm_names: list[str], path: Path, title: str = "") -> None:
+    """PNG: per category, one horizontal bar split into the shares of its prompts each RM ranked
+    (the paper's figure of RM use per WildChat category), labelled with the prompt counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cats = use["categories"]
+    counts = np.array([[use["prompts"][c][n] for n in arm_names] for c in cats], float).reshape(len(cats),
+                                                                                              len(arm_names))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.5 * max(len(cats), 1)))
+    left = np.zeros(len(cats))
+    colours = plt.get_cmap("tab10")
+    for k, name in enumerate(arm_names):
+        ax.barh(range(len(cats)), shares[:, k], left=left, color=colours(k % 10), label=name)
+        for i, (s, n) in enumerate(zip(shares[:, k], counts[:, k])):
+            if s >= 0.08:
+                ax.text(left[i] + s / 2, i, f"{int(n)}", ha="center", va="center", fontsize=8)
+        left += shares[:, k]
+    ax.set_yticks(range(len(cats)), [f"{c} ({int(t)})" for c, t in zip(cats, totals[:, 0])])
+    ax.invert_yaxis()  # categories top to bottom in the table's order
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the category's prompts ranked by the reward model")
+    ax.set_title(title or "reward model used per prompt category")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="reward model",
+              title_fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_rm_use(records: list[dict], arm_names: list[str], workdir: Path, *, title: str = "",
+                 plot: bool = True) -> dict:
+    """``rm_use_by_category`` of a run's metrics records, written to ``workdir`` as
+    ``rm_by_category.md`` and (``plot``) ``arms_by_category.png``; returns it."""
+    use = rm_use_by_category(records, arm_names)
+    write_text_atomic(Path(workdir) / "rm_by_category.md", rm_use_table(use, arm_names, title))
+    if plot and use["categories"]:
+        plot_rm_use(use, arm_names, Path(workdir) / "arms_by_category.png", title)
+    return use

@@ -1,8 +1,10 @@
 """Tasks, prompts and answer checking for LASeR's reasoning benchmarks (GSM8K, StrategyQA, MMLU)
-and the generated demo tasks. Modules, bottom up: ``example`` (Example, DataError), ``answers``
-(extraction and scoring rules per answer format), ``synthetic`` (the generated demo tasks),
-``sources`` (reading files and hub rows), ``tasks`` (the registry, loading, splits, answers by
-task name), ``prompts`` (the reasoning prompt)."""
+and the generated demo tasks, LongBench, and instruction following. Modules, bottom up:
+``example`` (Example, DataError), ``answers`` (extraction and scoring rules per answer format),
+``synthetic`` (the generated demo tasks), ``ifeval`` (IFEval-style checkable instructions: the
+generated ``ifeval_like`` task), ``wildchat`` (WildChat prompts, no gold), ``sources`` (reading
+files and hub rows), ``tasks`` (the registry, loading, splits, answers by task name), ``prompts``
+(the reasoning prompt)."""
 
 from laser_jax.data.answers import canonical_number, final_answer_text
 from laser_jax.data.example import DataError, Example

@@ -17,7 +17,8 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """One question with its canonical gold answer (see ``laser_jax.data.answers``).
+    """One question with its canonical gold answer (see ``laser_jax.data.answers``); ``answer``
+    is None for a task without gold answers (``TaskSpec.has_gold`` False: wildchat).
 
     ``choices`` holds the options of a multiple-choice task (MMLU: A..D, in order).
     ``meta`` is a tuple of ``(key, value)`` pairs, so an Example stays hashable; a dict is
@@ -27,7 +28,7 @@ class Example:
     uid: str
     task: str
     question: str
-    answer: str
+    answer: str | None
     choices: tuple[str, ...] = ()
     meta: tuple[tuple[str, Any], ...] = ()
 

@@ -76,6 +76,20 @@ Each prompt is an ``Example`` (``laser_jax.data.example``): ``uid`` "ifeval_like
 ``[{"id": ..., "kwargs": {...}}, ...]`` in the order of the prompt's descriptions (keys sorted;
 the same form ``instructions_from_json`` reads and IFEval's ``instruction_id_list`` / ``kwargs``
 hold), ``meta`` ``template`` (index into ``TEMPLATES``) and ``topic``.
+
+Groups (the training task ``data.task=ifeval_like``). ``GROUPS`` sorts the default kinds into three
+groups of what a checker looks at:
+  length  number_words, number_sentences                       (counts)
+  format  number_bullet_lists, json_format, title, english_lowercase, english_capital, no_comma
+  words   keywords:existence, keywords:forbidden_words, startend:end_checker   (which words occur)
+``make_prompts(..., groups=("length", "format", "words"))`` draws prompt ``i``'s instructions from
+the kinds of ONE group, ``groups[i % len(groups)]`` (the same one-to-three draw, so a "length"
+prompt has at most two instructions and a JSON prompt of the "format" group only that one), and
+adds ``meta["family"]`` = the group: the task family that batches, logs and the reward models of
+``laser_jax.rewards.programs`` (one verifier per group) go by. ``generate_split(split, seed)`` is
+the task's generator: ``SPLIT_SIZES`` prompts per group (train 64, test 32), drawn from one grouped
+pool of the seed with every repeated prompt text dropped, train first, so the splits of a seed
+share no prompt; uids "ifeval_like-<group>-<split>-<i:03d>".
 """
 
 from __future__ import annotations
@@ -95,6 +109,7 @@ __all__ = [
     "CONFLICTS",
     "DEFAULT_KINDS",
     "END_PHRASES",
+    "GROUPS",
     "Instruction",
     "KINDS",
     "Kind",
@@ -110,11 +125,14 @@ __all__ = [
     "count_words",
     "follows_loose",
     "follows_strict",
+    "generate_split",
+    "group_of",
     "instructions_from_json",
     "instructions_to_json",
     "loose_variants",
     "make_prompts",
     "score",
+    "SPLIT_SIZES",
 ]
 
 TASK = "ifeval_like"
@@ -296,6 +314,19 @@ KINDS: Mapping[str, Kind] = {k.id: k for k in (
 )}
 
 DEFAULT_KINDS = tuple(k for k in KINDS if k != "language:response_language")
+GROUPS: Mapping[str, tuple[str, ...]] = {
+    "length": ("length_constraints:number_words", "length_constraints:number_sentences"),
+    "format": ("detectable_format:number_bullet_lists", "detectable_format:json_format",
+               "detectable_format:title", "change_case:english_lowercase",
+               "change_case:english_capital", "punctuation:no_comma"),
+    "words": ("keywords:existence", "keywords:forbidden_words", "startend:end_checker"),
+}
+SPLIT_SIZES: Mapping[str, int] = {"train": 64, "test": 32}  # prompts per group
+
+
+def group_of(kind: str) -> str | None:
+    """The ``GROUPS`` name of an instruction kind (None: in no group, e.g. the language kind)."""
+    return next((g for g, kinds in GROUPS.items() if kind in kinds), None)
 
 
 def _conflicts() -> Mapping[str, frozenset[str]]:
@@ -503,30 +534,70 @@ def _draw_kwargs(kind: str, rng: random.Random, taken: set[str]) -> dict[str, An
     return {}
 
 
-def make_prompts(seed: int, count: int, *, kinds: Sequence[str] = DEFAULT_KINDS) -> list[Example]:
-    """``count`` generated prompts (see the module docstring), the same for the same seed."""
+def make_prompts(seed: int, count: int, *, kinds: Sequence[str] = DEFAULT_KINDS,
+                 groups: Sequence[str] | None = None) -> list[Example]:
+    """``count`` generated prompts (see the module docstring), the same for the same seed.
+    ``groups``: names of ``GROUPS``; prompt ``i`` then draws only from the kinds of
+    ``groups[i % len(groups)]`` (within ``kinds``) and carries it as ``meta["family"]``."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise DataError(f"make_prompts: count must be a whole number >= 0, got {count!r}")
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise DataError(f"make_prompts: kinds must name at least one of {sorted(KINDS)}; "
                         f"unknown: {unknown}")
+    if groups is not None:
+        bad = [g for g in groups if g not in GROUPS or not set(GROUPS[g]) & set(kinds)]
+        if bad or not groups or isinstance(groups, str):
+            raise DataError(f"make_prompts: groups must be a non-empty list of {sorted(GROUPS)} "
+                            f"each holding some of the kinds asked for; bad: {bad or groups!r}")
     rng = random.Random(f"{TASK}-{seed}")
     examples = []
     for i in range(count):
+        group = None if groups is None else groups[i % len(groups)]
+        pool = kinds if group is None else [k for k in kinds if k in GROUPS[group]]
         template = rng.randrange(len(TEMPLATES))
         topic = rng.choice(TOPICS)
         task_text = TEMPLATES[template].format(topic=topic)
         chosen: list[Instruction] = []
         taken: set[str] = set()
         for _ in range(rng.randint(1, 3)):
-            allowed = [k for k in kinds if not any(k in CONFLICTS[c.id] for c in chosen)]
+            allowed = [k for k in pool if not any(k in CONFLICTS[c.id] for c in chosen)]
             if not allowed:
                 break
             kind = rng.choice(allowed)
             chosen.append(Instruction(kind, _draw_kwargs(kind, rng, taken)))
         question = " ".join([task_text] + [c.description for c in chosen])
+        meta = {"template": template, "topic": topic} | ({} if group is None else {"family": group})
         examples.append(Example(uid=f"{TASK}-{seed}-{i:04d}", task=TASK, question=question,
-                                answer=instructions_to_json(chosen),
-                                meta={"template": template, "topic": topic}))
+                                answer=instructions_to_json(chosen), meta=meta))
     return examples
+
+
+def generate_split(split: str, seed: int) -> list[Example]:
+    """The ``ifeval_like`` task's ``split`` ("train" or "test") of ``seed``: ``SPLIT_SIZES[split]``
+    prompts per group of ``GROUPS``, no prompt text twice in or across the seed's splits (module
+    docstring)."""
+    if split not in SPLIT_SIZES:
+        raise DataError(f"task {TASK!r} has the generated splits {list(SPLIT_SIZES)}, not {split!r} "
+                        "(config.data.train_split / test_split)")
+    groups = tuple(GROUPS)
+    need = {s: n for s, n in SPLIT_SIZES.items()}
+    pool = make_prompts(seed, 4 * len(groups) * sum(need.values()), groups=groups)
+    seen: set[str] = set()
+    taken: dict[tuple[str, str], list[Example]] = {}
+    for ex in pool:
+        if ex.question in seen:
+            continue
+        seen.add(ex.question)
+        group = ex.meta_dict()["family"]
+        for s in SPLIT_SIZES:  # train fills first, then test: the splits never share a prompt
+            if len(taken.setdefault((s, group), [])) < need[s]:
+                taken[(s, group)].append(ex)
+                break
+    out = []
+    for group in groups:
+        got = taken.get((split, group), [])
+        if len(got) < need[split]:  # not reached with the templates, topics and words above
+            raise DataError(f"{TASK}: only {len(got)} distinct {group!r} prompts for split {split!r}")
+        out += [dataclasses.replace(ex, uid=f"{TASK}-{group}-{split}-{i:03d}") for i, ex in enumerate(got)]
+    return out

@@ -17,6 +17,19 @@ per family, ``test``: 32 per family, no question in both). It is a MIXED task: e
 carries the answer format it is written in as its own ``Example.task`` (``gsm8k``, ``strategyqa``,
 ``mmlu``), so prompts, extraction and scoring follow the example, not ``"demo"``.
 
+``ifeval_like`` is generated too (``laser_jax.data.ifeval.generate_split``): writing prompts with
+program-checkable instructions (IFEval's kinds), each prompt's instructions from one group
+(``length``, ``format``, ``words``: the family). The prompt is the question itself (no reasoning
+sentence), the "extracted answer" is the response itself, correct = every instruction followed
+(IFEval's strict rule: prompt-level strict accuracy), score = the share of instructions followed
+(strict); evaluation also records each prompt's per-instruction results and reports IFEval's four
+accuracies (``details`` / ``summary``).
+
+``wildchat`` (``laser_jax.data.wildchat``) has no gold answers (``has_gold=False``): first user turns
+of WildChat from the hub or a local JSONL / JSON file of prompts; evaluation records the
+responses with no accuracy, for a judge to compare two runs; asking for its correctness is a
+DataError.
+
 ``TASKS`` is the registry: one ``TaskSpec`` per task names its loaders, gold parser, answer
 extractor, scorer and the answer-format sentence of its prompt. A new task is one entry here.
 """
@@ -31,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from laser_jax.data import answers, longbench, longdoc, metrics, sources, synthetic
+from laser_jax.data import answers, ifeval, longbench, longdoc, metrics, sources, synthetic, wildchat
 from laser_jax.data.example import LETTERS, DataError, Example
 from laser_jax.data.sources import HubSource
 
@@ -77,6 +90,13 @@ class TaskSpec:
     raw_prompt: bool = False
     # A task with its own hub reader (split -> examples) instead of a `HubSource` row mapping.
     hub_loader: Callable[[str], list[Example]] | None = None
+    # False: the prompts have no gold answers (Example.answer None): evaluation records responses
+    # only (accuracy None); extract / is_correct / score are not asked.
+    has_gold: bool = True
+    # Extra fields of one evaluation record: (example, response text) -> {key: JSON value}.
+    details: Callable[[Example, str], dict] | None = None
+    # Extra summary entries of an evaluation from its records (which hold the `details` fields).
+    summary: Callable[[Sequence[Mapping]], dict] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,8 +156,8 @@ def _is_correct_demo(prediction: str | None, gold: str) -> bool:
 
 def _load_demo_path(path: Path, split: str) -> list[Example]:
     raise DataError(
-        f"{path}: a generated task (demo, longdoc) is made from a seed and reads no files; leave "
-        "config.data.path unset"
+        f"{path}: a generated task (demo, longdoc, ifeval_like) is made from a seed and reads no "
+        "files; leave config.data.path unset"
     )
 
 
@@ -162,6 +182,41 @@ def _is_correct_longbench(prediction: str | None, gold: str) -> bool:
 # what LongBench-format tasks share: the template is the prompt, the text itself is scored
 _LONGBENCH_FORMAT = dict(hub=None, gold=str, extract=_whole_text, is_correct=_is_correct_longbench,
                          answer_format="", score=longbench.score, raw_prompt=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Instruction following: ifeval_like (generated, checked by programs), wildchat (no gold)
+
+
+def _response_itself(text: str, choices: tuple[str, ...]) -> str:
+    """The response as it is: IFEval checks the whole text (its strict rule strips nothing)."""
+    return text
+
+
+def _is_correct_ifeval(prediction: str | None, gold: str) -> bool:
+    """Every instruction of the gold list followed by the response (IFEval's strict rule)."""
+    return prediction is not None and all(ifeval.score(gold, prediction)["strict"])
+
+
+def _score_ifeval(example: Example, text: str) -> float:
+    """The share of the prompt's instructions the response follows (strict)."""
+    strict = ifeval.score(example, text)["strict"]
+    return sum(strict) / len(strict)
+
+
+def _details_ifeval(example: Example, text: str) -> dict:
+    return {"instructions": ifeval.score(example, text)}
+
+
+def _summary_ifeval(records: Sequence[Mapping]) -> dict:
+    return {"ifeval": ifeval.accuracy([r["instructions"] for r in records])}
+
+
+def _no_gold(*args) -> None:
+    raise DataError(
+        "task 'wildchat' has no gold answers: nothing to extract, check or score; compare two runs' "
+        "responses with a judge (python -m laser_jax.judge), or use bandit.reward='loss' / 'dpo_loss'"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +277,33 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         formats=("longbench",),
         **_LONGBENCH_FORMAT,
     ),
+    "ifeval_like": TaskSpec(
+        name="ifeval_like",
+        load_path=_load_demo_path,
+        hub=None,
+        gold=str,
+        extract=_response_itself,
+        is_correct=_is_correct_ifeval,
+        answer_format="",
+        generate=ifeval.generate_split,
+        score=_score_ifeval,
+        raw_prompt=True,
+        details=_details_ifeval,
+        summary=_summary_ifeval,
+    ),
+    "wildchat": TaskSpec(
+        name="wildchat",
+        load_path=wildchat.load_path,
+        hub=None,
+        hub_loader=wildchat.load_hub,
+        gold=_no_gold,
+        extract=_no_gold,
+        is_correct=_no_gold,
+        answer_format="",
+        score=_no_gold,
+        raw_prompt=True,
+        has_gold=False,
+    ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
@@ -231,7 +313,10 @@ def check_config(d) -> list[str]:
     problems = []
     if d.task not in TASK_NAMES:
         problems.append(f"data.task={d.task!r} is not one of {list(TASK_NAMES)}")
-    if d.path and not Path(d.path).expanduser().exists():
+    if d.path and d.task in TASKS and TASKS[d.task].generate is not None:
+        problems.append(f"data.path={d.path!r}: task {d.task!r} is generated from the seed and reads no "
+                        "files; leave data.path unset")
+    elif d.path and not Path(d.path).expanduser().exists():
         problems.append(f"data.path={d.path!r}: no such file or directory")
     for field in ("train_limit", "test_limit"):
         if not (isinstance(d[field], int) and d[field] >= 0):

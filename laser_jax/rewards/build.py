@@ -20,10 +20,11 @@ Fields (unknown fields are an error):
   share_prompt (default true: a prompt's n responses are scored against the prompt run once).
 - implicit_dpo: ref_path (required), beta (default 0.1). The reference reads the policy's ids, so
   it must use the same tokenizer.
-- verifier: task (gsm8k, strategyqa, mmlu or demo; default the builder's `default_task`, else
-  required; rows scored with per-row `tasks` use theirs); rule (a program of
+- verifier: task (a task of `laser_jax.data.tasks.TASK_NAMES`; default the builder's
+  `default_task`, else required; rows scored with per-row `tasks` use theirs); rule (a program of
   `laser_jax.rewards.programs.RULES`: "exact_match", the default, "calculator", "choice_checker",
-  "length"; default name "<rule>:<task>").
+  "length", "in_context", "ifeval_length", "ifeval_format", "ifeval_words", "ifeval_all"; default
+  name "<rule>:<task>").
 
 `cache` (a `laser_jax.models.cache.ModelCache` the caller keeps) loads each model and tokenizer
 once, so RMs sharing a path (e.g. one reference model for several DPO RMs) load it once, and
@@ -38,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from laser_jax.data.tasks import TASK_NAMES
+from laser_jax.data.tasks import TASK_NAMES, TASKS
 from laser_jax.models import CausalLM, SequenceClassifier
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
@@ -137,6 +138,10 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
         task = spec.get("task")
         if task not in (None, "") and task not in TASK_NAMES:
             problems.append(f"{where}.task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+        elif task in TASK_NAMES and not TASKS[task].has_gold and RULES.get(rule, (None, False))[1]:
+            problems.append(f"{where}.rule={rule!r} checks answers against gold answers, and task {task!r} has "
+                            f"none; use a rule that needs none ({', '.join(r for r, (_, g) in RULES.items() if not g)}) "
+                            "or a model RM")
         return problems
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):

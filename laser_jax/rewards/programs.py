@@ -28,6 +28,23 @@ answer format ("gsm8k", "strategyqa", "mmlu"; see `VerifierRM`), and is selected
 So on a run mixing the families, the best choice is `calculator` on arithmetic batches and
 `choice_checker` on yes/no and choice batches; a fixed single RM (other than the oracle) is right
 on at most two of the three families.
+
+Instruction following (`data.task=ifeval_like`, `laser_jax.data.ifeval`): each prompt's
+instructions come from one group (the family: `length`, `format`, `words`), and the gold is the
+prompt's instruction list (JSON). One verifier per group:
+
+| rule | length prompts | format prompts | words prompts |
+| --- | --- | --- | --- |
+| `ifeval_length` | reliable: share of its length instructions followed | BLIND: 0.0 | BLIND: 0.0 |
+| `ifeval_format` | BLIND | reliable (bullets, JSON, title, case, no comma) | BLIND |
+| `ifeval_words` | BLIND | BLIND | reliable (keywords, forbidden words, end phrase) |
+| `ifeval_all` | reliable: share of all instructions followed (the oracle) | reliable | reliable |
+
+Each scores a response by the share of the prompt's instructions of ITS group that the response
+follows (IFEval's strict rule, `ifeval.follows_strict`), and is blind (0.0, a constant: every
+pair ties, nothing trains) on a prompt with none of them, or on a row of another task. With
+SmolLM2's likelihood RM beside them (`ifeval_rewards()`), the right RM differs by family: a
+selection problem whose answer is known.
 """
 
 from __future__ import annotations
@@ -35,10 +52,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from laser_jax.data import answers
+from laser_jax.data import answers, ifeval
 from laser_jax.rewards.verifier import VerifierRM, match, prompt_choices
 
-__all__ = ["RULES", "calculator", "choice_checker", "demo_rewards", "in_context", "length", "program"]
+__all__ = ["RULES", "calculator", "choice_checker", "demo_rewards", "ifeval_group_share", "ifeval_rewards",
+           "in_context", "length", "program"]
 
 LENGTH_CAP = 200  # words: `length` saturates here
 _ANY_NUMBER = re.compile(r"\d")
@@ -81,6 +99,26 @@ def length(prompt: str, response: str, gold: str | None, task: str) -> float:
     return min(len(response.split()), LENGTH_CAP) / LENGTH_CAP
 
 
+def ifeval_group_share(group: str | None, response: str, gold: str | None, task: str) -> float:
+    """The share of the prompt's instructions of ``group`` (None: all of them) that ``response``
+    follows (strict); 0.0 when the prompt has none of them or the row is not an ifeval_like row."""
+    if task != ifeval.TASK or gold is None:
+        return 0.0
+    mine = [i for i in ifeval.instructions_from_json(gold, where="ifeval verifier gold")
+            if group is None or ifeval.group_of(i.id) == group]
+    return sum(ifeval.follows_strict(i, response) for i in mine) / len(mine) if mine else 0.0
+
+
+def _ifeval_rule(group: str | None) -> Callable[[str, str, str | None, str], float]:
+    def rule(prompt: str, response: str, gold: str | None, task: str) -> float:
+        return ifeval_group_share(group, response, gold, task)
+
+    rule.__name__ = f"ifeval_{group or 'all'}"
+    rule.__doc__ = (f"ifeval_like rows: the share of the prompt's {group or 'all'} instructions followed "
+                    "(strict); 0.0 without any (blind).")
+    return rule
+
+
 # rule -> (fn, needs_gold)
 RULES: Mapping[str, tuple[Callable[[str, str, str | None, str], float], bool]] = {
     "exact_match": (match, True),
@@ -88,6 +126,8 @@ RULES: Mapping[str, tuple[Callable[[str, str, str | None, str], float], bool]] =
     "choice_checker": (choice_checker, True),
     "length": (length, False),
     "in_context": (in_context, False),
+    **{f"ifeval_{g}": (_ifeval_rule(g), True) for g in ifeval.GROUPS},
+    "ifeval_all": (_ifeval_rule(None), True),
 }
 
 
@@ -100,6 +140,17 @@ def demo_rewards() -> list[dict]:
         dict(name="smollm2_lik", kind="likelihood", path="smollm2-135m-instruct"),
         dict(name="length", kind="verifier", rule="length"),
     ]
+
+
+def ifeval_rewards(oracle: bool = False) -> list[dict]:
+    """The ifeval_like reward models as config entries (configs/ifeval_like.py): SmolLM2's
+    likelihood, then one verifier per instruction group (ifeval_length, ifeval_format,
+    ifeval_words); ``oracle`` appends ifeval_all (every instruction: the "best RM")."""
+    out = [dict(name="smollm2_lik", kind="likelihood", path="smollm2-135m-instruct")]
+    out += [dict(name=f"ifeval_{g}", kind="verifier", rule=f"ifeval_{g}", task=ifeval.TASK) for g in ifeval.GROUPS]
+    if oracle:
+        out.append(dict(name="ifeval_all", kind="verifier", rule="ifeval_all", task=ifeval.TASK))
+    return out
 
 
 def program(rule: str, task: str, name: str | None = None) -> VerifierRM:

@@ -2,7 +2,7 @@
 
     evaluate before -> for each iteration: reference := policy; for each batch: laser_step
     -> checkpoint every `training.checkpoint_every` steps, on SIGTERM / SIGINT and at the end
-    -> evaluate after -> results.json, arms.png
+    -> evaluate after -> results.json, arms.png, rm_by_category.md, arms_by_category.png
 
 An iteration is one pass over the training prompts (`runtime.iteration_batches`).
 """
@@ -184,7 +184,15 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
             for r in records:
                 f.write(json.dumps(r) + "\n")
         outputs.write_json(rt.workdir / f"eval_{label}.json", summary)
-    log.info("accuracy %s training: %.4f (%d/%d)", label, summary["accuracy"], summary["correct"], summary["total"])
+    if summary["accuracy"] is None:  # a task without gold answers (wildchat): responses only
+        log.info("evaluation %s training: %d responses recorded (no gold answers: judge them)", label,
+                 summary["total"])
+    else:
+        log.info("accuracy %s training: %.4f (%d/%d)", label, summary["accuracy"], summary["correct"],
+                 summary["total"])
+    for key, value in summary.items():
+        if key not in evaluation.SUMMARY_KEYS:
+            log.info("%s %s training: %s", key, label, value)
     return summary
 
 
@@ -228,6 +236,9 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     records = metrics.read() if main_process else []
     results.update(summarise(c, rt.reward_names, records, before, after))
     if main_process:
+        results["rm_by_category"] = outputs.write_rm_use(
+            records, rt.reward_names, workdir, plot=c.logging.plot,
+            title=f"{c.selector} on {c.data.task}: reward model per prompt category")
         outputs.write_json(workdir / "results.json", results)
         if c.logging.plot:
             outputs.plot_arms(records, rt.reward_names, workdir / "arms.png",
@@ -293,9 +304,14 @@ def _loop(rt: Runtime, state, ckpt: Checkpointer, metrics, total: int, main_proc
 
 
 def summarise(c: ConfigDict, names: list[str], records: list[dict], before: dict | None, after: dict | None) -> dict:
-    """The results of a finished run: accuracy before / after, RM use, seconds per phase."""
+    """The results of a finished run: accuracy before / after (None for a task without gold
+    answers), RM use, seconds per phase, and a task's own evaluation metrics before / after
+    (ifeval_like: "ifeval", IFEval's prompt- and instruction-level strict and loose accuracy)."""
     per_step = outputs.arm_count_matrix(records, len(names))  # [steps, K]; RMs appended mid-run: 0 before
     counts, steps_per_arm = per_step.sum(axis=0), (per_step > 0).sum(axis=0)
+    # a task's own metrics (ifeval_like: "ifeval", IFEval's four accuracies), before and after
+    extra = {key: {"before": before and before.get(key), "after": after and after.get(key)}
+             for key in dict.fromkeys([*(before or {}), *(after or {})]) if key not in evaluation.SUMMARY_KEYS}
     return {
         "accuracy": {c.data.task: {c.selector: {"before": before and before["accuracy"],
                                                  "after": after and after["accuracy"]}}},
@@ -304,4 +320,5 @@ def summarise(c: ConfigDict, names: list[str], records: list[dict], before: dict
         "arm_counts": dict(zip(names, map(int, counts))),
         "steps_per_arm": dict(zip(names, map(int, steps_per_arm))),
         "time_s": {k: round(float(sum(r.get(k, 0.0) for r in records)), 3) for k in TIMING_KEYS},
+        **extra,
     }

@@ -86,6 +86,15 @@ def step_reward(rt: Runtime, m: dict | None, valid, batch: PromptBatch, texts, c
                                   correct=correct, chosen=chosen, rejected=rejected)
 
 
+def family_arm_counts(families, weights) -> dict[str, list[int]]:
+    """{family: [K] prompts of the batch of that family each RM scored (weight > 0)}."""
+    used = np.asarray(weights) > 0
+    out: dict[str, np.ndarray] = {}
+    for fam, row in zip(families, used):
+        out[fam] = out.get(fam, 0) + row.astype(np.int64)
+    return {fam: out[fam].tolist() for fam in sorted(out)}
+
+
 def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, dict]:
     """One LASeR step on a batch of prompts; returns the new state and the step's log record."""
     t0 = time.perf_counter()
@@ -163,6 +172,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
         "family": families[0] if len(families) == 1 else "mixed",
         "arm": int(np.bincount(arms, minlength=len(rt.reward_names)).argmax()),
         "arm_counts": np.asarray(arm_counts(jnp.asarray(weights))).tolist(),
+        "arm_counts_by_family": family_arm_counts(batch.families, weights),
         "pairs": n_pairs,
         "nonfinite_scores": nonfinite,
         "skipped_contexts": skipped,

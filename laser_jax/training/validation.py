@@ -50,6 +50,10 @@ def check_loop(c: ConfigDict) -> list[str]:
     if normalise not in RULES:
         problems.append(f"bandit.normalise={normalise!r} must be one of {list(RULES)}")
     problems += feedback.check_config(bandit)
+    task = data.TASKS.get(c.data.task)
+    if bandit.get("reward", "loss") == "gold_agreement" and task is not None and not task.has_gold:
+        problems.append(f"bandit.reward='gold_agreement' needs gold answers, and data.task={c.data.task!r} has "
+                        "none; use bandit.reward='loss' or 'dpo_loss'")
     problems += [f"eval.{f}={e[f]!r} must be an integer >= 1" for f in ("batch_size", "max_new_tokens")
                  if not _int(e[f], 1)]
     problems += check_model_path(p.path, "policy.path")

@@ -41,7 +41,8 @@ def test_rules_on_hand_examples():
     assert length("q", " ".join(["w"] * 500), None, "gsm8k") == 1.0 and length("q", "", None, "mmlu") == 0.0
     # blind: calculator is constant on yes/no and choice rows whatever the response says
     assert {calculator(PROMPTS[6], r, "B", "mmlu") for r in ("B", "Final answer: B", "12")} == {0.0}
-    assert set(RULES) == {"exact_match", "calculator", "choice_checker", "length", "in_context"}
+    assert set(RULES) == {"exact_match", "calculator", "choice_checker", "length", "in_context", "ifeval_length",
+                          "ifeval_format", "ifeval_words", "ifeval_all"}
 
 
 @pytest.mark.parametrize("rule, want", [("exact_match", EXACT), ("calculator", CALCULATOR),
@@ -110,7 +111,8 @@ def test_build_with_rule_names():
     assert isinstance(checker, NoisyRM) and checker.name == "choice_checker:gsm8k+noise0.2"
     assert build_reward_model({"kind": "verifier", "task": "gsm8k"}).name == "exact_match:gsm8k"
     with pytest.raises(ValueError, match=r"rewards\[1\]\.rule='oracle' is not one of \('exact_match', "
-                                         r"'calculator', 'choice_checker', 'length', 'in_context'\)"):
+                                         r"'calculator', 'choice_checker', 'length', 'in_context', 'ifeval_length', "
+                                         r"'ifeval_format', 'ifeval_words', 'ifeval_all'\)"):
         build_reward_model({"kind": "verifier", "rule": "oracle", "task": "gsm8k"}, index=1)
     with pytest.raises(ValueError, match=r"rewards\[0\]\.task: unknown task 'squad'"):
         build_reward_model({"kind": "verifier", "rule": "length", "task": "squad"}, index=0)
