@@ -158,6 +158,35 @@ def run_quick(config, workdir: Path, cache) -> tuple[dict, str, float]:
     return results, format_results(results), time.perf_counter() - tic
 
 
+def judge_after_vs_before(workdir: Path, out: Path, limit: int) -> dict:
+    """`python -m laser_jax.judge` on the run's answers after training against its answers before
+    (the SFT policy), SmolLM2 as the judge: judge.json, judgements, the category PNG, AlpacaEval
+    exports. (SmolLM2-135M mostly prefers the first position: a plumbing check, not a verdict.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    cmd = [sys.executable, "-m", "laser_jax.judge", f"--a={workdir}", f"--b={workdir}",
+           "--b_eval_file=eval_before.jsonl", "--judge=lm:smollm2-135m-instruct", f"--out={out}",
+           f"--limit={limit}", "--max_response_tokens=64", "--resamples=500"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((out / "judge.json").read_text())
+    assert result["prompts"] == limit and result["a"]["name"] == "run:eval_after"
+    lo, hi = result["ci95"]
+    assert 0.0 <= lo <= result["win_rate"] <= hi <= 1.0
+    judged = read_jsonl(out / "judgements.jsonl")
+    outcome = [r["outcome"] for r in judged]
+    assert result["win_rate"] == sum(outcome) / len(outcome)
+    assert (out / "winrate_by_category.png").read_bytes()[:8] == PNG
+    exported = json.loads((out / "a.json").read_text())
+    assert {r["generator"] for r in exported} == {"run:eval_after"} and len(exported) == limit
+    assert f"win rate {result['win_rate']:.3f}" in run.stdout
+    return result
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -211,6 +240,8 @@ def test_wildchat_quick_end_to_end(tmp_path, cache):
     assert trained and all(abs(r["loss"] - r["dpo"]) < 1e-6 for r in trained)
     check_rm_use(workdir, results, batch_size=4)
     assert seconds < 180
+    judged = judge_after_vs_before(workdir, tmp_path / "judge", limit=4)
+    assert set(judged["by_category"]) <= set(PROMPTS)
 
 
 @pytest.mark.slow
@@ -243,3 +274,5 @@ def test_ifeval_like_quick_end_to_end(tmp_path, cache):
     check_rm_use(workdir, results, batch_size=4)
     assert results["rm_by_category"]["categories"] == ["format", "length", "words"]
     assert seconds < 180
+    judged = judge_after_vs_before(workdir, tmp_path / "judge", limit=6)
+    assert set(judged["by_category"]) <= set(ifeval.GROUPS)

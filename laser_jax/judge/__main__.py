@@ -1,11 +1,13 @@
 """Pairwise judging of two runs' outputs:
 
     python -m laser_jax.judge --a runs/laser --b runs/ensemble --judge lm:smollm2-135m-instruct \\
-        --out runs/judge_laser_vs_ensemble [--eval_file eval_after.jsonl] [--limit N]
+        --out runs/judge_laser_vs_ensemble [--eval_file eval_after.jsonl] [--b_eval_file F] [--limit N]
         [--resamples 2000] [--seed 0] [--tie_margin 0] [--batch_size 8]
         [--max_prompt_tokens 1024] [--max_response_tokens 1024] [--a_name ...] [--b_name ...]
 
-The two runs' evaluation records (``--eval_file`` in each workdir) are matched by uid
+The two runs' evaluation records (``--eval_file`` in each workdir; run B's ``--b_eval_file`` when
+given, so one run after training can be judged against itself before: ``--a R --b R
+--b_eval_file eval_before.jsonl``) are matched by uid
 (``laser_jax.judge.pairs``); the judge (``laser_jax.judge.judges``: ``lm:<model>``, a reward model
 ``classifier:<path>`` / ``likelihood:<path>`` / ``verifier:<task>`` / a JSON reward-model entry, or
 ``python:<module>:<function>``) compares A's and B's response to each prompt in both orders, and
@@ -17,7 +19,8 @@ the time), judgements.jsonl (per prompt, ``laser_jax.judge.report``), winrate_by
 and each run's outputs in AlpacaEval's format: a.json and b.json (generator = the run's name,
 dataset = the category; skipped with a warning when two prompts have the same text).
 
-Run names default to the workdirs' names (their last two parts when those are equal).
+Run names default to the workdirs' names (their last two parts when those are equal; for one
+workdir, "<name>:<eval file stem>").
 Flags may also be written with dashes (--tie-margin, --eval-file, ...).
 Exit codes: 0 done, 2 bad input (a message naming the flag or file), 130 interrupted.
 """
@@ -33,7 +36,7 @@ from pathlib import Path
 from absl import flags
 
 FLAGS = flags.FLAGS
-MULTI_WORD = ("eval_file", "tie_margin", "batch_size", "max_prompt_tokens", "max_response_tokens",
+MULTI_WORD = ("eval_file", "b_eval_file", "tie_margin", "batch_size", "max_prompt_tokens", "max_response_tokens",
               "a_name", "b_name")
 
 
@@ -43,6 +46,8 @@ def define_flags() -> None:
     flags.DEFINE_string("a_name", None, "run A's name (default: its workdir's name)")
     flags.DEFINE_string("b_name", None, "run B's name (default: its workdir's name)")
     flags.DEFINE_string("eval_file", "eval_after.jsonl", "the evaluation file in each workdir")
+    flags.DEFINE_string("b_eval_file", None, "run B's evaluation file (default: --eval_file); with --a = --b, "
+                        "e.g. eval_before.jsonl judges a run against itself before training")
     flags.DEFINE_string("judge", None, "lm:<model> | classifier:<path> | likelihood:<path> | verifier:<task> | "
                         "a JSON reward-model entry | python:<module>:<function>")
     flags.DEFINE_string("out", None, "output directory")
@@ -58,13 +63,17 @@ def define_flags() -> None:
         flags.DEFINE_alias(name.replace("_", "-"), name)
 
 
-def _names(a: Path, b: Path) -> tuple[str, str]:
+def _names(a: Path, b: Path, a_file: str, b_file: str) -> tuple[str, str]:
     from laser_jax.data.example import DataError
 
     a, b = a.resolve(), b.resolve()
+    if a == b and a_file == b_file:
+        raise DataError(f"--a and --b are the same directory ({a}) with the same evaluation file ({a_file}); "
+                        "give two runs, or --b_eval_file (e.g. eval_before.jsonl)")
     if a == b:
-        raise DataError(f"--a and --b are the same directory ({a}); give two runs")
-    names = [FLAGS.a_name or a.name, FLAGS.b_name or b.name]
+        names = [FLAGS.a_name or f"{a.name}:{Path(a_file).stem}", FLAGS.b_name or f"{b.name}:{Path(b_file).stem}"]
+    else:
+        names = [FLAGS.a_name or a.name, FLAGS.b_name or b.name]
     if names[0] == names[1] and not (FLAGS.a_name or FLAGS.b_name):
         names = ["/".join(a.parts[-2:]), "/".join(b.parts[-2:])]
     if names[0] == names[1]:
@@ -93,8 +102,9 @@ def judge_runs(out: Path) -> dict:
     if not FLAGS.tie_margin >= 0:
         raise DataError(f"--tie_margin={FLAGS.tie_margin} must be a number >= 0")
     parse_judge(FLAGS.judge)  # a bad spec fails before anything is read or loaded
-    a_file, b_file = run_file(FLAGS.a, FLAGS.eval_file, "--a"), run_file(FLAGS.b, FLAGS.eval_file, "--b")
-    a_name, b_name = _names(Path(FLAGS.a), Path(FLAGS.b))
+    b_eval = FLAGS.b_eval_file or FLAGS.eval_file
+    a_file, b_file = run_file(FLAGS.a, FLAGS.eval_file, "--a"), run_file(FLAGS.b, b_eval, "--b")
+    a_name, b_name = _names(Path(FLAGS.a), Path(FLAGS.b), FLAGS.eval_file, b_eval)
     paired = match_runs(a_file, b_file, limit=FLAGS.limit or None)
     log.info("judging %d prompts: %s (A) vs %s (B) with %s", len(paired), a_name, b_name, FLAGS.judge)
     judge = build_judge(FLAGS.judge, dtype=FLAGS.dtype, batch_size=FLAGS.batch_size,

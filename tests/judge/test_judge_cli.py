@@ -194,6 +194,8 @@ BAD = [
     ("unknown judge kind", ["--judge=gpt4:turbo"], ["--judge gpt4:turbo", "unknown judge kind 'gpt4'"]),
     ("judge model missing", ["--judge=lm:{root}/no_model"], ["--judge lm:", "no_model", "no such file"]),
     ("no judge", [], ["--judge", "required"]),
+    ("one run twice", ["--b={root}/run_a", "--judge=python:fake_judges:prefer_first"],
+     ["same directory", "--b_eval_file"]),
 ]
 
 
