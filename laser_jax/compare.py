@@ -14,6 +14,7 @@ finished methods and resumes an interrupted one). Methods:
   sequential  cycle through the RMs
   ensemble    every RM scores every sample; per-RM standardised scores averaged
   agreement   every RM scores; only the pairs a strict majority of the RMs order alike train
+  online_ensemble  every RM scores, weighted by Hedge weights learned from the bandit reward
   exp3, thompson, laser_per_prompt, fixed:<rm name>   also available
 
 Writes WORKDIR/results.json (every number below), WORKDIR/table.md, WORKDIR/accuracy.png
@@ -46,7 +47,8 @@ def define_flags() -> None:
 
 LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
           "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)",
-          "agreement": "RM agreement ensemble", "thompson": "Thompson sampling"}
+          "agreement": "RM agreement ensemble", "thompson": "Thompson sampling",
+          "online_ensemble": "Online ensemble (Hedge)"}
 log = logging.getLogger("laser_jax")
 
 
