@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py: helpers shared 
 
 # The longest test files first, so the parallel workers (pytest-xdist, one file per worker at a
 # time) do not end on one long file while the others sit idle; the rest keep their order.
-LONGEST_FIRST = ("test_demo.py", "test_instruction_following.py", "test_linucb.py", "test_multihost.py", "test_sharding.py", "test_e2e.py", "test_cli.py", "test_kill.py",
+LONGEST_FIRST = ("test_linucb_large_d.py", "test_demo.py", "test_instruction_following.py", "test_front_door.py",
+                 "test_linucb.py", "test_multihost.py", "test_sharding.py", "test_e2e.py", "test_cli.py", "test_kill.py",
                  "test_smollm2.py", "test_compare.py", "test_faults.py", "test_update.py", "test_golden.py")
 
 
