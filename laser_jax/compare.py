@@ -266,9 +266,16 @@ def compare(base, workdir: Path, methods: list[str], seeds: int = 1) -> tuple[in
     from laser_jax.training import train
     from laser_jax.training.validation import validate
 
+    from laser_jax.config import ConfigError
+    from laser_jax.data.tasks import TASKS
+
+    if base.data.task in TASKS and not TASKS[base.data.task].has_gold:
+        raise ConfigError(f"data.task={base.data.task!r} has no gold answers, and the comparison reports "
+                          "accuracy; train each method with python -m laser_jax.main and compare their answers "
+                          "with python -m laser_jax.judge")
+    validate(base)
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    validate(base)
     names = [r.get("name") for r in base.rewards]
     cache = ModelCache()  # models, tokenizers and compiled functions shared by the methods' runs
     best = None

@@ -105,6 +105,9 @@ CASES = [
      2, ["--methods", "ucb"]),
     ("compare: config without get_config", ["laser_jax.compare", "--config={files}/no_get.py",
                                             "--workdir={workdir}"], 2, ["no_get.py", "get_config()"]),
+    ("compare: a task without gold answers", ["laser_jax.compare", f"--config={TINY}", "--workdir={workdir}",
+                                              "--config.data.task=wildchat"],
+     2, ["data.task='wildchat' has no gold answers", "laser_jax.judge"]),
     ("tiny: unknown kind", ["laser_jax.tiny", "{workdir}/m", "--kind", "vision"], 2, ["--kind", "vision"]),
 ]
 
