@@ -115,16 +115,7 @@ def load_gsm8k(path: Path, split: str) -> list[Example]:
             "pass the .jsonl file itself or a folder holding train.jsonl / test.jsonl",
         )
     examples = []
-    for line_no, line in enumerate(_read_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{where}: not valid JSON ({err.msg} at column {err.colno}); {_GSM8K_FIX}"
-            ) from None
+    for record, where in jsonl_records(path, _GSM8K_FIX):
         examples.append(
             _gsm8k_example(record, len(examples), path.stem, where, {"source": where})
         )
@@ -190,7 +181,7 @@ def load_strategyqa(path: Path, split: str) -> list[Example]:
             "strategyqa_train.json",
         )
     try:
-        records = json.loads(_read_text(path))
+        records = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DataError(
             f"{path}:{err.lineno}: not valid JSON ({err.msg} at column {err.colno}); "
@@ -245,7 +236,7 @@ def _load_mmlu_csv(path: Path) -> list[Example]:
     named = _MMLU_NAME_RE.match(path.stem)
     subject, split = (named["subject"], named["split"]) if named else (path.stem, "file")
     examples = []
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     row_no = 0
     try:
         for row in reader:
@@ -293,7 +284,7 @@ def mmlu_hub_row(row: Mapping[str, Any], index: int, split: str) -> Example:
     )
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """The file's text (UTF-8, a leading byte-order mark dropped, line ends kept)."""
     try:
         return path.read_bytes().decode("utf-8-sig")
@@ -304,6 +295,20 @@ def _read_text(path: Path) -> str:
         raise DataError(
             f"{path}:{line}: not UTF-8 text ({err.reason}); save the file as UTF-8"
         ) from None
+
+
+def jsonl_records(path: Path, fix: str) -> list[tuple[Any, str]]:
+    """The JSON value of each non-blank line of a JSONL file, with its "<path>:<line>"; a line that
+    is not JSON is a DataError naming it, ending with ``fix`` (what the file should hold)."""
+    records = []
+    for line_no, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((json.loads(line), f"{path}:{line_no}"))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno}); {fix}") from None
+    return records
 
 
 def load_hub(hub: HubSource, task: str, split: str) -> list[Example]:

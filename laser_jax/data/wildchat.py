@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from laser_jax.data.example import DataError, Example
+from laser_jax.data.sources import jsonl_records, read_text
 
 log = logging.getLogger("laser_jax")
 
@@ -143,35 +144,16 @@ def read_rows(rows: Iterable[tuple[Any, str]], fallback_uid: str, origin: str) -
     return examples
 
 
-def _decode(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror}); check config.data.path") from None
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text ({err.reason}); save the file as UTF-8") from None
-
-
 def _file_rows(path: Path) -> list[tuple[Any, str]]:
-    text = _decode(path)
     if path.suffix == ".json":
         try:
-            items = json.loads(text)
+            items = json.loads(read_text(path))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg} at column {err.colno}); {_FIX}") from None
         if not isinstance(items, list):
             raise DataError(f"{path}: expected one JSON list of objects, got {type(items).__name__}; {_FIX}")
         return [(item, f"{path} item {n}") for n, item in enumerate(items)]
-    rows = []
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((json.loads(line), f"{path}:{line_no}"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno}); {_FIX}") from None
-    return rows
+    return jsonl_records(path, _FIX)
 
 
 def load_path(path: Path, split: str) -> list[Example]:
