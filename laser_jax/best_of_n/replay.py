@@ -176,6 +176,16 @@ def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndar
     return idx, is_test
 
 
+def _agreement(zq, pick, valid):
+    """[K]: per RM, the share of the step's queries whose answer gets its top standardised score
+    (zq [B, K, n], pick [B], valid [B]); NaN for an RM without a finite score on them."""
+    zpick = jnp.take_along_axis(zq, pick[:, None, None], 2)[..., 0]  # [B, K]
+    votes = valid[:, None] & jnp.isfinite(zpick)
+    top = (zpick == jnp.max(zq, -1)).astype(jnp.float32)
+    n_votes = jnp.sum(votes, 0)
+    return jnp.where(n_votes > 0, jnp.sum(jnp.where(votes, top, 0.0), 0) / jnp.maximum(n_votes, 1), jnp.nan)
+
+
 @functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test", "keep_state",
                                              "prior"))
 def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, reward, batch,
@@ -227,13 +237,7 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
-            # each RM's agreement with the answers: does the answer get its top standardised score
-            zpick = jnp.take_along_axis(zq, pick[:, None, None], 2)[..., 0]  # [B, K]
-            votes = valid[:, None] & jnp.isfinite(zpick)
-            top = (zpick == jnp.max(zq, -1)).astype(jnp.float32)
-            n_votes = jnp.sum(votes, 0)
-            agree = jnp.where(n_votes > 0, jnp.sum(jnp.where(votes, top, 0.0), 0) / jnp.maximum(n_votes, 1),
-                              jnp.nan)
+            agree = _agreement(zq, pick, valid) if selector.needs_agreement else None
             state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw, agree)[0],
                                  lambda s: s, state)
             arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
