@@ -14,10 +14,9 @@ from __future__ import annotations
 from ml_collections import ConfigDict, config_dict
 
 from laser_jax.bandit.selectors import default_args
+from laser_jax.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "base_config"]
 
 
 def base_config() -> ConfigDict:

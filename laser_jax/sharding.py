@@ -18,6 +18,8 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from laser_jax.errors import ConfigError
+
 MESH_AXES = ("data", "fsdp", "tensor")
 
 # logical name -> mesh axes (a tuple shards over their product, None replicates)
@@ -39,8 +41,8 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
-class ShardingError(ValueError):
-    pass
+class ShardingError(ConfigError):
+    """The mesh config does not fit the devices or the model (a user error: exit 2)."""
 
 
 def check_mesh_config(m) -> list[str]:

@@ -1,6 +1,7 @@
 """The base types of ``laser_jax.data``: ``Example`` (one question with its canonical gold),
 ``DataError`` (the package's one error type: the message says what, where and what to do) and the
-choice letters. Every other data module builds on this one; it imports nothing of the package."""
+choice letters. Every other data module builds on this one; it imports nothing of the package
+but `laser_jax.errors`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from laser_jax.errors import DataError
+
 LETTERS = ("A", "B", "C", "D")
-
-
-class DataError(ValueError):
-    """Bad task data or a bad task request: the message says what, where and what to do."""
+__all__ = ["DataError", "Example", "LETTERS"]
 
 
 @dataclasses.dataclass(frozen=True)

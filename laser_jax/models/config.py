@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-
-class CheckpointError(ValueError):
-    """A model checkpoint or its config cannot be used; the message says where and what to do."""
+from laser_jax.errors import CheckpointError
 
 
 # HF `architectures` / `model_type` values we can build, -> (family, head kind).
