@@ -9,7 +9,7 @@ Queries: the demo's generated tasks (arithmetic, yes/no, multiple choice): 154 r
 queries and a labelled calibration stream of 38. Reward models as in configs/demo.py.
 """
 
-from laser_jax.best_of_n.run import replay_config
+from laser_jax.config import replay_config
 from laser_jax.config import base_config
 from laser_jax.rewards.programs import demo_rewards
 

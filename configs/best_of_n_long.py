@@ -9,7 +9,7 @@ the answer occurs in the document; fooled by the distractors), `smollm2_lik` (Sm
 likelihood of the answer, prompt run once for all samples), `length` (wrong).
 """
 
-from laser_jax.best_of_n.run import replay_config
+from laser_jax.config import replay_config
 from laser_jax.config import base_config
 
 

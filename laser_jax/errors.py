@@ -74,5 +74,5 @@ def need_number(field: str, value, low: float | None = None, high: float | None 
         return []
     parts = ([f"{'>' if low_open else '>='} {low:g}"] if low is not None else []) + \
             ([f"{'<' if high_open else '<='} {high:g}"] if high is not None else [])
-    return [f"{field}={value!r} must be a finite (float32) number{' ' + ' and '.join(parts) if parts else ''}"
+    return [f"{field}={value!r} must be a finite number{' ' + ' and '.join(parts) if parts else ''}"
             f"{f' ({note})' if note else ''}"]

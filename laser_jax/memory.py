@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
+from laser_jax.config import from_config
 from laser_jax import sharding as shd
 from laser_jax.models import decoder as D
 from laser_jax.models.config import DecoderConfig
@@ -64,7 +65,8 @@ def sharded_bytes(cfg: DecoderConfig, dtype, sizes: dict[str, int], rules=shd.DE
 
 
 def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, float]:
-    """Bytes per device for run config `c` on a (data, fsdp, tensor) mesh."""
+    """Bytes per device for run config `c` (a ConfigDict or a RunConfig) on a (data, fsdp, tensor) mesh."""
+    c = from_config(c)
     sizes = dict(zip(shd.MESH_AXES, mesh))
     dtype = D.to_dtype(c.policy.dtype)
     pol = architecture(c.policy.path)
@@ -92,7 +94,7 @@ def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, fl
     kv = 2 * pol.num_layers * seqs * slots * pol.num_kv_heads * pol.head_dim * np.dtype(dtype).itemsize
     out["sampling KV cache"] = kv / (min(batch_shards, seqs) * kv_shards)
     out["attention scores (prefill, one layer)"] = attention_bytes(
-        pol, c.training.batch_size, c.sampling.max_prompt_tokens, c.policy.get("attention", "auto"),
+        pol, c.training.batch_size, c.sampling.max_prompt_tokens, c.policy.attention,
         batch_shards, sizes["tensor"] if pol.num_heads % sizes["tensor"] == 0 else 1)
     rows = 2 * c.training.pairs_per_prompt * c.training.batch_size // c.training.micro_batches
     vocab_shards = sizes["tensor"] if pol.vocab_size % sizes["tensor"] == 0 else 1

@@ -25,71 +25,16 @@ from laser_jax import outputs
 from laser_jax.bandit import selectors
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
-from laser_jax.config import ConfigError
+from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 (their old home)
+from laser_jax.errors import ConfigError
 from laser_jax.data.tasks import get_task
 
 log = logging.getLogger("laser_jax")
 
-DEFAULT_METHODS = ("laser", "laser_per_query", "best", "random", "sequential", "ensemble", "exp3",
-                   "oracle", "random_response")
-
-
-def replay_config() -> ConfigDict:
-    return ConfigDict(dict(orders=100, batch=4, rewards=("gold", "nll"), methods=DEFAULT_METHODS,
-                           context_dim=0, resamples=2000, noise_rm="", noise_sigma=1.0))
-
-
-def check_replay(r: ConfigDict, rm_names: list[str]) -> list[str]:
-    """Problems of the ``replay`` section, each naming its field."""
-    problems = []
-    if r.get("noise_rm") and r.noise_rm not in rm_names:
-        problems.append(f"replay.noise_rm={r.noise_rm!r} names no reward model (rewards: {rm_names}; '' = no "
-                        "noisy-RM analysis)")
-    sigma = r.get("noise_sigma")
-    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and 0 < sigma < float("inf")):
-        problems.append(f"replay.noise_sigma={sigma!r} must be a finite number > 0")
-    for f, low in (("orders", 1), ("batch", 1), ("context_dim", 0), ("resamples", 100)):
-        v = r.get(f)
-        if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
-            problems.append(f"replay.{f}={v!r} must be an integer >= {low}")
-    bad = [x for x in r.get("rewards", ()) if x not in rp.REWARDS]
-    if bad or not r.get("rewards"):
-        problems.append(f"replay.rewards={tuple(r.get('rewards', ()))!r} must be a non-empty subset of "
-                        f"{rp.REWARDS}")
-    for m in r.get("methods", ()):
-        if m.startswith("fixed:"):
-            if m[6:] not in rm_names:
-                problems.append(f"replay.methods: {m!r} names no reward model (rewards: {rm_names})")
-        elif m not in rp.METHODS:
-            problems.append(f"replay.methods: unknown method {m!r}; methods: {', '.join(rp.METHODS)}, "
-                            "fixed:<rm>")
-    return problems
-
-
-def validate(c: ConfigDict) -> None:
-    """One ConfigError listing every problem: the sections this setting reads, each checked by
-    the component that owns it (training's own fields are not read here)."""
-    from laser_jax import data, sampling, sharding
-    from laser_jax.models.config import check_attention
-    from laser_jax.models.loading import check_model_path
-    from laser_jax.rewards.build import check_specs
-
-    if "replay" not in c:
-        raise ConfigError("the config has no 'replay' section: start from configs/best_of_n.py")
-    rewards = list(c.rewards or [])
-    problems = (data.check_config(c.data) + check_specs(rewards, default_task=c.data.task)
-                + selectors.check_args("laser", c.selector_args, len(rewards))
-                + selectors.check_args("exp3", c.selector_args, len(rewards))
-                + selectors.check_args("thompson", c.selector_args, len(rewards))
-                + sampling.check_config(c.sampling) + check_model_path(c.policy.path, "policy.path")
-                + sharding.check_mesh_config(c.mesh))
-    problems += check_attention(c.policy.get("attention", "auto"), "policy.attention")
-    b = c.training.batch_size
-    if not (isinstance(b, int) and not isinstance(b, bool) and b >= 1):
-        problems.append(f"training.batch_size={b!r} (queries per sampling batch) must be an integer >= 1")
-    problems += check_replay(c.replay, [r.get("name") for r in rewards])
-    if problems:
-        raise ConfigError(f"invalid config ({len(problems)} problems):\n  " + "\n  ".join(problems))
+def validate(c) -> RunConfig:
+    """The typed config of this setting: one ConfigError listing every problem of the sections it
+    reads (training's own fields are not read here, but training.batch_size: queries per sampling batch)."""
+    return load(c, "best_of_n")
 
 
 def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
@@ -101,21 +46,21 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     if methods:
         c = ConfigDict(c.to_dict())
         c.replay.methods = tuple(methods)
-    validate(c)
+    cfg = validate(c)
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     check_collect_config(c, workdir)
     t0 = time.perf_counter()
-    rt, params = build_runtime(c, workdir, cache)
+    rt, params = build_runtime(cfg, workdir, cache)
     check_workdir_data(rt, workdir)
     tables = collect(rt, params, workdir, progress=True)
     t_collect = time.perf_counter() - t0
-    r = c.replay
+    r = cfg.replay
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
-    hparams = {name: selectors.hparams_from_args(name, c.selector_args, c.bandit.get("normalise", "quantile"))
+    hparams = {name: selectors.hparams_from_args(name, cfg.selector_args, cfg.bandit.normalise)
                for name in ("laser", "thompson", "exp3", "online_ensemble")}
-    metric_name = "LongBench metric" if get_task(c.data.task).score is not None else "accuracy"
+    metric_name = "LongBench metric" if get_task(cfg.data.task).score is not None else "accuracy"
     results = {"queries": int((~tables.calibration).sum()),
                "calibration_queries": int(tables.calibration.sum()),
                "samples_per_query": int(tables.metric.shape[1]), "orders": r.orders,
@@ -128,11 +73,11 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
         hp = {k: {a: v for a, v in h.items() if not (reward == "gold" and a == "normalise")}
               for k, h in hparams.items()}
         res = rp.replay(tables, list(r.methods), orders=r.orders, batch=r.batch, reward=reward,
-                        seed=c.seed, hparams=hp)
-        rows = stats.summarise(res, tables, metric_name=metric_name, seed=c.seed, resamples=r.resamples)
+                        seed=cfg.seed, hparams=hp)
+        rows = stats.summarise(res, tables, metric_name=metric_name, seed=cfg.seed, resamples=r.resamples)
         results["by_reward"][reward] = {"methods": rows, "normalise": hp["laser"].get("normalise", "none")}
         if r.noise_rm:
-            results["by_reward"][reward]["noise"] = noise_analysis(tables, res, r, reward, c.seed, hp)
+            results["by_reward"][reward]["noise"] = noise_analysis(tables, res, r, reward, cfg.seed, hp)
         write_outputs(workdir, reward, rows, res, tables, metric_name)
     first = r.rewards[0]
     results["methods"] = results["by_reward"][first]["methods"]

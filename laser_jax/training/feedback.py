@@ -32,12 +32,6 @@ from laser_jax.data.example import Example
 REWARDS = ("loss", "dpo_loss", "gold_agreement")
 
 
-def check_config(bandit) -> list[str]:
-    """The ``bandit.reward`` field of a run config."""
-    kind = bandit.get("reward", "loss")
-    return [] if kind in REWARDS else [f"bandit.reward={kind!r} must be one of {list(REWARDS)}"]
-
-
 def response_correct(examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> np.ndarray:
     """[B, n] bool: each response's extracted answer is correct against its example's gold (the
     task's own extraction and check, data/tasks.py); False where no answer can be extracted or the

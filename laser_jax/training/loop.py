@@ -203,9 +203,9 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     main_process = jax.process_index() == 0
-    validate(c)
+    cfg = validate(c)  # the typed config everything below reads
     check_workdir_config(c, workdir)
-    rt, params = build_runtime(c, workdir, cache)
+    rt, params = build_runtime(cfg, workdir, cache)
     check_workdir_data(rt, workdir)
     state = init_state(rt, params)
     t = c.training

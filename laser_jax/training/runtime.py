@@ -29,7 +29,8 @@ from laser_jax import sampling
 from laser_jax import sharding as shd
 from laser_jax.bandit.selectors import Selector, hparams_from_args, make_selector
 from laser_jax.batch import eos_ids, family
-from laser_jax.config import ConfigError
+from laser_jax.config import BanditSection, RunConfig, from_config
+from laser_jax.errors import ConfigError
 from laser_jax.data.example import DataError, Example
 from laser_jax.data.tasks import load_task, split_examples
 from laser_jax.models import decoder as D
@@ -65,7 +66,7 @@ class Compiled:
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
-    config: ConfigDict
+    config: RunConfig
     workdir: Path
     mesh: Any
     tokenizer: Any
@@ -89,7 +90,7 @@ class Runtime:
         return nnx.merge(self.graphdef, params, self.frozen)
 
 
-def load_data(c: ConfigDict) -> tuple[list[Example], list[Example]]:
+def load_data(c: RunConfig) -> tuple[list[Example], list[Example]]:
     d = c.data
     if d.train_split == d.test_split:
         examples = load_task(d.task, d.path, d.train_split)
@@ -143,7 +144,7 @@ def batch_examples(rt: Runtime, iteration: int, index: int) -> list[Example]:
     return [rt.train_examples[i] for i in batches[index]]
 
 
-CONTEXTS = ("last_hidden", "mean_embedding")
+CONTEXTS = BanditSection.CONTEXTS
 
 
 def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig,
@@ -179,14 +180,15 @@ def compile_selector(selector: Selector, mesh) -> tuple:
     return selector.jitted(out_shardings=shd.replicated(mesh))
 
 
-def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None) -> tuple[Runtime, Any]:
+def build_runtime(c: RunConfig | ConfigDict, workdir: Path, cache: ModelCache | None = None) -> tuple[Runtime, Any]:
     """Load data, policy (+ LoRA), tokenizer and reward models and compile the step's functions;
     returns the runtime and the initial trainable params. `cache` shares loaded models,
     tokenizers and compiled functions across runs in one process (the comparison runner); the
     policy is merged into a fresh module from the cached weights, so adding LoRA to it leaves the
     cache (and an RM sharing the checkpoint) untouched."""
+    c = from_config(c)  # a RunConfig as it is; a ConfigDict (tests, notebooks) typed here
     cache = ModelCache() if cache is None else cache
-    mesh = shd.make_mesh([c.mesh.data, c.mesh.fsdp, c.mesh.tensor])
+    mesh = shd.make_mesh(c.mesh.shape)
     log.info("mesh %s over %d devices, %d processes (this is process %d)", dict(mesh.shape), mesh.size,
              jax.process_count(), jax.process_index())
     train_examples, test_examples = load_data(c)
@@ -196,7 +198,7 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
                                              remat=c.policy.remat)))
     if not isinstance(model, D.CausalLM):
         raise ConfigError(f"policy.path={c.policy.path!r} is a sequence classifier; the policy needs an LM head")
-    model = D.with_attention(model, c.policy.get("attention", "auto"))
+    model = D.with_attention(model, c.policy.attention)
     lora = c.policy.lora_rank > 0
     if lora:
         add_lora(model, c.policy.lora_rank, c.policy.lora_alpha, tuple(c.policy.lora_targets), seed=c.seed)
@@ -205,8 +207,7 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
     params, frozen = shd.place(params, mesh), shd.place(frozen, mesh)
     rewards = build_reward_models([dict(r) for r in c.rewards], mesh=mesh, dtype=c.policy.dtype,
                                   default_task=c.data.task, cache=cache)
-    selector = make_selector(c.selector, **hparams_from_args(c.selector, c.selector_args,
-                                                               c.bandit.get("normalise", "quantile")))
+    selector = make_selector(c.selector, **hparams_from_args(c.selector, c.selector_args, c.bandit.normalise))
 
     t = c.training
     steps_per_iteration = len(iteration_batches(train_examples, t.batch_size, c.seed, 0, c.data.batch_by_family))
@@ -217,7 +218,7 @@ def build_runtime(c: ConfigDict, workdir: Path, cache: ModelCache | None = None)
                     micro_batches=t.micro_batches)
     # the runs of a comparison share compiled functions (no re-tracing): the step per optimizer and
     # loss settings, the selector's functions per selector
-    context = c.get("bandit", {}).get("context", "last_hidden")
+    context = c.bandit.context
     step = cache.compiled(("train_step", graphdef, mesh, tuple(sorted(opt_args.items())), hp, context),
                           lambda: compile_step(graphdef, mesh, params, frozen, make_optimizer(**opt_args), hp,
                                                context))

@@ -19,7 +19,7 @@ from laser_jax import evaluate, sampling
 from laser_jax import sharding as shd
 from laser_jax.bandit.selectors import arm_counts, chosen_arms
 from laser_jax.batch import PromptBatch
-from laser_jax.config import ConfigError
+from laser_jax.errors import ConfigError
 from laser_jax.training import feedback, pairs
 from laser_jax.training.runtime import Runtime, TrainState
 
@@ -75,7 +75,7 @@ def count_nonfinite(rt: Runtime, raw: np.ndarray, weights: np.ndarray) -> list[i
 
 def step_reward(rt: Runtime, m: dict | None, valid, batch: PromptBatch, texts, chosen, rejected) -> np.ndarray:
     """The step's raw bandit reward (config bandit.reward; training/feedback.py)."""
-    kind = rt.config.bandit.get("reward", "loss")
+    kind = rt.config.bandit.reward
     correct = None
     if kind == "gold_agreement":
         if any(ex.answer is None for ex in batch.examples):
@@ -135,7 +135,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
     chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt,
-                                                c.training.get("pairing", "extremes"))
+                                                c.training.pairing)
     if rt.selector.combine == "majority":  # the agreement ensemble: majority-ordered pairs only
         chosen, rejected, valid, _ = pairs.majority_pairs(raw, chosen, rejected, valid)
     packed = pairs.pack(batch.ids, batch.mask, out.tokens, out.lengths, chosen, rejected, valid)
