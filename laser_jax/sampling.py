@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from laser_jax.errors import is_number
 from laser_jax.models import decode as decode_mode
 from laser_jax.models import decoder as D
 from laser_jax.sharding import constrain, global_batch, mesh_of, replicated_for, to_host
@@ -55,8 +56,8 @@ F32 = jnp.float32
 
 
 def _number(check):
-    return lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
-        and np.isfinite(v) and check(v)
+    """`check` on a real number (not a bool) finite in float64; integer fields also accept 2.0."""
+    return lambda v: is_number(v, dtype=np.float64) and check(v)
 
 
 # field -> (rule, what a valid value is): the sampler's settings, checked once for both

@@ -40,6 +40,7 @@ import random
 from collections.abc import Callable, Mapping
 
 from laser_jax.data.example import LETTERS, DataError, Example
+from laser_jax.errors import is_int
 
 __all__ = [
     "CATEGORIES",
@@ -262,7 +263,7 @@ def generate(seed: int = 0, sizes: Mapping[str, int] = SPLIT_SIZES) -> dict[str,
     """Every split (``sizes``: examples per family, made in this order, no question in two
     splits), the families interleaved: {split: [arithmetic 0, yesno 0, choice 0, arithmetic 1,
     ...]}."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise DataError(f"demo tasks: seed must be an integer, got {seed!r}")
     per_family = {family: _family(family, seed, sizes) for family in FAMILIES}
     out = {}

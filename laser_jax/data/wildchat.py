@@ -51,6 +51,7 @@ from typing import Any
 
 from laser_jax.data.example import DataError, Example
 from laser_jax.data.sources import jsonl_records, read_text
+from laser_jax.outputs import write_text_atomic
 
 log = logging.getLogger("laser_jax")
 
@@ -203,7 +204,6 @@ SAMPLE_PROMPTS = {  # a small offline prompt set in three categories (configs/wi
 
 def write_sample(path: str | Path) -> Path:
     """``SAMPLE_PROMPTS`` as a local prompt file (JSON Lines with prompt, category, id)."""
-    from laser_jax.outputs import write_text_atomic
 
     lines = [json.dumps({"id": f"{category}-{i}", "prompt": prompt, "category": category})
              for category, prompts in SAMPLE_PROMPTS.items() for i, prompt in enumerate(prompts)]

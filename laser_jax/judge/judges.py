@@ -52,6 +52,11 @@ from flax import nnx
 from laser_jax.batch import left_pad
 from laser_jax.data.example import DataError
 from laser_jax.judge.winrate import FIRST, SECOND, TIE, judgement_from_logits
+from laser_jax.models import CausalLM
+from laser_jax.models.cache import ModelCache
+from laser_jax.models.loading import check_model_path
+from laser_jax.rewards.build import build_reward_model, check_spec
+from laser_jax.sharding import global_batch, mesh_of, to_host
 
 __all__ = ["JUDGE_TEMPLATE", "KINDS", "PLAIN_SUFFIX", "TRUNCATION_MARK", "FunctionJudge", "LMJudge",
            "RMJudge", "Verdicts", "answer_token_ids", "build_judge", "judge_inputs", "judge_pairs",
@@ -184,7 +189,6 @@ def read_answer_logits(model, rows: Sequence[Sequence[int]], answer_ids: tuple[i
     """(logits of the two answer tokens at the position after each row [N, 2], logsumexp over the
     vocabulary there [N]), float64. Rows run longest first in left-padded batches of
     ``batch_size`` (the last one filled up with copies of its last row, so few shapes compile)."""
-    from laser_jax.sharding import global_batch, mesh_of, to_host
 
     graphdef, state = nnx.split(model)
     mesh = mesh_of(state)
@@ -209,7 +213,6 @@ class LMJudge:
 
     def __init__(self, model, tokenizer, *, spec: str, batch_size: int = 8, max_prompt_tokens: int = 1024,
                  max_response_tokens: int = 1024):
-        from laser_jax.models import CausalLM
 
         if not isinstance(model, CausalLM):
             raise DataError(f"--judge {spec}: an lm judge needs a causal LM (*ForCausalLM), this model "
@@ -327,7 +330,6 @@ def parse_judge(spec: str) -> tuple[str, Any]:
         raise DataError(f"--judge {spec}: expected <kind>:<argument> with kind one of {', '.join(KINDS)}, "
                         "e.g. lm:smollm2-135m-instruct or classifier:/models/rm")
     if kind == "lm":
-        from laser_jax.models.loading import check_model_path
 
         problems = check_model_path(arg, f"--judge {spec}")
         if problems:
@@ -344,7 +346,6 @@ def parse_judge(spec: str) -> tuple[str, Any]:
 
 
 def _rm_entry(entry: Any, spec: str) -> tuple[str, dict]:
-    from laser_jax.rewards.build import check_spec
 
     problems = check_spec(entry)
     if problems:
@@ -366,7 +367,6 @@ def build_judge(spec: str, *, dtype: str = "float32", batch_size: int = 8, max_p
         if not callable(func):
             raise DataError(f"--judge {spec}: {module}.{fn} is not a function")
         return FunctionJudge(func, spec=spec)
-    from laser_jax.models.cache import ModelCache
 
     cache = ModelCache() if cache is None else cache
     if kind == "lm":
@@ -374,7 +374,6 @@ def build_judge(spec: str, *, dtype: str = "float32", batch_size: int = 8, max_p
         model = cache.model(arg, dtype, None, f"--judge {spec}")
         return LMJudge(model, tokenizer, spec=spec, batch_size=batch_size, max_prompt_tokens=max_prompt_tokens,
                        max_response_tokens=max_response_tokens)
-    from laser_jax.rewards.build import build_reward_model
 
     try:
         rm = build_reward_model(arg, cache=cache, dtype=dtype, batch_size=batch_size)

@@ -75,7 +75,7 @@ class DecoderConfig:
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | tuple[int, ...] | None = None
-    # how `decoder.attend` computes attention (not a property of the checkpoint): "auto" (dense
+    # how `attention.attend` computes attention (not a property of the checkpoint): "auto" (dense
     # [T, S] scores up to DENSE_ATTENTION_MAX query-key pairs per head, chunked above), "dense",
     # "chunked" (online softmax over key chunks, query chunks mapped: memory O(chunk^2)), or
     # "dot_product" (jax.nn.dot_product_attention: cuDNN flash attention on GPU)

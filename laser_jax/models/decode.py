@@ -6,7 +6,7 @@ per step (the sampler's inner loop).
     state = init_state(prefix, n, slots)
     logits, state = step(model, weights, tok, alive, state)     # tok [B*n]: row b*n + j = sample j of b
 
-Attention is `decoder.attend_shared`, the same prompt-once attention the train step's
+Attention is `attention.attend_shared`, the same prompt-once attention the train step's
 continuations use: the prompt's keys/values stay once per prompt ([B,KV,S,D] per layer) and the
 generated tokens get their own [B,n,KV,slots,D] cache. Norms, q/k norms and RoPE are the model's
 own modules and functions; the projections are the model's Dense kernels, copied once per call in
@@ -32,11 +32,13 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import decoder as D
+from laser_jax.models.attention import attend_shared, rope
+from laser_jax.models.layers import Dense
 
 F32 = jnp.float32
 
 
-def _transposed(dense: D.Dense):
+def _transposed(dense: Dense):
     """A Dense layer's kernel as [out, in] (flattened) and its bias flattened (or None)."""
     kernel = dense.kernel[...]
     fan_in = int(np.prod(kernel.shape[:dense.n_in]))
@@ -113,7 +115,7 @@ def step(model: D.CausalLM, weights, tok, alive, state):
             q, k, v = (jnp.clip(a, -blk.attn.clip, blk.attn.clip) for a in (q, k, v))
         if blk.attn.q_norm is not None:
             q, k = blk.attn.q_norm(q), blk.attn.k_norm(k)
-        q, k = D.rope(q, positions, inv_freq), D.rope(k, positions, inv_freq)[:, 0]
+        q, k = rope(q, positions, inv_freq), rope(k, positions, inv_freq)[:, 0]
         # write first, then attend over the written cache: XLA then updates it in place (reading
         # the old cache while writing the new one, or reshaping it, makes XLA copy it every step).
         kg, vg = state["gen_k"][i], state["gen_v"][i]
@@ -122,7 +124,7 @@ def step(model: D.CausalLM, weights, tok, alive, state):
         valid_p, valid_g = prompt_mask, gen_mask | (rel_g == 0)  # + itself
         if window > 0:
             valid_p, valid_g = valid_p & (rel_p < window), valid_g & (rel_g < window)
-        attn = D.attend_shared(q.reshape(b, n, 1, heads, dim), (state["prompt_k"][i], state["prompt_v"][i]),
+        attn = attend_shared(q.reshape(b, n, 1, heads, dim), (state["prompt_k"][i], state["prompt_v"][i]),
                                valid_p[:, None, None, :], (kg, vg), valid_g.reshape(b, n, 1, -1))
         x = x + _linear(w["o"], attn.reshape(rows, heads * dim))
         h = blk.post_norm(x)

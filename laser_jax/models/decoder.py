@@ -26,211 +26,28 @@ prompts once into a `Prefix` (keys/values [L,B,KV,S,D], kept once per prompt), a
 `model.hidden(ids [B,N,R], mask, prefix=prefix)` runs N continuations of each prompt against it;
 `attend_shared` is the attention of both, reading the prompt's keys once per prompt instead of
 repeating them N times. `laser_jax.models.decode` is the one-token decode step built on it.
+
+This module composes; the parts live beside it: `laser_jax.models.attention` (RoPE, masks and the
+attention kernels, no parameters) and `laser_jax.models.layers` (Dense, the norms, the MLP). A
+family differs only by its `DecoderConfig` settings, read where each part is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from laser_jax.models.attention import (  # noqa: F401  (attention names kept importable from here)
+    ATTENTION_CHUNK, DENSE_ATTENTION_MAX, attend, attend_chunked, attend_shared, is_chunked, rope)
 from laser_jax.models.config import DecoderConfig
+from laser_jax.models.layers import MLP, Dense, LayerNormNP, RMSNorm, make_norm  # noqa: F401
 
 Cache = dict[str, jax.Array]
 F32 = jnp.float32
-
-
-def _param(rngs: nnx.Rngs | None, shape, names, dtype, init="normal", cls=nnx.Param):
-    if init == "ones":
-        value = jnp.ones(shape, dtype)
-    elif init == "zeros":
-        value = jnp.zeros(shape, dtype)
-    else:
-        value = (0.02 * jax.random.normal(rngs.params(), shape, F32)).astype(dtype)
-    return cls(value, out_sharding=tuple(names), eager_sharding=False)
-
-
-class Dense(nnx.Module):
-    """x[..., *in] @ kernel[*in, *out] (+ bias[*out]); `in_names`/`out_names` are logical axes.
-
-    With LoRA (see `laser_jax.models.lora`), adds (alpha/rank) * (x @ lora_a[*in, r]) @ lora_b[r, *out].
-    """
-
-    def __init__(self, in_shape, out_shape, in_names, out_names, *, bias: bool, dtype, rngs):
-        self.n_in = len(in_shape)
-        self.in_names, self.out_names = tuple(in_names), tuple(out_names)
-        self.kernel = _param(rngs, (*in_shape, *out_shape), (*in_names, *out_names), dtype)
-        self.bias = _param(rngs, tuple(out_shape), tuple(out_names), dtype, "zeros") if bias else None
-        self.lora_a = nnx.data(None)
-        self.lora_b = nnx.data(None)
-        self.lora_scale = 0.0
-
-    def __call__(self, x):
-        y = jnp.tensordot(x, self.kernel[...].astype(x.dtype), axes=self.n_in)
-        if self.bias is not None:
-            y = y + self.bias[...].astype(y.dtype)
-        if self.lora_a is not None:
-            low = jnp.tensordot(x, self.lora_a[...].astype(x.dtype), axes=self.n_in)
-            y = y + self.lora_scale * jnp.tensordot(low, self.lora_b[...].astype(x.dtype), axes=1)
-        return y
-
-
-class RMSNorm(nnx.Module):
-    def __init__(self, dim: int, eps: float, names, *, dtype, rngs):
-        self.eps = eps
-        self.scale = _param(rngs, (dim,), names, dtype, "ones")
-
-    def __call__(self, x):
-        xf = x.astype(F32)
-        xf = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
-        return self.scale[...].astype(x.dtype) * xf.astype(x.dtype)
-
-
-class LayerNormNP(nnx.Module):
-    """OLMo's LayerNorm without weight or bias."""
-
-    def __init__(self, eps: float):
-        self.eps = eps
-
-    def __call__(self, x):
-        xf = x.astype(F32)
-        mean = jnp.mean(xf, axis=-1, keepdims=True)
-        var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
-        return ((xf - mean) * jax.lax.rsqrt(var + self.eps)).astype(x.dtype)
-
-
-def _norm(cfg: DecoderConfig, dtype, rngs):
-    if cfg.norm == "layernorm_np":
-        return LayerNormNP(cfg.norm_eps)
-    return RMSNorm(cfg.hidden_size, cfg.norm_eps, ("norm",), dtype=dtype, rngs=rngs)
-
-
-def rope(x, positions, inv_freq):
-    """Rotary embedding (HF's rotate-half layout). x [B,T,N,D], positions [B,T]."""
-    freqs = positions.astype(F32)[..., None] * inv_freq[None, None, :]
-    emb = jnp.concatenate([freqs, freqs], axis=-1)
-    cos, sin = jnp.cos(emb)[:, :, None, :].astype(x.dtype), jnp.sin(emb)[:, :, None, :].astype(x.dtype)
-    half = x.shape[-1] // 2
-    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-    return x * cos + rotated * sin
-
-
-# "auto" attention: dense [T, S] scores up to this many query-key pairs, chunked above
-DENSE_ATTENTION_MAX = 2048 * 2048
-ATTENTION_CHUNK = 512
-
-
-def _allowed(q_slots, kv_slots, kv_mask, window):
-    """[B,T,S] bool: causal (and windowed) order and real keys."""
-    rel = q_slots[:, None] - kv_slots[None, :]
-    allowed = (rel >= 0) & ((window <= 0) | (rel < window))
-    return allowed[None] & kv_mask[:, None, :]
-
-
-def is_chunked(impl: str, queries: int, keys: int) -> bool:
-    """Whether `attend` computes ``queries`` x ``keys`` attention in chunks for ``impl``."""
-    return impl == "chunked" or (impl == "auto" and queries * keys > DENSE_ATTENTION_MAX)
-
-
-def attend(q, k, v, q_slots, kv_mask, window, impl: str = "auto", chunk: int | None = None):
-    """Grouped-query attention over slots. q [B,T,H,D]; k, v [B,S,KV,D]; q_slots [T] (int);
-    kv_mask [B,S] bool; window: int scalar, 0 = full causal. `impl` (DecoderConfig.attention):
-    "dense" materialises [B,H,T,S] float32 scores; "chunked" (`attend_chunked`) never holds more
-    than [B,H,chunk,chunk]; "dot_product" calls jax.nn.dot_product_attention (XLA picks cuDNN's
-    flash attention on a GPU where it applies; on CPU it is dense); "auto" picks dense up to
-    DENSE_ATTENTION_MAX pairs per head, chunked above."""
-    b, t, h, d = q.shape
-    s = k.shape[1]
-    if is_chunked(impl, t, s):
-        return attend_chunked(q, k, v, q_slots, kv_mask, window, chunk or ATTENTION_CHUNK)
-    if impl == "dot_product":  # jax.nn.dot_product_attention: cuDNN flash attention on GPU
-        allowed = _allowed(q_slots, jnp.arange(s), kv_mask, window)[:, None]  # [B,1,T,S]
-        return jax.nn.dot_product_attention(q, k, v, mask=allowed).astype(v.dtype)
-    kvh = k.shape[2]
-    q = q.reshape(b, t, kvh, h // kvh, d)
-    scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=F32) * (d ** -0.5)
-    allowed = _allowed(q_slots, jnp.arange(s), kv_mask, window)
-    scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(F32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
-    return out.reshape(b, t, h, d)
-
-
-def attend_chunked(q, k, v, q_slots, kv_mask, window, chunk: int = ATTENTION_CHUNK):
-    """`attend` without the [T, S] scores: queries in chunks (lax.map), and per query chunk an
-    online softmax over key chunks (lax.scan: running max, normaliser and weighted sum, as in
-    flash attention), so at most [B,H,chunk,chunk] scores live at once. The same numbers as the
-    dense form up to float32 summation order, masked keys included (a row with no allowed key
-    averages all keys, as the dense softmax over finfo.min scores does)."""
-    b, t, h, d = q.shape
-    s, kvh = k.shape[1], k.shape[2]
-    g = h // kvh
-    cq, ck = min(chunk, t), min(chunk, s)
-    nq, nk = -(-t // cq), -(-s // ck)
-    lo = jnp.finfo(F32).min
-    q = jnp.pad(q, ((0, 0), (0, nq * cq - t), (0, 0), (0, 0))).reshape(b, nq, cq, kvh, g, d)
-    q_slots = jnp.pad(q_slots, (0, nq * cq - t), constant_values=-1).reshape(nq, cq)
-    pad_k = ((0, 0), (0, nk * ck - s), (0, 0), (0, 0))
-    ks = jnp.moveaxis(jnp.pad(k, pad_k).reshape(b, nk, ck, kvh, d), 1, 0)
-    vs = jnp.moveaxis(jnp.pad(v, pad_k).reshape(b, nk, ck, kvh, d), 1, 0)
-    masks = jnp.moveaxis(jnp.pad(kv_mask, ((0, 0), (0, nk * ck - s))).reshape(b, nk, ck), 1, 0)
-    kv_slots = jnp.arange(nk * ck).reshape(nk, ck)
-    scale = d ** -0.5
-
-    def one_query_chunk(args):
-        qc, qs = args  # [B,cq,KV,G,D], [cq]
-
-        def step(carry, xs):
-            m, l, acc = carry
-            kc, vc, mc, kslots = xs
-            sc = jnp.einsum("bqkgd,bskd->bkgqs", qc, kc, preferred_element_type=F32) * scale
-            allowed = _allowed(qs, kslots, mc, window) & (kslots < s)[None, None, :]
-            sc = jnp.where(allowed[:, None, None], sc, lo)
-            m_new = jnp.maximum(m, sc.max(-1))
-            p = jnp.exp(sc - m_new[..., None])
-            corr = jnp.exp(m - m_new)
-            l = l * corr + p.sum(-1)
-            acc = acc * corr[..., None] + jnp.einsum("bkgqs,bskd->bkgqd", p.astype(vc.dtype), vc,
-                                                     preferred_element_type=F32)
-            return (m_new, l, acc), None
-
-        init = (jnp.full((b, kvh, g, cq), lo, F32), jnp.zeros((b, kvh, g, cq), F32),
-                jnp.zeros((b, kvh, g, cq, d), F32))
-        (m, l, acc), _ = jax.lax.scan(step, init, (ks, vs, masks, kv_slots))
-        out = acc / l[..., None]  # l >= 1: the row's largest score contributes exp(0)
-        return jnp.moveaxis(out, 3, 1).reshape(b, cq, h, d).astype(v.dtype)
-
-    out = jax.lax.map(one_query_chunk, (jnp.moveaxis(q, 1, 0), q_slots))  # [nq,B,cq,H,D]
-    return jnp.moveaxis(out, 0, 1).reshape(b, nq * cq, h, d)[:, :t]
-
-
-def attend_shared(q, prefix_kv, prefix_valid, own_kv, own_valid):
-    """Attention of N continuations of B prompts: T queries each, over the prompt's keys (kept once
-    per prompt, not repeated per continuation) and the continuation's own keys.
-
-    q [B,N,T,H,D]; prefix_kv: k, v [B,KV,S,D]; own_kv: k, v [B,N,KV,U,D]; prefix_valid and
-    own_valid: bool, 4-D, broadcastable to [B,N,T,S] and [B,N,T,U] (which keys each query may
-    see: real tokens, causal order, sliding window). Softmax over the S + U keys in that order.
-    Returns [B,N,T,H,D]. (Scores and outputs keep the query axis T next to the keys, so that one
-    query per row, the decode step, runs as fast as a layout without T.)"""
-    b, n, t, heads, dim = q.shape
-    (kp, vp), (ko, vo) = prefix_kv, own_kv
-    kvh, s = kp.shape[1], kp.shape[2]
-    q = q.reshape(b, n, t, kvh, heads // kvh, dim)
-    scale = dim ** -0.5
-    lo = jnp.finfo(F32).min
-    s_p = jnp.einsum("bntkgd,bksd->bnkgts", q, kp.astype(q.dtype), preferred_element_type=F32) * scale
-    s_o = jnp.einsum("bntkgd,bnkud->bnkgtu", q, ko.astype(q.dtype), preferred_element_type=F32) * scale
-    s_p = jnp.where(prefix_valid[:, :, None, None], s_p, lo)
-    s_o = jnp.where(own_valid[:, :, None, None], s_o, lo)
-    probs = jax.nn.softmax(jnp.concatenate([s_p, s_o], axis=-1), axis=-1).astype(q.dtype)
-    out = (jnp.einsum("bnkgts,bksd->bnkgtd", probs[..., :s], vp.astype(q.dtype))
-           + jnp.einsum("bnkgtu,bnkud->bnkgtd", probs[..., s:], vo.astype(q.dtype)))
-    return jnp.moveaxis(out, 4, 2).reshape(b, n, t, heads, dim)
 
 
 class Attention(nnx.Module):
@@ -258,22 +75,12 @@ class Attention(nnx.Module):
         return rope(q, positions, inv_freq), rope(k, positions, inv_freq), v
 
 
-class MLP(nnx.Module):
-    def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
-        e, f = cfg.hidden_size, cfg.intermediate_size
-        self.gate = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
-        self.up = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
-        self.down = Dense((f,), (e,), ("mlp",), ("embed",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
-
-    def __call__(self, x):
-        return self.down(jax.nn.silu(self.gate(x)) * self.up(x))
-
 
 class Block(nnx.Module):
     def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
-        self.input_norm = _norm(cfg, dtype, rngs)
+        self.input_norm = make_norm(cfg, dtype, rngs)
         self.attn = Attention(cfg, dtype=dtype, rngs=rngs)
-        self.post_norm = _norm(cfg, dtype, rngs)
+        self.post_norm = make_norm(cfg, dtype, rngs)
         self.mlp = MLP(cfg, dtype=dtype, rngs=rngs)
 
 
@@ -311,7 +118,7 @@ class Transformer(nnx.Module):
             return Block(cfg, dtype=dtype, rngs=rngs)
 
         self.layers = make_layers(rngs)
-        self.final_norm = _norm(cfg, dtype, rngs)
+        self.final_norm = make_norm(cfg, dtype, rngs)
 
     def _scan_layers(self, x, carry, xs, attention):
         """x through the stacked layers with lax.scan: `attention(attn, h, carry, layer, window, xs_i)`
@@ -367,7 +174,8 @@ class Transformer(nnx.Module):
                 k = jax.lax.dynamic_index_in_dim(k_all, layer, 0, keepdims=False).astype(q.dtype)
                 v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
                 cache_kv = (k_all, v_all)
-            return attend(q, k, v, q_slots, kv_mask, window, cfg.attention), cache_kv
+            # ATTENTION_CHUNK read here, at trace time: setting decoder.ATTENTION_CHUNK changes the chunk
+            return attend(q, k, v, q_slots, kv_mask, window, cfg.attention, ATTENTION_CHUNK), cache_kv
 
         x = self.embed(input_ids).astype(self.dtype)
         x, cache_kv = self._scan_layers(x, cache_kv, None, attention)

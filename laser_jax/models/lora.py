@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from laser_jax.models.decoder import Dense
+from laser_jax.models.layers import Dense
 
 TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from laser_jax.rewards.text import Encoded
+from laser_jax.sharding import global_batch
 
 MIN_LENGTH = 32
 
@@ -76,7 +77,6 @@ def placed(mb: MicroBatch, mesh) -> MicroBatch:
     uploads only its devices' rows); unchanged when `mesh` is None."""
     if mesh is None:
         return mb
-    from laser_jax.sharding import global_batch
 
     return dataclasses.replace(mb, ids=global_batch(mb.ids, mesh), mask=global_batch(mb.mask, mesh),
                                response_mask=global_batch(mb.response_mask, mesh))
@@ -155,7 +155,6 @@ def placed_shared(sb: SharedBatch, mesh) -> SharedBatch:
     """`placed` for a prompt-once batch (groups split over the batch axes)."""
     if mesh is None:
         return sb
-    from laser_jax.sharding import global_batch
 
     return dataclasses.replace(sb, prompt_ids=global_batch(sb.prompt_ids, mesh),
                                prompt_mask=global_batch(sb.prompt_mask, mesh),

@@ -34,12 +34,12 @@ from one base.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
 from laser_jax.data.tasks import TASK_NAMES, TASKS
+from laser_jax.errors import is_number
 from laser_jax.models import CausalLM, SequenceClassifier
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
@@ -86,7 +86,8 @@ def _number(spec: Mapping, field: str, where: str, default, cast, check, need: s
 
 
 def _finite(check):
-    return lambda v: math.isfinite(v) and check(v)
+    """`check` on a value finite in float32, the dtype scores are computed in (1e39 would be inf)."""
+    return lambda v: is_number(v) and check(v)
 
 
 def check_spec(spec: Any, *, index: int | None = None, default_task: str | None = None) -> list[str]:

@@ -53,6 +53,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from laser_jax.data import answers, ifeval
+from laser_jax.data.metrics import normalize_answer
 from laser_jax.rewards.verifier import VerifierRM, match, prompt_choices
 
 __all__ = ["RULES", "calculator", "choice_checker", "demo_rewards", "ifeval_group_share", "ifeval_rewards",
@@ -87,7 +88,6 @@ def in_context(prompt: str, response: str, gold: str | None, task: str) -> float
     """1.0 if the response's first line, normalised as LongBench normalises answers, is non-empty
     and occurs in the normalised prompt, else 0.0: a label-free grounding check for extractive
     long-context QA (it cannot tell the asked fact from a distractor in the same document)."""
-    from laser_jax.data.metrics import normalize_answer
 
     first = response.strip().split("\n")[0]
     answer = normalize_answer(first)

@@ -354,3 +354,14 @@ def test_prompt_mmlu_and_strategyqa():
         f"{REASONING_INSTRUCTION} Your final answer should be yes or no.\n"
         "Question: Is it?\nSolution: "
     )
+
+
+def test_a_bool_is_refused_where_an_integer_is_required():
+    """True is not the count 1: load_task's limit and split_examples' sizes refuse it, naming the field."""
+    with pytest.raises(DataError, match=r"limit must be a non-negative integer or None, got True \(config.data.limit\)"):
+        load_task("demo", split="test", seed=0, limit=True)
+    examples = load_task("demo", split="test", seed=0)
+    with pytest.raises(DataError, match=r"split sizes \[True, None\] must be numbers .* not \[True\]"):
+        split_examples(examples, (True, None))
+    with pytest.raises(DataError, match=r"split sizes \[True, False\]"):
+        split_examples(examples, (True, False))  # was read as the fractions 1.0 and 0.0

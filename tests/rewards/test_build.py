@@ -62,6 +62,17 @@ def test_errors_name_the_field(spec, match):
         build_reward_model(spec, index=2)
 
 
+@pytest.mark.parametrize("spec, field", [
+    ({"kind": "verifier", "task": "gsm8k", "noise": 1e39}, "noise"),
+    ({"kind": "verifier", "task": "gsm8k", "noise_sigma": 1e39}, "noise_sigma"),
+    ({"kind": "implicit_dpo", "path": "x", "ref_path": "y", "beta": 1e39}, "beta"),
+])
+def test_a_number_infinite_in_float32_is_refused_by_name(spec, field):
+    """1e39 is finite as a Python float but inf in float32, the dtype scores are computed in."""
+    with pytest.raises(ValueError, match=rf"rewards\[2\]\.{field}=1e\+39 must be"):
+        build_reward_model(spec, index=2)
+
+
 def test_errors_that_need_a_checkpoint(lm_dirs, classifier_dirs):
     lm0, cls0 = str(lm_dirs[0][0]), str(classifier_dirs[0][0])
     cache = ModelCache()
