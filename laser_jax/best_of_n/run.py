@@ -23,6 +23,7 @@ from ml_collections import ConfigDict
 
 from laser_jax import outputs
 from laser_jax.bandit import selectors
+from laser_jax.bandit.methods import is_method
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
 from laser_jax.config import ConfigError
@@ -60,7 +61,7 @@ def check_replay(r: ConfigDict, rm_names: list[str]) -> list[str]:
         if m.startswith("fixed:"):
             if m[6:] not in rm_names:
                 problems.append(f"replay.methods: {m!r} names no reward model (rewards: {rm_names})")
-        elif m not in rp.METHODS:
+        elif m not in rp.METHODS and not is_method(m):  # laser_per_prompt: an alias (bandit/methods.py)
             problems.append(f"replay.methods: unknown method {m!r}; methods: {', '.join(rp.METHODS)}, "
                             "fixed:<rm>")
     return problems
