@@ -15,7 +15,8 @@ finished methods and resumes an interrupted one). Methods:
   ensemble    every RM scores every sample; per-RM standardised scores averaged
   agreement   every RM scores; only the pairs a strict majority of the RMs order alike train
   online_ensemble  every RM scores, weighted by Hedge weights learned from the bandit reward
-  exp3, thompson, laser_per_prompt, fixed:<rm name>   also available
+  exp3, thompson, laser_per_query (alias laser_per_prompt), fixed:<rm name>   also available
+  (bandit/methods.py: the table of methods compare and best-of-n share)
 
 Writes WORKDIR/results.json (every number below), WORKDIR/table.md, WORKDIR/accuracy.png
 (accuracy per method and task family) and WORKDIR/arms_by_family.png (LASeR's RM choices per
@@ -35,6 +36,8 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
+from laser_jax.bandit import methods as method_table
+
 FLAGS = flags.FLAGS
 
 
@@ -47,6 +50,7 @@ def define_flags() -> None:
 
 LABELS = {"before": "SFT (before training)", "best": "Best RM", "random": "Random RM", "sequential": "Sequential",
           "ensemble": "RM score ensemble", "laser": "LASeR", "exp3": "Exp3", "laser_per_prompt": "LASeR (per prompt)",
+          "laser_per_query": "LASeR (per prompt)",
           "agreement": "RM agreement ensemble", "thompson": "Thompson sampling",
           "online_ensemble": "Online ensemble (Hedge)"}
 log = logging.getLogger("laser_jax")
@@ -62,8 +66,11 @@ def method_config(base, method: str, best_arm: int | None, names: list[str]):
         if name not in names:
             raise ValueError(f"--methods: {method!r} names no reward model (have {names})")
         c.selector, c.selector_args.arm = "fixed", names.index(name)
-    elif method == "laser_per_prompt":
-        c.selector, c.selector_args.per_prompt = "laser", True
+    elif method_table.is_method(method) and not method_table.METHODS[method_table.canonical(method)].prior:
+        m = method_table.METHODS[method_table.canonical(method)]  # bandit/methods.py: selector + overrides
+        c.selector = m.selector
+        for k, v in m.hparams.items():
+            c.selector_args[k] = v
     else:
         c.selector = method
     return c

@@ -20,6 +20,8 @@ import numpy as np
 from flax import struct
 
 from laser_jax.bandit import normalise as norm
+from laser_jax.bandit import selector as sel
+from laser_jax.bandit.selector import GAMMA, HISTORY
 
 
 @struct.dataclass
@@ -101,3 +103,44 @@ def update(state: Exp3State, arm, raw_reward, gamma, probs_at_select=None):
 probs_jit = jax.jit(probs)
 select_jit = jax.jit(select)
 update_jit = jax.jit(update)
+
+
+# ----------------------------------------------------------------------------- the exp3 selector
+
+
+@struct.dataclass
+class Exp3SelectorState:
+    counts: jax.Array
+    bandit: exp3_lib.Exp3State
+    gamma: jax.Array  # float32 scalar, traced
+    last_probs: jax.Array  # [K], the distribution the current arm was drawn from
+
+
+def _exp3_select(state: Exp3SelectorState, contexts, key, step):
+    del step
+    arm, p = select(state.bandit, key, state.gamma)
+    weights = sel.one_hot_batch(arm, sel.batch_size(contexts), state.bandit.num_arms)
+    return weights, state.replace(last_probs=p)
+
+
+def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward, agreement=None):
+    del agreement
+    sel.check_weights(weights, contexts, state.bandit.num_arms)
+    raw = sel.scalar_reward(raw_reward, "exp3")
+    arm = sel.chosen_arms(weights)[0]
+    bandit, info = update(state.bandit, arm, raw, state.gamma, state.last_probs)
+    used = sel.arm_counts(weights)
+    info = dict(info, arm_counts=used)
+    return state.replace(bandit=bandit, counts=state.counts + used), info
+
+
+@sel.register("exp3", select=_exp3_select, update=_exp3_update, args=(GAMMA, HISTORY))
+def _exp3_init(key, num_arms, dim, *, gamma, history_size, normalise):
+    del key, dim
+    if not GAMMA.check(gamma, num_arms):
+        raise ValueError(f"selector 'exp3': gamma (exploration rate) must be in (0, 1], "
+                         f"got {gamma!r}.")
+    bandit = init(num_arms, history_size=history_size, normalise=normalise)
+    g = jnp.asarray(gamma, jnp.float32)
+    return Exp3SelectorState(counts=sel.zeros_counts(num_arms), bandit=bandit, gamma=g,
+                             last_probs=probs(bandit, g))

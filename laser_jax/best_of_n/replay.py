@@ -27,12 +27,14 @@ test queries frozen (a selector with an ``exploit`` rule, e.g. thompson, routes 
 posterior mean, no sampling); with ``nll`` it keeps learning on the test queries too. Only test
 queries are reported.
 
-Methods (``METHODS``; ``fixed:<rm>`` for every RM):
-  laser            LinUCB (selectors.py) on the mean context of B queries, one RM per step.
-  laser_per_query  LinUCB choosing one RM per query from its own context (per-prompt rewards).
-  thompson         linear Thompson sampling on LinUCB's state (selectors.py), one RM per step.
+Methods (``METHODS``: bandit/methods.py's table plus best and the references; ``fixed:<rm>`` for
+every RM):
+  laser            LinUCB (bandit/linear.py) on the mean context of B queries, one RM per step.
+  laser_per_query  LinUCB choosing one RM per query from its own context (per-prompt rewards;
+                   alias laser_per_prompt, compare's spelling).
+  thompson         linear Thompson sampling on LinUCB's state (bandit/linear.py), one RM per step.
   laser_prior, thompson_prior
-                   the same from an offline prior (selectors._linear_prior): before the stream,
+                   the same from an offline prior (bandit/linear.py _linear_prior): before the stream,
                    every arm learns every calibration query's context with its RM's own answer's
                    reward (full information, which the labelled calibration stream allows); the
                    calibration steps then teach nothing more. (BayesianRouter, arXiv 2510.02850,
@@ -61,12 +63,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from laser_jax.bandit import selectors as sel_lib
+from laser_jax.bandit import make_selector
+from laser_jax.bandit import methods as method_table
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
-SELECTOR_METHODS = ("laser", "laser_per_query", "thompson", "laser_prior", "thompson_prior", "random",
-                    "sequential", "ensemble", "agreement", "online_ensemble", "exp3")
+SELECTOR_METHODS = tuple(method_table.METHODS)  # bandit/methods.py; laser_per_prompt: an alias
 VOTE_WEIGHT = 100.0  # agreement: one vote outweighs the mean standardised score (|mean z| <= sqrt(n - 1))
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
@@ -139,22 +141,18 @@ def standardise_scores(scores: np.ndarray) -> np.ndarray:
     return np.where(ok, z, -np.inf).astype(np.float32)
 
 
-def _selector_for(method: str, rm_names, hparams: dict):
-    """(registry name, hparams) of a selector-backed method."""
-    if method.startswith("fixed:"):
-        rm = method.split(":", 1)[1]
-        if rm not in rm_names:
-            raise ValueError(f"method {method!r}: no reward model named {rm!r}; "
-                             f"reward models: {', '.join(rm_names)}")
-        return "fixed", {"arm": list(rm_names).index(rm)}
-    if method == "laser_per_query":
-        return "laser", {**hparams.get("laser", {}), "per_prompt": True}
-    if method in ("laser_prior", "thompson_prior"):
-        base = method.split("_")[0]
-        return base, dict(hparams.get(base, {}))
-    if method in SELECTOR_METHODS:
-        return method, dict(hparams.get(method, {}))
-    raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}, fixed:<rm>")
+def _selector_for(method: str, rm_names, hparams: dict) -> method_table.Method:
+    """The selector of a selector-backed method (bandit/methods.py), its hparams merged over
+    ``hparams[selector]``."""
+    m = method_table.method_selector(method, rm_names)
+    if m is None and method.startswith("fixed:"):
+        raise ValueError(f"method {method!r}: no reward model named {method.split(':', 1)[1]!r}; "
+                         f"reward models: {', '.join(rm_names)}")
+    if m is None:
+        raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}, fixed:<rm>")
+    if m.selector == "fixed":
+        return m
+    return dataclasses.replace(m, hparams={**hparams.get(m.selector, {}), **m.hparams})
 
 
 def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +221,7 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             used = weights > 0  # [B, K]
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
             combined = jnp.sum(jnp.where(used[:, :, None], weights[:, :, None] * zq, 0.0), 1)
-            if selector.combine == "majority":  # most RMs' first choice, ties by summed score
+            if selector.majority:  # most RMs' first choice, ties by summed score
                 top = jnp.max(jnp.where(used[:, :, None], zq, -jnp.inf), -1, keepdims=True)
                 votes = jnp.sum(used[:, :, None] & (zq == top) & jnp.isfinite(zq), axis=1)
                 combined = votes * VOTE_WEIGHT + combined
@@ -233,7 +231,7 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
             nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
             per_query = m if reward == "gold" else -nl
-            if selector.hparams.get("per_prompt", False):
+            if selector.per_prompt:
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
@@ -313,11 +311,11 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     for method in needed:
         if method in ("best",) + REFERENCES:
             continue
-        name, hp = _selector_for(method, tables.rm_names, hparams)
-        selector = sel_lib.make_selector(name, **hp)
+        spec = _selector_for(method, tables.rm_names, hparams)
+        selector = make_selector(spec.selector, **spec.hparams)
         m, arm, *state = _replay_orders(selector, *args, reward=reward, batch=batch,
                                         learn_on_test=(reward == "nll"), keep_state=keep_state,
-                                        prior=n_cal if method.endswith("_prior") else 0)
+                                        prior=n_cal if spec.prior else 0)
         out[method] = _by_query(method, np.asarray(m), np.asarray(arm), idx, test_ids, calib_ids)
         if keep_state:
             out[method] = dataclasses.replace(out[method], state=jax.device_get(state[0]))

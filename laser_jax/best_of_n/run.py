@@ -31,6 +31,7 @@ from laser_jax.data.tasks import get_task
 
 log = logging.getLogger("laser_jax")
 
+
 def validate(c) -> RunConfig:
     """The typed config of this setting: one ConfigError listing every problem of the sections it
     reads (training's own fields are not read here, but training.batch_size: queries per sampling batch)."""

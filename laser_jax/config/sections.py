@@ -281,7 +281,8 @@ class ReplaySection(Section):
     noise_sigma: float = 1.0
 
     def check_with(self, rm_names: list[str]) -> list[str]:
-        from laser_jax.best_of_n import replay as rp  # the method and reward registries: see the docstring
+        from laser_jax.bandit.methods import is_method  # the method and reward registries: see the docstring
+        from laser_jax.best_of_n import replay as rp
 
         problems = []
         if self.noise_rm and self.noise_rm not in rm_names:
@@ -297,7 +298,7 @@ class ReplaySection(Section):
             if m.startswith("fixed:"):
                 if m[6:] not in rm_names:
                     problems.append(f"replay.methods: {m!r} names no reward model (rewards: {rm_names})")
-            elif m not in rp.METHODS:
+            elif m not in rp.METHODS and not is_method(m):  # laser_per_prompt: an alias (bandit/methods.py)
                 problems.append(f"replay.methods: unknown method {m!r}; methods: {', '.join(rp.METHODS)}, "
                                 "fixed:<rm>")
         return problems
