@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from laser_jax.models.config import CheckpointError
+from laser_jax.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("laser_jax")
 
@@ -40,7 +40,7 @@ STATE_LAYOUT = 3
 class Checkpointer:
     def __init__(self, directory: Path, keep: int = 2):
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
+            raise ConfigError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
                              "every checkpoint)")
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
