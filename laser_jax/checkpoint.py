@@ -20,14 +20,17 @@ structure. A checkpoint of another layout is not damaged, only unreadable by thi
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
-from laser_jax.models.config import CheckpointError
+from laser_jax.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("laser_jax")
 
@@ -37,10 +40,32 @@ log = logging.getLogger("laser_jax")
 STATE_LAYOUT = 3
 
 
+@contextlib.contextmanager
+def _abandoned_reads_collected(step: int):
+    """A restore that fails part-way leaves orbax's other read coroutines / futures unfinished;
+    when they are collected Python prints "Exception ignored in: <coroutine ...> Traceback ..."
+    blocks that look like a crash although the fallback worked. While restoring (and one garbage
+    collection after), such unraisable exceptions are collected and logged as one debug line."""
+    ignored: list[str] = []
+    previous = sys.unraisablehook
+
+    def collect(unraisable):
+        ignored.append(f"{type(unraisable.exc_value).__name__}: {unraisable.exc_value}"[:200])
+
+    sys.unraisablehook = collect
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
+        if ignored:
+            log.debug("checkpoint %d: %d abandoned read(s) ended with %s", step, len(ignored), "; ".join(ignored))
+
+
 class Checkpointer:
     def __init__(self, directory: Path, keep: int = 2):
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
+            raise ConfigError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
                              "every checkpoint)")
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
@@ -77,7 +102,8 @@ class Checkpointer:
             # outside the try: a target that cannot be built is a config error, not a damaged file
             target = abstract_state if target_for is None or meta is None else target_for(meta)
             try:
-                state, meta = self.restore(step, target)
+                with _abandoned_reads_collected(step):
+                    state, meta = self.restore(step, target)
                 return state, meta, step
             except Exception as e:  # noqa: BLE001 - orbax raises many types for damaged files
                 bad = self.directory / str(step)

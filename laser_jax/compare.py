@@ -32,11 +32,26 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
 from laser_jax.bandit import methods as method_table
+from laser_jax import stats
+from laser_jax.batch import family
+from laser_jax.config import ConfigError
+from laser_jax.data.tasks import TASKS
+from laser_jax.launch import (configure_logging, enable_compilation_cache, maybe_initialize_distributed,
+                              refuse_file_as_directory, run_app, run_command)
+from laser_jax.models.cache import ModelCache
+from laser_jax.outputs import read_jsonl, write_json
+from laser_jax.plots import plot_accuracy, plot_arms_by_family, plot_seed_intervals
+from laser_jax.training import train
+from laser_jax.training.feedback import response_correct
+from laser_jax.training.runtime import build_runtime, init_state
+from laser_jax.training.step import encode, sample_batch, score_samples
+from laser_jax.training.validation import validate
 
 FLAGS = flags.FLAGS
 
@@ -95,13 +110,6 @@ def calibrate_best_rm(config, workdir: Path, per_family: int = 4, cache=None) ->
     """Sample from the initial policy on a few training prompts per family (as a training step
     samples them), score with every RM, and rank the RMs by pairwise ranking accuracy against
     answer correctness."""
-    import jax
-
-    from laser_jax.batch import family
-    from laser_jax.training.feedback import response_correct
-    from laser_jax.training.runtime import build_runtime, init_state
-    from laser_jax.training.step import encode, sample_batch, score_samples
-
     rt, params = build_runtime(config, workdir, cache)
     state = init_state(rt, params)
     chosen, seen = [], {}
@@ -152,69 +160,6 @@ def table(rows: list[dict], families: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_accuracy(rows, families, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = families + ["avg"]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    width = 0.8 / len(rows)
-    for i, r in enumerate(rows):
-        ax.bar(np.arange(len(cols)) + i * width, [100 * r["accuracy"].get(c, np.nan) for c in cols], width,
-               label=r["label"])
-    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, cols)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy after training, per task family")
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_seed_intervals(rows, path: Path) -> None:
-    """Mean accuracy over seeds per method with its 95 % interval, and each seed's accuracy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(rows)))
-    for i, r in enumerate(rows):
-        st = r["seeds"]
-        ax.errorbar(100 * st["mean"], i, xerr=[[100 * (st["mean"] - st["ci95"][0])], [100 * (st["ci95"][1] - st["mean"])]],
-                    fmt="o", color="C0", capsize=4)
-        ax.scatter([100 * v for v in st["per_seed"]], [i] * len(st["per_seed"]), color="C1", s=12, zorder=3)
-    ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
-    ax.set_xlabel("test accuracy (%): mean over seeds, 95 % interval (blue); each seed (orange)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_arms_by_family(metrics_path: Path, names: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    recs = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
-    fams = sorted({r.get("family", "all") for r in recs})
-    fig, axes = plt.subplots(len(fams), 1, figsize=(8, 1.6 + 1.4 * len(fams)), sharex=True, squeeze=False)
-    for ax, f in zip(axes[:, 0], fams):
-        rs = [r for r in recs if r.get("family", "all") == f]
-        ax.scatter([r["step"] for r in rs], [r["arm"] for r in rs], s=25)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_ylim(-0.5, len(names) - 0.5)
-        ax.set_title(f"family: {f}", fontsize=9)
-    axes[-1, 0].set_xlabel("training step")
-    fig.suptitle("LASeR: reward model chosen at each step, per task family")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 # ------------------------------------------------------------------------------------ run
 
 
@@ -234,11 +179,9 @@ def question_matrix(paths: list[Path]) -> tuple[list[str], np.ndarray]:
 def seed_statistics(correct: np.ndarray, reference: np.ndarray | None, *, resamples: int = 2000,
                     seed: int = 0) -> dict:
     """Mean accuracy over seeds and test questions, with a percentile-bootstrap 95 % interval over
-    questions of the per-question means over seeds (best_of_n/stats.py, the same rule as the
+    questions of the per-question means over seeds (laser_jax/stats.py, the same rule as the
     best-of-n replay's orders); per seed; and, against ``reference`` [S, Q] (best), the paired
     difference with its interval and the share of resamples above 0."""
-    from laser_jax.best_of_n import stats
-
     q = correct.mean(axis=0)
     out = {"mean": float(q.mean()), "ci95": list(stats.bootstrap_ci(q, resamples=resamples, seed=seed)),
            "per_seed": correct.mean(axis=1).tolist()}
@@ -268,14 +211,6 @@ def run_dir(workdir: Path, method: str, k: int, seeds: int) -> Path:
 
 
 def compare(base, workdir: Path, methods: list[str], seeds: int = 1) -> tuple[int, dict]:
-    from laser_jax.models.cache import ModelCache
-    from laser_jax.outputs import write_json
-    from laser_jax.training import train
-    from laser_jax.training.validation import validate
-
-    from laser_jax.config import ConfigError
-    from laser_jax.data.tasks import TASKS
-
     if base.data.task in TASKS and not TASKS[base.data.task].has_gold:
         raise ConfigError(f"data.task={base.data.task!r} has no gold answers, and the comparison reports "
                           "accuracy; train each method with python -m laser_jax.main and compare their answers "
@@ -339,7 +274,7 @@ def compare(base, workdir: Path, methods: list[str], seeds: int = 1) -> tuple[in
     if seeds > 1:
         plot_seed_intervals(rows[1:], workdir / "accuracy_seeds.png")
     if "laser" in methods:
-        plot_arms_by_family(run_dir(workdir, "laser", 0, seeds) / "metrics.jsonl", names,
+        plot_arms_by_family(read_jsonl(run_dir(workdir, "laser", 0, seeds) / "metrics.jsonl"), names,
                             workdir / "arms_by_family.png")
     print(text)
     return 0, summary
@@ -347,8 +282,6 @@ def compare(base, workdir: Path, methods: list[str], seeds: int = 1) -> tuple[in
 
 def run(argv) -> int:
     del argv
-    from laser_jax.launch import configure_logging, input_errors
-
     configure_logging()
     if FLAGS.config is None or not FLAGS.workdir:
         print("error: --config and --workdir are required", file=sys.stderr)
@@ -359,32 +292,30 @@ def run(argv) -> int:
     if bad or not methods:
         print(f"error: --methods {bad or methods} not among {sorted(known)} or fixed:<rm name>", file=sys.stderr)
         return 2
-    from laser_jax.launch import enable_compilation_cache, maybe_initialize_distributed
+    names = [r.get("name") for r in FLAGS.config.rewards or []]
+    unnamed = [m for m in methods if m.startswith("fixed:") and m.split(":", 1)[1] not in names]
+    if unnamed:
+        print(f"error: --methods {unnamed} name no reward model (the config's rewards: {names})", file=sys.stderr)
+        return 2
+    if FLAGS.seeds < 1:
+        print(f"error: --seeds={FLAGS.seeds} must be >= 1", file=sys.stderr)
+        return 2
 
-    maybe_initialize_distributed()
-    enable_compilation_cache()
-    try:
-        if FLAGS.seeds < 1:
-            print(f"error: --seeds={FLAGS.seeds} must be >= 1", file=sys.stderr)
-            return 2
+    def body() -> int:
+        refuse_file_as_directory("--workdir", FLAGS.workdir)
+        maybe_initialize_distributed()
+        enable_compilation_cache()
         code, _ = compare(FLAGS.config, Path(FLAGS.workdir), methods, seeds=FLAGS.seeds)
-    except input_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror or e}; choose a writable --workdir",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C outside a training loop (evaluation, calibration) or a second one
-        code = 130
-    if code:
-        print(f"interrupted; rerun the same command to resume ({FLAGS.workdir})", file=sys.stderr)
-    return code
+        if code:  # a training run stopped by SIGINT / SIGTERM after checkpointing
+            print(f"interrupted; rerun the same command to resume ({FLAGS.workdir})", file=sys.stderr)
+        return code
+
+    # Ctrl-C outside a training loop (evaluation, calibration) or a second one
+    return run_command(body, workdir=FLAGS.workdir,
+                       interrupted=f"interrupted; rerun the same command to resume ({FLAGS.workdir})")
 
 
 def main():
-    from laser_jax.launch import run_app
-
     run_app(define_flags, run)
 
 

@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 
+from laser_jax.launch import run_command
 from laser_jax.models import flax_ckpt
 from laser_jax.models.config import CheckpointError
 from laser_jax.models.loading import load_pretrained, load_tokenizer, resolve
@@ -38,14 +39,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-tokenizer", action="store_true", help="do not copy the tokenizer")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    try:
+
+    def body() -> int:
         out = convert(args.src, args.dst, dtype=args.dtype, overwrite=args.overwrite,
                       with_tokenizer=not args.no_tokenizer)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
-    return 0
+        print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+        return 0
+
+    return run_command(body, io_hint="choose a writable destination")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Runs (or, on a workdir that holds a checkpoint, resumes) LASeR training with evaluation before
 and after. Exit codes: 0 done (or stopped by training.stop_after), 2 bad config / data / model,
-1 the training diverged (a non-finite loss; nothing of that step saved), 130 / 143 interrupted by SIGINT / SIGTERM after checkpointing (rerun the same command to resume).
+1 the training diverged (a non-finite loss; nothing of that step saved) or a bug in laser_jax (its
+traceback in WORKDIR/error.log), 130 / 143 interrupted by SIGINT / SIGTERM after checkpointing (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import sys
 
 from absl import flags
 from ml_collections import config_flags
+
+from laser_jax.data.tasks import TASKS
+from laser_jax.launch import (configure_logging, enable_compilation_cache, maybe_initialize_distributed,
+                              refuse_file_as_directory, run_app, run_command)
+from laser_jax.training import train
 
 FLAGS = flags.FLAGS
 
@@ -25,8 +31,6 @@ def format_results(results: dict) -> str:
     acc_b, acc_a = results.get("accuracy_before"), results.get("accuracy_after")
     fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
     lines = [f"task {results['task']}  selector {results['selector']}  steps {results['steps']}"]
-    from laser_jax.data.tasks import TASKS
-
     task = TASKS.get(results["task"])
     if task is not None and not task.has_gold:
         lines.append(f"no gold answers: {results['test_examples']} test responses in eval_after.jsonl (with "
@@ -52,8 +56,6 @@ def format_results(results: dict) -> str:
 
 def run(argv) -> int:
     del argv
-    from laser_jax.launch import configure_logging, input_errors
-
     configure_logging()
     if FLAGS.config is None:
         print("error: --config is required, e.g. --config configs/gsm8k.py", file=sys.stderr)
@@ -61,44 +63,33 @@ def run(argv) -> int:
     if not FLAGS.workdir:
         print("error: --workdir is required (checkpoints and results go there; rerun to resume)", file=sys.stderr)
         return 2
-    from laser_jax.launch import enable_compilation_cache, maybe_initialize_distributed
+    workdir = FLAGS.workdir
 
-    maybe_initialize_distributed()
-    enable_compilation_cache()
-    from laser_jax.training import train
-    from laser_jax.training.loop import TrainingDiverged
-
-    try:
-        results = train(FLAGS.config, FLAGS.workdir)
-    except input_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a workdir that cannot be created or written, a full disk
-        print(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror or e}; choose a writable --workdir "
-              "(a run stopped by a full disk resumes from its last checkpoint)", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # a second Ctrl-C, or one before the training loop: the last checkpoint stands
-        print(f"interrupted; rerun the same command to resume from the last checkpoint in {FLAGS.workdir}",
-              file=sys.stderr)
-        return 130
-    if results["status"] == "interrupted":
-        print(f"interrupted at step {results['steps']}/{results['total_steps']}; checkpoint saved in "
-              f"{FLAGS.workdir}; rerun the same command to resume", file=sys.stderr)
-        return 128 + int(results["signal"])
-    if results["status"] == "stopped":
-        print(f"stopped at step {results['steps']}/{results['total_steps']} (training.stop_after); rerun the "
-              "same command to continue")
+    def body() -> int:
+        refuse_file_as_directory("--workdir", workdir)
+        maybe_initialize_distributed()
+        enable_compilation_cache()
+        results = train(FLAGS.config, workdir)
+        if results["status"] == "interrupted":
+            print(f"interrupted at step {results['steps']}/{results['total_steps']}; checkpoint saved in "
+                  f"{workdir}; rerun the same command to resume", file=sys.stderr)
+            return 128 + int(results["signal"])
+        if results["status"] == "stopped":
+            print(f"stopped at step {results['steps']}/{results['total_steps']} (training.stop_after); rerun "
+                  "the same command to continue")
+            return 0
+        print(format_results(results))
         return 0
-    print(format_results(results))
-    return 0
+
+    # a second Ctrl-C, or one before the training loop: the last checkpoint stands
+    return run_command(body, workdir=workdir,
+                       interrupted=f"interrupted; rerun the same command to resume from the last checkpoint in "
+                                   f"{workdir}",
+                       io_hint="choose a writable --workdir (a run stopped by a full disk resumes from its last "
+                               "checkpoint)")
 
 
 def main():
-    from laser_jax.launch import run_app
-
     run_app(define_flags, run)
 
 

@@ -26,6 +26,7 @@ from flax import nnx
 
 from laser_jax.config import from_config
 from laser_jax import sharding as shd
+from laser_jax.launch import load_config_file, run_command
 from laser_jax.models import decoder as D
 from laser_jax.models.config import DecoderConfig
 from laser_jax.models.lora import add_lora
@@ -136,15 +137,12 @@ def main(argv=None) -> int:
     except (ValueError, AssertionError):
         print(f"error: --meshes {args.meshes!r}: give sizes like 1x8x1,2x4x1 (data x fsdp x tensor)", file=sys.stderr)
         return 2
-    from laser_jax.launch import load_config_file
 
-    try:
-        config = load_config_file(args.config)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(table(config, meshes))
-    return 0
+    def body() -> int:
+        print(table(load_config_file(args.config), meshes))
+        return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, results.json, arm plot,
-reward-model use per prompt category (rm_by_category.md, arms_by_category.png).
+"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, results.json, reward-model
+use per prompt category (rm_by_category.md, arms_by_category.png: `plots.plot_rm_use`); valid JSON
+only (`json_text`: non-finite numbers as null), and the readers of what was written (`read_json`,
+`read_jsonl`: a damaged file named, a torn last line dropped).
 
 Only process 0 writes. Every file is written atomically (temp file + rename) except the
 append-only metrics log, which a resumed run first trims back to its checkpoint's step.
@@ -8,6 +10,7 @@ append-only metrics log, which a resumed run first trims back to its checkpoint'
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -15,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from laser_jax.errors import ConfigError, DataError
+from laser_jax.plots import plot_rm_use
+
+log = logging.getLogger("laser_jax")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -38,16 +46,67 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float (NaN, +-inf; Python or numpy) as None and numpy values
+    as Python ones, so that it writes as valid JSON (which has no NaN / Infinity)."""
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    if isinstance(data, np.ndarray):
+        return json_safe(data.tolist())
+    if isinstance(data, (np.floating, np.integer, np.bool_)):
+        data = data.item()
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
+def json_text(data: Any, **kw) -> str:
+    """Valid JSON of ``data`` (`json_safe`: non-finite numbers as null; other objects as str)."""
+    return json.dumps(json_safe(data), allow_nan=False, default=str, **kw)
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n")
+    write_text_atomic(path, json_text(data, indent=2) + "\n")
+
+
+def read_json(path: Path, *, hint: str = "restore it, or choose another --workdir") -> Any:
+    """A JSON file laser_jax wrote; a damaged one is a DataError naming it and what to do (``hint``)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is damaged ({e}); {hint}") from None
+
+
+def read_jsonl(path: Path, *, hint: str = "restore it, or choose another --workdir") -> list[dict]:
+    """The records of a JSONL file laser_jax appended to. A last line that does not parse (torn by
+    a crash during the append) is dropped with a warning; a damaged line before it is a DataError
+    naming the file and line (``hint``: what to do)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is damaged ({e}); {hint}") from None
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    records = []
+    for i, (n, line) in enumerate(numbered):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(numbered) - 1:
+                log.warning("%s:%d: the last line is incomplete (a crash while it was written); dropped it",
+                            path, n)
+                break
+            raise DataError(f"{path}:{n} is damaged ({e}); {hint}") from None
+    return records
 
 
 def saved_record(path: Path, now: Any, *, write: bool = True, hint: str = "") -> Any:
     """A workdir's identity record (config.json, data.json, collect_config.json): on the first run
     writes ``now`` there (when ``write``: process 0) and returns None; later returns what was
     saved. A damaged file is a ConfigError naming it (``hint``: what it records), kept as it is."""
-    from laser_jax.config import ConfigError
-
     path = Path(path)
     if not path.exists():
         if write:
@@ -59,20 +118,6 @@ def saved_record(path: Path, now: Any, *, write: bool = True, hint: str = "") ->
         raise ConfigError(f"{path} is damaged ({e}){hint}; restore it, or choose another --workdir") from None
 
 
-def _plain(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
-def _finite(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 class MetricsLog:
     """metrics.jsonl: one JSON object per training step, and the TensorBoard scalars."""
 
@@ -82,12 +127,9 @@ class MetricsLog:
         self.writer = None
         if not enabled:
             return
-        if self.path.exists():  # drop steps a killed run logged after its last checkpoint
-            keep = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= resume_step]
-            tmp = self.path.with_name("metrics.jsonl.tmp")
-            tmp.write_text("".join(line + "\n" for line in keep))
-            os.replace(tmp, self.path)
+        if self.path.exists():  # drop steps a killed run logged after its last checkpoint (and a torn line)
+            keep = [r for r in self._records() if r.get("step", 0) <= resume_step]
+            write_text_atomic(self.path, "".join(json_text(r) + "\n" for r in keep))
         if tensorboard:
             from tensorboardX import SummaryWriter
 
@@ -96,18 +138,18 @@ class MetricsLog:
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
-        clean = {k: _finite(v) for k, v in record.items()}
         with open(self.path, "a") as f:
-            f.write(json.dumps(clean, default=_plain) + "\n")
+            f.write(json_text(record) + "\n")
         if self.writer is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k != "step":
                     self.writer.add_scalar(k, v, record["step"])
 
     def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return self._records() if self.path.exists() else []
+
+    def _records(self) -> list[dict]:
+        return read_jsonl(self.path, hint="remove that line (or the file, to lose the run's metrics) and rerun")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -122,33 +164,6 @@ def arm_count_matrix(records: list[dict], num_arms: int) -> np.ndarray:
         row = np.asarray(r["arm_counts"], np.int64)[:num_arms]
         out[i, :len(row)] = row
     return out
-
-
-def plot_arms(records: list[dict], arm_names: list[str], path: Path, title: str = "") -> None:
-    """PNG: the arm(s) chosen at each step (top) and cumulative choices per arm (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["step"] for r in records]
-    counts = arm_count_matrix(records, len(arm_names)).astype(float)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
-    for k, name in enumerate(arm_names):
-        used = [s for s, c in zip(steps, counts) if c[k] > 0]
-        top.scatter(used, [k] * len(used), s=12, label=name)
-        bottom.plot(steps, np.cumsum(counts[:, k] > 0) if len(counts) else [], label=name)
-    top.set_yticks(range(len(arm_names)), arm_names)
-    top.set_ylabel("reward model")
-    top.set_title(title or "reward model chosen per step")
-    bottom.set_xlabel("training step")
-    bottom.set_ylabel("steps using the RM (cumulative)")
-    bottom.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------ reward-model use per category
@@ -206,42 +221,6 @@ def rm_use_table(use: dict, arm_names: list[str], title: str = "") -> str:
             "steps with prompts of the category):", ""]
     out += table("steps", False)
     return "\n".join(out) + "\n"
-
-
-def plot_rm_use(use: dict, arm_names: list[str], path: Path, title: str = "") -> None:
-    """PNG: per category, one horizontal bar split into the shares of its prompts each RM ranked
-    (the paper's figure of RM use per WildChat category), labelled with the prompt counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cats = use["categories"]
-    counts = np.array([[use["prompts"][c][n] for n in arm_names] for c in cats], float).reshape(len(cats),
-                                                                                              len(arm_names))
-    totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.5 * max(len(cats), 1)))
-    left = np.zeros(len(cats))
-    colours = plt.get_cmap("tab10")
-    for k, name in enumerate(arm_names):
-        ax.barh(range(len(cats)), shares[:, k], left=left, color=colours(k % 10), label=name)
-        for i, (s, n) in enumerate(zip(shares[:, k], counts[:, k])):
-            if s >= 0.08:
-                ax.text(left[i] + s / 2, i, f"{int(n)}", ha="center", va="center", fontsize=8)
-        left += shares[:, k]
-    ax.set_yticks(range(len(cats)), [f"{c} ({int(t)})" for c, t in zip(cats, totals[:, 0])])
-    ax.invert_yaxis()  # categories top to bottom in the table's order
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the category's prompts ranked by the reward model")
-    ax.set_title(title or "reward model used per prompt category")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="reward model",
-              title_fontsize=8)
-    fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_rm_use(records: list[dict], arm_names: list[str], workdir: Path, *, title: str = "",

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from laser_jax.launch import refuse_file_as_directory, run_command
 from laser_jax.models import decoder as D
 from laser_jax.models import params, safetensors_io
 from laser_jax.models.config import DecoderConfig
@@ -93,20 +94,6 @@ def write(path, *, kind: str = "lm", seed: int = 0, scale: float = 0.15, tok=Non
     return path
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m laser_jax.tiny", description=__doc__.split("\n\n")[0])
-    ap.add_argument("dir")
-    ap.add_argument("--kind", default="lm", choices=["lm", "classifier"])
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    print(write(args.dir, kind=args.kind, seed=args.seed))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def write_arithmetic(path, n: int = 24, seed: int = 0) -> Path:
     """A GSM8K-format .jsonl of one-step sums ("What is 3 + 4?" ... "#### 7") for smoke runs."""
     rng = np.random.default_rng(seed)
@@ -147,3 +134,22 @@ def smoke_assets(root) -> dict[str, Path]:
     if not assets["data"].exists():
         write_arithmetic(assets["data"])
     return assets
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m laser_jax.tiny", description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--kind", default="lm", choices=["lm", "classifier"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    def body() -> int:
+        refuse_file_as_directory("DIR", args.dir)
+        print(write(args.dir, kind=args.kind, seed=args.seed))
+        return 0
+
+    return run_command(body, workdir=args.dir, io_hint="choose a writable DIR")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

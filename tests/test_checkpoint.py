@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -114,3 +116,37 @@ def test_a_target_that_cannot_be_built_is_an_error_not_a_damaged_checkpoint(tmp_
         ckpt.restore_latest({"w": jnp.zeros(3)}, target_for)
     ckpt.close()
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["3"]
+
+
+@pytest.mark.parametrize("damage", ["truncate_every_file", "empty_every_file"])
+def test_damaged_fallback_prints_no_traceback(tmp_path, damage, capfd):
+    """Orbax's abandoned reads of a damaged checkpoint end in exceptions Python would print as
+    "Exception ignored ... Traceback" when they are collected: collected, not printed."""
+    target = write_three(tmp_path / "ckpt")
+    for f in _files(tmp_path / "ckpt" / "3"):
+        f.write_bytes(b"" if damage == "empty_every_file" else f.read_bytes()[: len(f.read_bytes()) // 3])
+    ckpt = Checkpointer(tmp_path / "ckpt", keep=3)
+    assert ckpt.restore_latest(target)[2] == 2
+    ckpt.close()
+    gc.collect()
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err, err[-3000:]
+
+
+def test_an_exception_left_unraisable_by_a_restore_is_collected(capfd):
+    """What the guard does, shown with a coroutine abandoned inside it (as orbax leaves them)."""
+    class Pending:
+        def __await__(self):
+            yield
+
+    async def read():
+        try:
+            await Pending()
+        finally:
+            raise OSError("read of a damaged file")
+
+    with checkpoint._abandoned_reads_collected(3):
+        coro = read()
+        coro.send(None)
+        del coro
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -1,5 +1,5 @@
-"""Summaries of replayed methods: means with bootstrap intervals over queries, paired
-differences, per-family means and RM use.
+"""Summaries of replayed methods: means with bootstrap intervals over queries (`laser_jax.stats`),
+paired differences, per-family means and RM use.
 
 Interval: each test query's metric is first averaged over the replay orders (the orders average
 out the method's own randomness: its query order, random arms, tie-breaks); the 95 % interval is
@@ -14,34 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from laser_jax.best_of_n.replay import REFERENCES, MethodResult, Tables
+from laser_jax.stats import bootstrap_ci, difference_interval, resampled_means  # noqa: F401 - also used as stats.*
 
 
 def per_query(result: MethodResult) -> np.ndarray:
     """[Qt] each test query's metric averaged over orders."""
     return result.metric.mean(axis=0)
-
-
-def resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Means of ``values`` [Q] over ``resamples`` seeded resamplings of the queries."""
-    values = np.asarray(values, np.float64)
-    idx = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
-    return values[idx].mean(axis=1)
-
-
-def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` [Q]."""
-    lo, hi = np.quantile(resampled_means(values, resamples, seed), [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def difference_interval(diff: np.ndarray, *, resamples: int = 2000,
-                        seed: int = 0) -> tuple[float, list[float], float]:
-    """(mean, [lo, hi] percentile-bootstrap 95 % interval, share of resamples above 0) of paired
-    per-query differences ``diff`` [Q]."""
-    means = resampled_means(diff, resamples, seed)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(np.mean(diff)), [float(lo), float(hi)], float((means > 0).mean())
 
 
 def paired(a: MethodResult, b: MethodResult, *, resamples: int = 2000, seed: int = 0) -> dict:

@@ -22,18 +22,29 @@ dataset = the category; skipped with a warning when two prompts have the same te
 Run names default to the workdirs' names (their last two parts when those are equal; for one
 workdir, "<name>:<eval file stem>").
 Flags may also be written with dashes (--tie-margin, --eval-file, ...).
-Exit codes: 0 done, 2 bad input (a message naming the flag or file), 130 interrupted.
+Exit codes: 0 done, 2 bad input (a message naming the flag or file), 1 a bug in laser_jax (its
+traceback in OUT/error.log), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
+import logging
 import sys
 import time
 from pathlib import Path
 
 from absl import flags
+
+from laser_jax.errors import DataError
+from laser_jax.judge import report
+from laser_jax.judge.export import write_alpaca_eval
+from laser_jax.judge.judges import build_judge, judge_pairs, parse_judge
+from laser_jax.judge.pairs import match_runs, run_file
+from laser_jax.judge.winrate import outcomes, win_rate
+from laser_jax.launch import configure_logging, refuse_file_as_directory, run_app, run_command
+from laser_jax.outputs import json_text, write_json, write_text_atomic
+from laser_jax.plots import plot_by_category
 
 FLAGS = flags.FLAGS
 MULTI_WORD = ("eval_file", "b_eval_file", "tie_margin", "batch_size", "max_prompt_tokens", "max_response_tokens",
@@ -64,8 +75,6 @@ def define_flags() -> None:
 
 
 def _names(a: Path, b: Path, a_file: str, b_file: str) -> tuple[str, str]:
-    from laser_jax.data.example import DataError
-
     a, b = a.resolve(), b.resolve()
     if a == b and a_file == b_file:
         raise DataError(f"--a and --b are the same directory ({a}) with the same evaluation file ({a_file}); "
@@ -83,16 +92,6 @@ def _names(a: Path, b: Path, a_file: str, b_file: str) -> tuple[str, str]:
 
 def judge_runs(out: Path) -> dict:
     """Everything the command does; returns judge.json's contents."""
-    import logging
-
-    from laser_jax.data.example import DataError
-    from laser_jax.judge import report
-    from laser_jax.judge.export import write_alpaca_eval
-    from laser_jax.judge.judges import build_judge, judge_pairs, parse_judge
-    from laser_jax.judge.pairs import match_runs, run_file
-    from laser_jax.judge.winrate import outcomes, win_rate
-    from laser_jax.outputs import write_json, write_text_atomic
-
     log = logging.getLogger("laser_jax")
     started = time.time()
     if FLAGS.resamples < 1:
@@ -133,8 +132,8 @@ def judge_runs(out: Path) -> dict:
                 "seconds": round(time.time() - started, 3)}
     result = report.summary(rates, judge=judge.describe(), ab=ab, ba=ba, runs=runs, settings=settings,
                             symmetric=judge.symmetric)
-    write_text_atomic(out / "judgements.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    report.plot_by_category(rates, out / "winrate_by_category.png", a=a_name, b=b_name)
+    write_text_atomic(out / "judgements.jsonl", "".join(json_text(r, ensure_ascii=False) + "\n" for r in records))
+    plot_by_category(rates, out / "winrate_by_category.png", a=a_name, b=b_name)
     write_json(out / "judge.json", result)
     return result
 
@@ -144,8 +143,6 @@ def run(argv) -> int:
         print(f"error: unexpected arguments {argv[1:]}; every input is a flag (--a, --b, --judge, --out)",
               file=sys.stderr)
         return 2
-    from laser_jax.launch import configure_logging, input_errors
-
     configure_logging()
     missing = [f"--{name}" for name in ("a", "b", "judge", "out") if not getattr(FLAGS, name)]
     if missing:
@@ -153,31 +150,33 @@ def run(argv) -> int:
               "--judge lm:smollm2-135m-instruct --out runs/judge", file=sys.stderr)
         return 2
     out = Path(FLAGS.out)
-    try:
+
+    def body() -> int:
+        refuse_file_as_directory("--out", out)
+        for flag in ("a", "b"):
+            refuse_dir_as_file(f"--{flag}", getattr(FLAGS, flag))
         result = judge_runs(out)
-    except input_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot read or write {e.filename or FLAGS.out}: {e.strerror or e}; check the path "
-              "(--a, --b, --out)", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command (judging starts over)", file=sys.stderr)
-        return 130
-    lo, hi = result["ci95"]
-    print(f"{result['a']['name']} vs {result['b']['name']}: win rate {result['win_rate']:.3f} "
-          f"[{lo:.3f}, {hi:.3f}] over {result['prompts']} prompts ({result['wins']} wins, {result['losses']} "
-          f"losses, {result['halves']} halves)")
-    for cat, r in result.get("by_category", {}).items():
-        print(f"  {cat}: {r['win_rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] ({r['prompts']} prompts)")
-    print(f"results: {out / 'judge.json'}")
-    return 0
+        lo, hi = result["ci95"]
+        print(f"{result['a']['name']} vs {result['b']['name']}: win rate {result['win_rate']:.3f} "
+              f"[{lo:.3f}, {hi:.3f}] over {result['prompts']} prompts ({result['wins']} wins, {result['losses']} "
+              f"losses, {result['halves']} halves)")
+        for cat, r in result.get("by_category", {}).items():
+            print(f"  {cat}: {r['win_rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] ({r['prompts']} prompts)")
+        print(f"results: {out / 'judge.json'}")
+        return 0
+
+    return run_command(body, workdir=out, interrupted="interrupted; rerun the same command (judging starts over)",
+                       io_hint="check the path (--a, --b, --out)")
+
+
+def refuse_dir_as_file(flag: str, path: str) -> None:
+    """--a / --b name a run's workdir: a file there is refused by name."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise DataError(f"{flag}={path} is a file; give the run's workdir (the directory holding its "
+                        f"{FLAGS.eval_file})")
 
 
 def main():
-    from laser_jax.launch import run_app
-
     run_app(define_flags, run)
 
 

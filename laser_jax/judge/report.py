@@ -1,5 +1,5 @@
-"""What ``python -m laser_jax.judge`` writes: the per-prompt judgements, the summary with win rates
-and intervals (``winrate.win_rate``), and the bar chart per category.
+"""What ``python -m laser_jax.judge`` writes: the per-prompt judgements and the summary with win
+rates and intervals (``winrate.win_rate``); the bar chart per category is ``plots.plot_by_category``.
 
 Per prompt (judgements.jsonl): uid, category, ``ab`` and ``ba`` (the verdict in each order:
 ``p_first`` = P(the response shown first is better), ``label`` "first"/"second"/"tie", the judge's
@@ -11,8 +11,6 @@ prefer different runs: position bias).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +19,7 @@ from laser_jax.judge.judges import Verdicts
 from laser_jax.judge.pairs import Paired
 from laser_jax.judge.winrate import FIRST, SECOND, TIE
 
-__all__ = ["judgement_records", "plot_by_category", "results", "summary"]
+__all__ = ["judgement_records", "results", "summary"]
 
 
 def _plain(x: Any) -> Any:
@@ -77,34 +75,3 @@ def summary(rates: dict[str, Any], *, judge: dict[str, Any], ab: Verdicts, ba: V
         rates["by_category"] = {c: {**v, "prefers_first": None} for c, v in rates.get("by_category", {}).items()}
         rates["disagreements_note"] = "one order judged (the judge scores each response alone): no position bias"
     return {"a": runs["a"], "b": runs["b"], "judge": judge, **rates, **settings}
-
-
-def plot_by_category(rates: dict[str, Any], path: str | os.PathLike, *, a: str, b: str) -> Path:
-    """PNG: run A's win rate per category and over all prompts, with the 95 % intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by = rates.get("by_category", {})
-    names = list(by) + ["all"]
-    rows = [by[c] for c in by] + [rates]
-    values = np.array([r["win_rate"] for r in rows])
-    lo = np.array([r["ci95"][0] for r in rows])
-    hi = np.array([r["ci95"][1] for r in rows])
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(names), 4))
-    colors = ["tab:blue"] * len(by) + ["tab:gray"]
-    ax.bar(range(len(names)), values, color=colors,
-           yerr=np.stack([np.maximum(values - lo, 0), np.maximum(hi - values, 0)]), capsize=4)
-    ax.axhline(0.5, color="black", lw=0.8, ls="--")
-    ax.set_xticks(range(len(names)), [f"{c}\n(n={r['prompts']})" for c, r in zip(names, rows)], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel(f"win rate of {a}")
-    ax.set_title(f"{a} vs {b} (95 % bootstrap intervals)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path

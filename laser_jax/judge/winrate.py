@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from laser_jax.best_of_n.stats import bootstrap_ci
+from laser_jax.stats import bootstrap_ci
 from laser_jax.data.example import DataError
 
 __all__ = ["FIRST", "LABELS", "SECOND", "TIE", "judgement_from_logits", "outcomes",

@@ -10,8 +10,6 @@ An iteration is one pass over the training prompts (`runtime.iteration_batches`)
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import signal
 from pathlib import Path
@@ -21,12 +19,14 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from laser_jax import evaluate as evaluation
-from laser_jax import outputs
+from laser_jax import outputs, plots
 from laser_jax import sharding as shd
 from laser_jax.bandit.selectors import grow_state, selector_arms
 from laser_jax.checkpoint import Checkpointer
-from laser_jax.config import ConfigError, base_config
+from laser_jax.config import ConfigError
+from laser_jax.launch import CommandFailed
 from laser_jax.models.cache import ModelCache
+from laser_jax.training.identity import check_workdir_config, check_workdir_data
 from laser_jax.training.runtime import (Runtime, batch_examples, build_runtime, copy_params, init_bandit,
                                         init_state)
 from laser_jax.training.step import laser_step
@@ -35,13 +35,11 @@ from laser_jax.training.validation import validate
 log = logging.getLogger("laser_jax")
 TIMING_KEYS = ("time_context", "time_select", "time_sample", "time_score", "time_train", "time_bandit",
                "time_step")
-# fields a resumed run may change; any other difference means a different experiment
-RESUMABLE_CHANGES = ("logging.", "eval.", "training.stop_after", "training.checkpoint_every",
-                     "training.keep_checkpoints")
 
 
-class TrainingDiverged(RuntimeError):
-    """A step's loss or gradient norm was not finite: the run stops before anything is saved."""
+class TrainingDiverged(CommandFailed, RuntimeError):
+    """A step's loss or gradient norm was not finite: the run stops before anything is saved (the
+    command lines: `error: ...`, exit 1)."""
 
 
 def check_finite(record: dict, latest_checkpoint: int | None) -> None:
@@ -89,84 +87,13 @@ class StopFlag:
             signal.signal(sig, old)
 
 
-def _flatten(d: dict, prefix="") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-# Fields a later version moved (old -> new key), and fields added after runs were already written,
-# with the value that reproduces what those runs did (when it differs from today's default).
-MOVED = {"selector_args.normalise": "bandit.normalise"}
-ADDED_AS = {"bandit.reward": "loss", "bandit.normalise": "quantile"}
-
-
-def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
-    """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
-    the saved config lacks counts as unchanged when it holds its default: a newer version's
-    option, e.g. bandit.reward or policy.attention; ``ADDED_AS`` holds the value that reproduces a run
-    written before a field existed where today's default differs; ``MOVED`` renames moved fields). One change is allowed: reward
-    models appended to ``rewards`` (the saved list a strict prefix of the new one): the bandit
-    gains fresh arms (`selectors.grow_state`) and config.json is rewritten to the new config."""
-    now = json.loads(c.to_json_best_effort())
-    # the other processes compare, never write (the write is atomic)
-    before = outputs.saved_record(workdir / "config.json", now, write=jax.process_index() == 0,
-                                  hint=f"; it records the config of the run in {workdir}")
-    if before is None:
-        return
-    flat_now, flat_before = _flatten(now), _flatten(before)
-    # a field added by a later version of laser_jax, at its default, changes nothing the run did
-    defaults = {**_flatten(json.loads(base_config().to_json_best_effort())), **ADDED_AS}
-    for old, new in MOVED.items():  # a field that has moved is compared at its new place
-        if old in flat_before and new not in flat_before:
-            flat_before[new] = flat_before.pop(old)
-    added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
-    diff = sorted((k for k in set(flat_now) | set(flat_before)
-                   if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
-                   and k not in added),
-                  key=lambda k: (k not in flat_before or k not in flat_now, k))  # changed values first
-    appended = (diff == ["rewards"] and isinstance(flat_before.get("rewards"), list)
-                and len(flat_now["rewards"]) > len(flat_before["rewards"])
-                and flat_now["rewards"][:len(flat_before["rewards"])] == flat_before["rewards"])
-    if appended:
-        names = [r.get("name") for r in flat_now["rewards"][len(flat_before["rewards"]):]]
-        log.info("resuming with reward model(s) %s appended: new bandit arms start fresh", names)
-        if jax.process_index() == 0:
-            outputs.write_json(workdir / "config.json", now)
-        return
-    if diff:
-        shown = "; ".join(f"{k}: {flat_before.get(k)!r} -> {flat_now.get(k)!r}" for k in diff[:6])
-        raise ConfigError(f"{workdir} holds a run with a different config ({shown}); resume with the same config "
-                          "or choose another --workdir")
-
-
-def data_fingerprint(rt: Runtime) -> str:
-    """sha256 over the examples the run trains and tests on (uid, task, question, choices, answer):
-    what the results depend on beyond the config's fields (the files data.path points to, a hub
-    dataset's current revision, the generator of the demo tasks)."""
-    h = hashlib.sha256()
-    for split, examples in (("train", rt.train_examples), ("test", rt.test_examples)):
-        for ex in examples:
-            h.update(json.dumps([split, ex.uid, ex.task, ex.question, list(ex.choices), ex.answer]).encode())
-    return h.hexdigest()
-
-
-def check_workdir_data(rt: Runtime, workdir: Path) -> None:
-    """First run: save the data's fingerprint (data.json). Resumed run: it must be the same."""
-    path, now = workdir / "data.json", {"fingerprint": data_fingerprint(rt), "train": len(rt.train_examples),
-                                        "test": len(rt.test_examples)}
-    before = outputs.saved_record(path, now, write=jax.process_index() == 0)
-    if before is None:
-        return
-    if before.get("fingerprint") != now["fingerprint"]:
-        raise ConfigError(f"{workdir} holds a run trained on other data: the examples loaded now (data.task="
-                          f"{rt.config.data.task!r}, data.path={rt.config.data.path!r}; {now['train']} train / "
-                          f"{now['test']} test) differ from those the run started with ({before.get('train')} / "
-                          f"{before.get('test')}, {path.name}); resume with the same data or choose another --workdir")
+def warn_empty_splits(rt: Runtime) -> None:
+    """A test split with no examples gives no accuracy (null in results.json): said once, by name."""
+    d = rt.config.data
+    if not rt.test_examples:
+        log.warning("the test split is empty (data.task=%r, data.path=%r, data.test_split=%r, "
+                    "data.holdout_fraction=%s): no evaluation; accuracies are null in results.json",
+                    d.task, d.path, d.get("test_split"), d.get("holdout_fraction"))
 
 
 def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
@@ -180,9 +107,8 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
             eos_ids=rt.sample_cfg.eos_ids, pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt,
             progress=bar.update)
     if jax.process_index() == 0:
-        with open(rt.workdir / f"eval_{label}.jsonl", "w") as f:
-            for r in records:
-                f.write(json.dumps(r) + "\n")
+        outputs.write_text_atomic(rt.workdir / f"eval_{label}.jsonl",
+                                  "".join(outputs.json_text(r) + "\n" for r in records))
         outputs.write_json(rt.workdir / f"eval_{label}.json", summary)
     if summary["accuracy"] is None:  # a task without gold answers (wildchat): responses only
         log.info("evaluation %s training: %d responses recorded (no gold answers: judge them)", label,
@@ -216,8 +142,11 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
         log.info("resumed from %s at step %d", ckpt.directory, last)
     metrics = outputs.MetricsLog(workdir, resume_step=int(state.step), tensorboard=c.logging.tensorboard,
                                  enabled=main_process)
-    before = json.loads((workdir / "eval_before.json").read_text()) if (workdir / "eval_before.json").exists() \
-        else (_evaluate(rt, state.params, "before", c.logging.progress) if c.eval.before else None)
+    warn_empty_splits(rt)
+    before_path = workdir / "eval_before.json"
+    before = outputs.read_json(before_path, hint="delete it (the initial policy is evaluated again) and rerun") \
+        if before_path.exists() else (_evaluate(rt, state.params, "before", c.logging.progress) if c.eval.before
+                                      else None)
 
     total = t.iterations * rt.steps_per_iteration
     try:
@@ -241,8 +170,9 @@ def train(c: ConfigDict, workdir, cache: ModelCache | None = None) -> dict:
             title=f"{c.selector} on {c.data.task}: reward model per prompt category")
         outputs.write_json(workdir / "results.json", results)
         if c.logging.plot:
-            outputs.plot_arms(records, rt.reward_names, workdir / "arms.png",
-                              title=f"{c.selector} on {c.data.task}: reward model per step")
+            counts = outputs.arm_count_matrix(records, len(rt.reward_names))
+            plots.plot_arms([r["step"] for r in records], counts, rt.reward_names, workdir / "arms.png",
+                            title=f"{c.selector} on {c.data.task}: reward model per step")
     return results
 
 
