@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "best_of_n"))
 
 from laser_jax.bandit.normalise import RULES  # noqa: E402
-from laser_jax.bandit.selectors import make_selector  # noqa: E402
+from laser_jax.bandit import make_selector  # noqa: E402
 
 
 def family_contexts(rng, steps: int, d: int = 16, spread: float = 0.45):

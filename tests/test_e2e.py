@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from laser_jax.bandit.selectors import REGISTRY
+from laser_jax.bandit import REGISTRY
 from laser_jax.config import ConfigError
 from laser_jax.training.validation import validate
 from laser_jax.tiny import smoke_assets

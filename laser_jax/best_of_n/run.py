@@ -22,7 +22,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from laser_jax import outputs
-from laser_jax.bandit import selectors
+from laser_jax.bandit import hparams_from_args
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
 from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 (their old home)
@@ -59,7 +59,7 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     r = cfg.replay
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
-    hparams = {name: selectors.hparams_from_args(name, cfg.selector_args, cfg.bandit.normalise)
+    hparams = {name: hparams_from_args(name, cfg.selector_args, cfg.bandit.normalise)
                for name in ("laser", "thompson", "exp3", "online_ensemble")}
     metric_name = "LongBench metric" if get_task(cfg.data.task).score is not None else "accuracy"
     results = {"queries": int((~tables.calibration).sum()),

@@ -19,7 +19,7 @@ from typing import Any
 
 from ml_collections import ConfigDict, config_dict
 
-from laser_jax.bandit.selectors import check_args, default_args
+from laser_jax.bandit import check_args, default_args
 from laser_jax.config.sections import (
     DEFAULT_METHODS,
     SECTIONS,

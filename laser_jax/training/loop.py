@@ -21,7 +21,7 @@ from ml_collections import ConfigDict
 from laser_jax import evaluate as evaluation
 from laser_jax import outputs, plots
 from laser_jax import sharding as shd
-from laser_jax.bandit.selectors import grow_state, selector_arms
+from laser_jax.bandit import grow_state, selector_arms
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError
 from laser_jax.launch import CommandFailed

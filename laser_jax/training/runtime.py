@@ -27,7 +27,7 @@ from ml_collections import ConfigDict
 
 from laser_jax import sampling
 from laser_jax import sharding as shd
-from laser_jax.bandit.selectors import Selector, hparams_from_args, make_selector
+from laser_jax.bandit import Selector, hparams_from_args, make_selector
 from laser_jax.batch import eos_ids, family
 from laser_jax.config import BanditSection, RunConfig, from_config
 from laser_jax.errors import ConfigError

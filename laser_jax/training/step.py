@@ -17,7 +17,7 @@ import numpy as np
 
 from laser_jax import evaluate, sampling
 from laser_jax import sharding as shd
-from laser_jax.bandit.selectors import arm_counts, chosen_arms
+from laser_jax.bandit import arm_counts, chosen_arms
 from laser_jax.batch import PromptBatch
 from laser_jax.errors import ConfigError
 from laser_jax.training import feedback, pairs

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from laser_jax.bandit import exp3, linucb, selectors
-from laser_jax.bandit.selectors import arm_counts, chosen_arms, make_selector
+from laser_jax import bandit as selectors
+from laser_jax.bandit import exp3, linucb
+from laser_jax.bandit import arm_counts, chosen_arms, make_selector
 
 K, D, B = 4, 16, 8
 HPARAMS = {"fixed": {"arm": 2}, "laser": {"history_size": 64}, "exp3": {"history_size": 64}}
@@ -282,7 +283,7 @@ def test_laser_lowrank_decides_as_dense_laser(per_prompt):
 def test_laser_max_pulls_default_and_errors():
     sel = make_selector("laser", history_size=64)
     assert isinstance(sel.init(jax.random.key(0), 2, 1024).bandit, linucb.LinUCBState)
-    big = sel.init(jax.random.key(0), 2, 1040)  # above selectors.DENSE_MAX_DIM: low-rank
+    big = sel.init(jax.random.key(0), 2, 1040)  # above linear.DENSE_MAX_DIM: low-rank
     assert isinstance(big.bandit, linucb.LowRankLinUCBState) and big.bandit.max_pulls == 1040
     assert isinstance(sel.init(jax.random.key(0), 2, 1040, max_pulls=0).bandit,
                       linucb.LinUCBState)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from laser_jax.bandit import selectors
+from laser_jax import bandit as selectors
 from laser_jax.config import ConfigError, base_config
 from laser_jax.training.validation import validate
 from runs import tiny_config
