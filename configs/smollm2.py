@@ -8,7 +8,7 @@ likelihood of the response, and the verifier with Gaussian noise (sigma 0.5).
 
 from laser_jax.config import base_config
 from laser_jax.models.embedded import cache_dir
-from laser_jax.tiny import write_arithmetic
+from laser_jax.models.tiny import write_arithmetic
 
 
 def get_config():

@@ -8,7 +8,7 @@ $LASER_JAX_CACHE/tiny (default ~/.cache/laser_jax/tiny).
 
 from laser_jax.config import base_config
 from laser_jax.models.embedded import cache_dir
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 
 
 def get_config():

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from laser_jax.data.longbench import middle_truncate
 from laser_jax.data.prompts import chat_messages, format_prompt
 from laser_jax.data.example import Example
 
@@ -85,8 +86,6 @@ class PromptBatch:
         for i, ex in enumerate(examples):
             ids = chat_ids(tokenizer, ex, system_prompt)
             if len(ids) > max_tokens and dict(ex.meta).get("truncate") == "middle":
-                from laser_jax.data.longbench import middle_truncate
-
                 overhead = len(ids) - len(tokenizer(ex.question, add_special_tokens=False)["input_ids"])
                 ex = examples[i] = dataclasses.replace(
                     ex, question=middle_truncate(tokenizer, ex.question, max(1, max_tokens - overhead - 2)))

@@ -3,7 +3,8 @@
 `LaserError` is the base of every error the user can fix (a config field, a file, a checkpoint,
 data): the command lines print ``error: <message>`` and exit 2. Anything else that escapes a
 command is a bug in laser_jax: exit 1, its traceback written to the workdir's log
-(`laser_jax.launch.run_command`). Raise a subclass, never a bare ValueError, for bad input.
+(`laser_jax.cli.launch.run_command`). Raise a subclass, never a bare ValueError, for bad input.
+`CommandFailed` is neither: a run that cannot go on (e.g. diverged), ``error:`` and exit 1.
 
 `is_int` / `is_number` are the checks every config section, selector argument and reward-model
 entry uses: a bool is not a number, a float is checked in the dtype it will be used in (a value
@@ -20,6 +21,13 @@ import numpy as np
 
 class LaserError(Exception):
     """Bad input the user can fix; the message says what, where (file, key, config field) and what to do."""
+
+
+class CommandFailed(Exception):
+    """A failure that is not bad input and not a bug (e.g. a training run that diverged): the
+    command prints ``error: <message>`` and exits with ``exit_code``."""
+
+    exit_code = 1
 
 
 class ConfigError(LaserError, ValueError):

@@ -2,9 +2,11 @@
 
 - a training run: `plot_arms` (arms.png: the RM chosen per step, cumulative use) and `plot_rm_use`
   (arms_by_category.png: each category's prompts split by the RM that ranked them);
-- a comparison (`laser_jax.compare`): `plot_accuracy` (accuracy.png), `plot_seed_intervals`
+- a comparison (`laser_jax.compare`, training/compare.py): `plot_accuracy` (accuracy.png), `plot_seed_intervals`
   (accuracy_seeds.png), `plot_arms_by_family` (arms_by_family.png);
-- a judgement (`laser_jax.judge`): `plot_by_category` (winrate_by_category.png).
+- a judgement (`laser_jax.judge`): `plot_by_category` (winrate_by_category.png);
+- best-of-n (`laser_jax.best_of_n`): `plot_method_intervals` (methods_<reward>.png) and
+  `plot_arm_share_by_family` (arms_by_family_<reward>.png).
 """
 
 from __future__ import annotations
@@ -157,3 +159,38 @@ def plot_by_category(rates: dict[str, Any], path: str | os.PathLike, *, a: str, 
     ax.set_title(f"{a} vs {b} (95 % bootstrap intervals)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_method_intervals(rows: list[dict], path: Path, *, xlabel: str, title: str) -> None:
+    """One row per method: its mean (%) with its 95 % interval; reference rows (label
+    "reference") in grey."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    for i, r in enumerate(rows):
+        lo, hi = r["ci95"]
+        ax.errorbar(100 * r["mean"], i, xerr=[[100 * (r["mean"] - lo)], [100 * (hi - r["mean"])]],
+                    fmt="o", color="gray" if r["label"] == "reference" else "C0", capsize=3)
+    ax.set_yticks(range(len(rows)), [r["method"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_arm_share_by_family(use: dict[str, dict[str, float]], rm_names: list[str], path: Path, *,
+                             title: str) -> None:
+    """Stacked bars: per family, the share of its queries each RM ranked (``use[family][rm]``)."""
+    plt = _pyplot()
+    fams = list(use)
+    fig, ax = plt.subplots(figsize=(7, 1 + 0.5 * len(fams)))
+    left = np.zeros(len(fams))
+    for name in rm_names:
+        share = np.array([use[f].get(name, 0.0) for f in fams])
+        ax.barh(fams, share, left=left, label=name)
+        left += share
+    ax.set_xlabel("share of the family's test queries (over all replay orders)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path)

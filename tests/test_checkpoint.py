@@ -67,8 +67,8 @@ def test_keep_zero_is_refused(tmp_path):
 
 
 def test_convert_overwrite_replaces_only_a_laser_jax_checkpoint(tmp_path):
-    from laser_jax.convert import convert
-    from laser_jax.tiny import smoke_assets
+    from laser_jax.models.loading import convert
+    from laser_jax.models.tiny import smoke_assets
 
     policy = smoke_assets(tmp_path / "tiny")["policy"]
     dst = tmp_path / "ckpt"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")

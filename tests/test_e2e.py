@@ -18,7 +18,7 @@ import pytest
 from laser_jax.bandit import REGISTRY
 from laser_jax.config import ConfigError
 from laser_jax.training.validation import validate
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 from laser_jax.models.cache import ModelCache
 from laser_jax.training import train
 from runs import assert_same_final_state, comparable, final_state, leaves, metrics, tiny_config

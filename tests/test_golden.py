@@ -90,7 +90,7 @@ def sampled_tokens() -> np.ndarray:
 
 
 def test_tiny_runs_match_golden(tmp_path, monkeypatch):
-    from laser_jax.tiny import smoke_assets
+    from laser_jax.models.tiny import smoke_assets
 
     monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
     smoke_assets(tmp_path / "cache" / "tiny")
@@ -122,7 +122,7 @@ if __name__ == "__main__":  # regenerate the golden files
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from laser_jax.tiny import smoke_assets
+    from laser_jax.models.tiny import smoke_assets
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LASER_JAX_CACHE"] = str(Path(tmp) / "cache")

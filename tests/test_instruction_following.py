@@ -150,7 +150,7 @@ def cache():
 
 def run_quick(config, workdir: Path, cache) -> tuple[dict, str, float]:
     """(results, the command line's summary of them, seconds) of one training run in this process."""
-    from laser_jax.main import format_results
+    from laser_jax.cli.train import format_results
     from laser_jax.training import train
 
     tic = time.perf_counter()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 from runs import assert_same_final_state, comparable, metrics
 
 pytestmark = pytest.mark.slow

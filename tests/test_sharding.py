@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from laser_jax import sharding as shd
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 MESHES = ["1x1x1", "8x1x1", "1x8x1", "1x4x2", "2x2x2"]

@@ -111,7 +111,7 @@ update_jit = jax.jit(update)
 @struct.dataclass
 class Exp3SelectorState:
     counts: jax.Array
-    bandit: exp3_lib.Exp3State
+    bandit: Exp3State
     gamma: jax.Array  # float32 scalar, traced
     last_probs: jax.Array  # [K], the distribution the current arm was drawn from
 

@@ -18,16 +18,18 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 from ml_collections import ConfigDict
 
-from laser_jax import outputs
+from laser_jax import outputs, plots
 from laser_jax.bandit import hparams_from_args
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
-from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 (their old home)
+from laser_jax.best_of_n.collect import collect
+from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 - DEFAULT_METHODS, replay_config: their old home
 from laser_jax.errors import ConfigError
 from laser_jax.data.tasks import get_task
+from laser_jax.training.identity import check_workdir_data
+from laser_jax.training.runtime import build_runtime
 
 log = logging.getLogger("laser_jax")
 
@@ -40,10 +42,6 @@ def validate(c) -> RunConfig:
 
 def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     """The whole setting; returns results.json's content."""
-    from laser_jax.best_of_n.collect import collect
-    from laser_jax.training.loop import check_workdir_data
-    from laser_jax.training.runtime import build_runtime
-
     if methods:
         c = ConfigDict(c.to_dict())
         c.replay.methods = tuple(methods)
@@ -160,35 +158,13 @@ def table(rows: list[dict]) -> str:
 
 
 def write_outputs(workdir: Path, reward: str, rows, res, tables, metric_name: str = "accuracy") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
-    for i, r in enumerate(rows):
-        lo, hi = r["ci95"]
-        ax.errorbar(100 * r["mean"], i, xerr=[[100 * (r["mean"] - lo)], [100 * (hi - r["mean"])]],
-                    fmt="o", color="gray" if r["label"] == "reference" else "C0", capsize=3)
-    ax.set_yticks(range(len(rows)), [r["method"] for r in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel(f"test {metric_name} of the chosen response (%), 95% bootstrap CI over queries")
-    ax.set_title(f"best-of-{tables.metric.shape[1]}, bandit reward: {reward}")
-    fig.tight_layout()
-    fig.savefig(workdir / f"methods_{reward}.png", dpi=110)
-    plt.close(fig)
+    """methods_<reward>.png (every method's mean with its interval) and, with LASeR among the
+    methods, arms_by_family_<reward>.png (the RM it chose per family)."""
+    plots.plot_method_intervals(
+        rows, workdir / f"methods_{reward}.png",
+        xlabel=f"test {metric_name} of the chosen response (%), 95% bootstrap CI over queries",
+        title=f"best-of-{tables.metric.shape[1]}, bandit reward: {reward}")
     if "laser" in res:
-        use = stats.arm_use_by_family(res["laser"], tables)
-        fams = list(use)
-        fig, ax = plt.subplots(figsize=(7, 1 + 0.5 * len(fams)))
-        left = np.zeros(len(fams))
-        for name in tables.rm_names:
-            share = np.array([use[f].get(name, 0.0) for f in fams])
-            ax.barh(fams, share, left=left, label=name)
-            left += share
-        ax.set_xlabel("share of the family's test queries (over all replay orders)")
-        ax.set_title(f"LASeR: reward model chosen per family (reward: {reward})")
-        ax.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
-        fig.savefig(workdir / f"arms_by_family_{reward}.png", dpi=110)
-        plt.close(fig)
+        plots.plot_arm_share_by_family(stats.arm_use_by_family(res["laser"], tables), tables.rm_names,
+                                       workdir / f"arms_by_family_{reward}.png",
+                                       title=f"LASeR: reward model chosen per family (reward: {reward})")

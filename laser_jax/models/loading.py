@@ -12,6 +12,7 @@ A `path` may be
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from laser_jax import sharding as shd
@@ -130,3 +131,18 @@ def load_tokenizer(path):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def convert(src, dst, *, dtype: str = "float32", overwrite: bool = False, with_tokenizer: bool = True) -> Path:
+    """Writes `src` (an HF safetensors directory, a .gguf file or a hub id) as a laser_jax Flax
+    checkpoint at `dst`, atomically, with its tokenizer unless told not to (a source without one
+    warns and goes on). `python -m laser_jax.convert` is its command line."""
+    path = resolve(src)
+    model = load_pretrained(path, dtype=dtype)
+    tokenizer = None
+    if with_tokenizer:
+        try:
+            tokenizer = load_tokenizer(path)
+        except CheckpointError as e:
+            print(f"warning: no tokenizer saved: {e}", file=sys.stderr)
+    return flax_ckpt.save(model, dst, tokenizer=tokenizer, source=str(src), overwrite=overwrite)

@@ -24,7 +24,7 @@ from laser_jax import sharding as shd
 from laser_jax.bandit import grow_state, selector_arms
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError
-from laser_jax.launch import CommandFailed
+from laser_jax.errors import CommandFailed
 from laser_jax.models.cache import ModelCache
 from laser_jax.training.identity import check_workdir_config, check_workdir_data
 from laser_jax.training.runtime import (Runtime, batch_examples, build_runtime, copy_params, init_bandit,

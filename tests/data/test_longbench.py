@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from laser_jax import tiny
+from laser_jax.models import tiny
 from laser_jax.batch import PromptBatch
 from laser_jax.data import longbench
 from laser_jax.data.tasks import DataError, load_task, score_response

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = ["math"] * 3 + ["chat"] * 3

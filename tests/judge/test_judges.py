@@ -11,8 +11,8 @@ from laser_jax.judge.judges import (JUDGE_TEMPLATE, PLAIN_SUFFIX, TRUNCATION_MAR
                                     answer_token_ids, judge_inputs, judge_pairs, judge_text, parse_judge,
                                     truncate_text)
 from laser_jax.models import load_pretrained, load_tokenizer
-from laser_jax.tiny import smoke_assets
-from laser_jax import tiny
+from laser_jax.models.tiny import smoke_assets
+from laser_jax.models import tiny
 
 PROMPTS = ["What is 2 + 3?", "Name a colour of the sky on a clear day, please.", "Hi", "Spell cat backwards."]
 FIRSTS = ["5", "The sky is blue.", "Hello! How can I help you today?", "tac"]

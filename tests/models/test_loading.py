@@ -16,7 +16,7 @@ import transformers as tf
 from laser_jax.models import CheckpointError, load_config, load_pretrained
 from laser_jax.models import safetensors_io
 from laser_jax.models.loading import resolve
-from laser_jax.convert import convert
+from laser_jax.models.loading import convert
 
 CFG = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
            num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from flax import nnx
 
-from laser_jax.convert import convert
+from laser_jax.models.loading import convert
 from laser_jax.models import load_pretrained, load_tokenizer
 from laser_jax.models.embedded import smollm2_gguf
 from laser_jax.sampling import greedy

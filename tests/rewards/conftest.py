@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers as tf
 
-from laser_jax import tiny
+from laser_jax.models import tiny
 
 # tokenizer B: a few merges, so the same text tokenises differently from A (char-level)
 MERGES_B = [("t", "h"), ("th", "e"), (" ", "t"), ("e", "r"), ("a", "n"), ("i", "s"), (" ", "a"), ("o", "n"),

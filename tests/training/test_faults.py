@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from laser_jax.models.cache import ModelCache
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 from laser_jax.training import loop, runtime, step
 from runs import final_state, leaves, metrics, tiny_config
 

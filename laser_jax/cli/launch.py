@@ -16,17 +16,10 @@ from pathlib import Path
 import jax
 from absl import app, flags
 
-from laser_jax.errors import ConfigError, LaserError
+from laser_jax.errors import CommandFailed, ConfigError, LaserError
 from laser_jax.models.embedded import cache_dir
 
 HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "--helpfull", "-helpfull", "-?")
-
-
-class CommandFailed(Exception):
-    """A failure that is not bad input and not a bug (e.g. a training run that diverged): the
-    command prints ``error: <message>`` and exits with ``exit_code``."""
-
-    exit_code = 1
 
 
 def configure_logging() -> None:
@@ -148,8 +141,16 @@ def describe_config_error(e: BaseException, argv: Sequence[str]) -> str:
 def run_app(define_flags: Callable[[], None], run: Callable[[list[str]], int]) -> None:
     """absl's app.run with a flag parser that turns every flag / config-file problem into one
     `error: ...` line on stderr and exit code 2 (absl and ml_collections would print tracebacks),
-    and `--help` (absl: usage on stdout, exit 1) into exit 0."""
+    and `--help` (absl: usage on stdout, exit 1) into exit 0. `define_flags` lives in the command's
+    module (cli/<command>.py); `python -m laser_jax.<name>` runs a thin entry module, so --help is
+    told to show that command module's docstring and flags (absl shows those of ``__main__``)."""
     define_flags()
+    command = sys.modules[define_flags.__module__]
+    main = sys.modules.get("__main__")
+    if main is not None and main is not command:
+        main.__doc__ = command.__doc__
+        for flag in flags.FLAGS.get_flags_for_module(command.__name__):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def parse(argv):
         try:

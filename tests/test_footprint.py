@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import pytest
 
-from laser_jax.memory import plan, sharded_bytes
+from laser_jax.footprint import plan, sharded_bytes
 from laser_jax.models.presets import PRESETS
 
 
@@ -36,7 +36,7 @@ def test_paper_setting_plan_scales_with_fsdp():
 
 
 def test_attention_scores_row_dense_and_chunked():
-    from laser_jax.memory import attention_bytes
+    from laser_jax.footprint import attention_bytes
     from laser_jax.models import decoder as D
     from laser_jax.models.presets import PRESETS
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from laser_jax.compare import pairwise_ranking_accuracy
-from laser_jax.tiny import smoke_assets
+from laser_jax.training.compare import pairwise_ranking_accuracy
+from laser_jax.models.tiny import smoke_assets
 from runs import metrics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = [f"--config={ROOT / 'configs' / 'tiny.py'}", "--methods=laser,random", "--config.data.train_limit=6",
         "--config.logging.progress=False", "--config.training.checkpoint_every=1"]
 
@@ -66,7 +66,7 @@ def test_seed_statistics_by_hand():
     written here; a constant per-question difference has a zero-width interval at that value."""
     import numpy as np
 
-    from laser_jax.compare import seed_statistics
+    from laser_jax.training.compare import seed_statistics
 
     rng = np.random.default_rng(0)
     best = (rng.random((3, 50)) < 0.5).astype(float)
@@ -89,7 +89,7 @@ def test_seeds_run_every_method_per_seed_and_report_intervals(tmp_path, monkeypa
     --seeds 0 is refused with exit 2."""
     from ml_collections import ConfigDict
 
-    from laser_jax.compare import compare
+    from laser_jax.training.compare import compare
     from runs import tiny_config
 
     monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
