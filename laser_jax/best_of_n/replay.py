@@ -67,6 +67,7 @@ import numpy as np
 from laser_jax.bandit import make_selector
 from laser_jax.bandit import methods as method_table
 from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
+from laser_jax.errors import DataError
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
@@ -96,25 +97,30 @@ class Tables:
     family_names: tuple[str, ...]
 
     def check(self) -> "Tables":
-        """Raises ValueError naming the array whose shape or values do not fit."""
+        """Raises DataError naming the array whose shape does not fit (the collected batch files
+        disagree) or the split that is empty; ValueError for values only a bug computes."""
+        stale = ("; the batch files of the workdir's collect folder do not fit together (one "
+                 "replaced or damaged): delete that folder and rerun to collect them again")
         if self.metric.ndim != 2:
-            raise ValueError(f"metric must be [queries, samples], got shape {self.metric.shape}")
+            raise DataError(f"metric must be [queries, samples], got shape {self.metric.shape}{stale}")
         q, n = self.metric.shape
         want = {"scores": (len(self.rm_names), q, n), "nll": (q, n), "family": (q,),
                 "calibration": (q,)}
         for name, shape in want.items():
             if getattr(self, name).shape != shape:
-                raise ValueError(f"{name} must have shape {shape} (rm_names x queries x samples), "
-                                 f"got {getattr(self, name).shape}")
+                raise DataError(f"{name} must have shape {shape} (rm_names x queries x samples), "
+                                f"got {getattr(self, name).shape}{stale}")
         if self.contexts.ndim != 2 or self.contexts.shape[0] != q:
-            raise ValueError(f"contexts must be [{q}, d], got {self.contexts.shape}")
-        if not np.all(np.isfinite(self.metric)):
+            raise DataError(f"contexts must be [{q}, d], got {self.contexts.shape}{stale}")
+        if not np.all(np.isfinite(self.metric)):  # the task's metric (data/tasks.py): a bug
             raise ValueError("metric has non-finite entries: every response needs a metric value")
         if self.family.min(initial=0) < 0 or self.family.max(initial=0) >= len(self.family_names):
-            raise ValueError(f"family indices must lie in [0, {len(self.family_names)})")
+            raise ValueError(f"family indices must lie in [0, {len(self.family_names)})")  # collect's own
         if not self.calibration.any() or self.calibration.all():
-            raise ValueError("calibration must mark some queries (the labelled stream) and leave "
-                             "some as test queries")
+            raise DataError("calibration must mark some queries (the labelled stream) and leave "
+                            "some as test queries: the data's training split (calibration) and test "
+                            "split must both be non-empty (data.test_split, data.holdout_fraction, "
+                            "data.test_limit)")
         return self
 
 
@@ -133,6 +139,7 @@ def _selector_for(method: str, rm_names, hparams: dict) -> method_table.Method:
     """The selector of a selector-backed method (bandit/methods.py), its hparams merged over
     ``hparams[selector]``."""
     m = method_table.method_selector(method, rm_names)
+    # config.sections.ReplaySection refuses both for a config: here a plain ValueError (a caller's bug)
     if m is None and method.startswith("fixed:"):
         raise ValueError(f"method {method!r}: no reward model named {method.split(':', 1)[1]!r}; "
                          f"reward models: {', '.join(rm_names)}")
@@ -236,7 +243,7 @@ class MethodResult:
 def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.ndarray:
     """The standardised scores with Gaussian noise of std ``sigma`` added to RM ``rm``'s (the
     paper's noisy-RM analysis: that RM becomes unreliable by a known amount)."""
-    if rm not in tables.rm_names:
+    if rm not in tables.rm_names:  # replay.noise_rm is checked by ReplaySection: a caller's bug here
         raise ValueError(f"noise: no reward model named {rm!r}; reward models: {', '.join(tables.rm_names)}")
     z = standardise_per_query(tables.scores)
     k = tables.rm_names.index(rm)
@@ -260,7 +267,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     signal, normalise.py); pass normalise="quantile" for the paper's rule.
     """
     tables.check()
-    if reward not in REWARDS:
+    if reward not in REWARDS:  # replay.rewards / orders / batch: ReplaySection checks a config's
         raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
     if batch < 1 or orders < 1:
         raise ValueError(f"batch and orders must be >= 1, got batch={batch}, orders={orders}")

@@ -60,7 +60,7 @@ def bandit_reward(kind: str, metrics: dict | None, valid: np.ndarray, *, per_pro
     metrics: the train step's (``loss``, ``dpo``, per pair ``pair_loss`` / ``pair_dpo`` [B, P]);
     None when nothing trained. valid [B, P]: the trained pairs. gold_agreement also reads
     correct [B, n] (`response_correct`) and the pairs' chosen / rejected indices [B, P]."""
-    if kind not in REWARDS:
+    if kind not in REWARDS:  # BanditSection refuses a bad bandit.reward: a caller's bug here
         raise ValueError(f"bandit.reward={kind!r} must be one of {list(REWARDS)}")
     valid = np.asarray(valid, bool)
     b = valid.shape[0]
@@ -71,7 +71,7 @@ def bandit_reward(kind: str, metrics: dict | None, valid: np.ndarray, *, per_pro
         if not per_prompt:
             return np.asarray(-float(metrics[mean_key]), np.float32)
         return np.where(valid.any(1), -_per_prompt_mean(metrics[pair_key], valid, 0.0), -np.inf).astype(np.float32)
-    if correct is None or chosen is None or rejected is None:
+    if correct is None or chosen is None or rejected is None:  # training/step.py's ConfigError comes first
         raise ValueError("bandit.reward='gold_agreement' needs each response's correctness and the pairs' "
                          "chosen / rejected indices")
     rows = np.arange(b)[:, None]

@@ -29,7 +29,7 @@ def build_pairs(scores: np.ndarray, pairs_per_prompt: int, pairing: str = "extre
     over the responses sorted by score, at most n - 1). A non-finite score (an RM that failed on
     that response) excludes only its response: each row pairs its f finite responses (at most
     f // 2, or f - 1, pairs); the other slots, and pairs whose two scores tie, have valid = False."""
-    if pairing not in PAIRINGS:
+    if pairing not in PAIRINGS:  # config validation refuses a bad training.pairing: a caller's bug here
         raise ValueError(f"training.pairing={pairing!r} must be one of {PAIRINGS}")
     b, n = scores.shape
     finite = np.isfinite(scores)

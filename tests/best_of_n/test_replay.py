@@ -221,3 +221,19 @@ def test_online_ensemble_puts_most_weight_on_the_right_rms():
     assert (w[:, :3].min(axis=1) > w[:, 3:].max(axis=1)).all()  # every right RM above every wrong one
     assert res["online_ensemble"].metric.mean() > res["ensemble"].metric.mean() + 0.05, (
         res["online_ensemble"].metric.mean(), res["ensemble"].metric.mean())
+
+
+def test_tables_that_do_not_fit_are_the_users_to_fix(tables):
+    """Batch files that do not fit together, or an empty test split, are a DataError (the CLI's
+    ``error:``, exit 2); a non-finite metric, which only a bug computes, stays a plain ValueError."""
+    from laser_jax.errors import DataError, LaserError
+
+    with pytest.raises(DataError, match="scores must have shape .*delete that folder"):
+        rp.Tables(**{**tables.__dict__, "scores": tables.scores[:2]}).check()
+    with pytest.raises(DataError, match="test split must both be non-empty"):
+        rp.Tables(**{**tables.__dict__, "calibration": np.ones_like(tables.calibration)}).check()
+    bad = tables.metric.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite") as e:
+        rp.Tables(**{**tables.__dict__, "metric": bad}).check()
+    assert not isinstance(e.value, LaserError)
