@@ -33,7 +33,7 @@ def _hedge_update(state: HedgeState, weights, contexts, raw_reward, agreement=No
     sel.check_weights(weights, contexts, k)
     if agreement is None:
         raise ValueError("selector 'online_ensemble' learns from each RM's agreement with what was "
-                         "trained: pass agreement [K] to update (training/feedback.rm_agreement)")
+                         "trained: pass agreement [K] to update (bandit/combine.pair_agreement)")
     a = jnp.asarray(agreement, jnp.float32)
     if a.shape != (k,):
         raise ValueError(f"selector 'online_ensemble': agreement must be [K={k}], got {a.shape}")

@@ -61,7 +61,7 @@ Selectors (``REGISTRY``; build one with ``make_selector(name, **hparams)``):
               are built from the summed standardised scores as for ``ensemble``; a pair is kept
               only when a strict majority of all K RMs (> K/2; a tie or a missing score is no
               vote) order its two responses the same way, and chosen is the majority's
-              preferred response (training/pairs.majority_pairs). Best-of-n: the answer is the
+              preferred response (bandit/combine.majority_pairs). Best-of-n: the answer is the
               response most RMs rank first (each RM votes for its top response(s)), ties by the
               summed standardised score. No learning.
 
@@ -225,8 +225,8 @@ class Selector:
     exploit: Callable[[Any, Any], Any] | None = None
     # How the used RMs' scores become a ranking: "weighted" (standardised scores times the
     # weights, summed) or "majority" (the agreement ensemble: training keeps only the pairs a
-    # strict majority of the RMs order alike, training/pairs.majority_pairs; best-of-n answers
-    # with the response most RMs rank first, best_of_n/replay.py).
+    # strict majority of the RMs order alike, bandit/combine.majority_pairs; best-of-n answers
+    # with the response most RMs rank first, bandit/combine.combine_answers).
     combine: str = "weighted"
     # prior(state, contexts [N, d], rewards [N, K]) -> state: a full-information warm start from a
     # labelled stream (every arm sees every context with its own reward); None: not available.

@@ -52,6 +52,7 @@ every RM):
 
 Scores: a non-finite RM score excludes that response for that RM (as in training); a query
 whose responses all lose under the chosen weights falls back to a tie-broken pick among all.
+Standardising, combining and the agreement are bandit/combine.py's best-of-n variants.
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ import numpy as np
 
 from laser_jax.bandit import make_selector
 from laser_jax.bandit import methods as method_table
+from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
+from laser_jax.errors import DataError
 
 REWARDS = ("gold", "nll")
 REFERENCES = ("oracle", "random_response")
 SELECTOR_METHODS = tuple(method_table.METHODS)  # bandit/methods.py; laser_per_prompt: an alias
-VOTE_WEIGHT = 100.0  # agreement: one vote outweighs the mean standardised score (|mean z| <= sqrt(n - 1))
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
 
 
@@ -95,25 +97,30 @@ class Tables:
     family_names: tuple[str, ...]
 
     def check(self) -> "Tables":
-        """Raises ValueError naming the array whose shape or values do not fit."""
+        """Raises DataError naming the array whose shape does not fit (the collected batch files
+        disagree) or the split that is empty; ValueError for values only a bug computes."""
+        stale = ("; the batch files of the workdir's collect folder do not fit together (one "
+                 "replaced or damaged): delete that folder and rerun to collect them again")
         if self.metric.ndim != 2:
-            raise ValueError(f"metric must be [queries, samples], got shape {self.metric.shape}")
+            raise DataError(f"metric must be [queries, samples], got shape {self.metric.shape}{stale}")
         q, n = self.metric.shape
         want = {"scores": (len(self.rm_names), q, n), "nll": (q, n), "family": (q,),
                 "calibration": (q,)}
         for name, shape in want.items():
             if getattr(self, name).shape != shape:
-                raise ValueError(f"{name} must have shape {shape} (rm_names x queries x samples), "
-                                 f"got {getattr(self, name).shape}")
+                raise DataError(f"{name} must have shape {shape} (rm_names x queries x samples), "
+                                f"got {getattr(self, name).shape}{stale}")
         if self.contexts.ndim != 2 or self.contexts.shape[0] != q:
-            raise ValueError(f"contexts must be [{q}, d], got {self.contexts.shape}")
-        if not np.all(np.isfinite(self.metric)):
+            raise DataError(f"contexts must be [{q}, d], got {self.contexts.shape}{stale}")
+        if not np.all(np.isfinite(self.metric)):  # the task's metric (data/tasks.py): a bug
             raise ValueError("metric has non-finite entries: every response needs a metric value")
         if self.family.min(initial=0) < 0 or self.family.max(initial=0) >= len(self.family_names):
-            raise ValueError(f"family indices must lie in [0, {len(self.family_names)})")
+            raise ValueError(f"family indices must lie in [0, {len(self.family_names)})")  # collect's own
         if not self.calibration.any() or self.calibration.all():
-            raise ValueError("calibration must mark some queries (the labelled stream) and leave "
-                             "some as test queries")
+            raise DataError("calibration must mark some queries (the labelled stream) and leave "
+                            "some as test queries: the data's training split (calibration) and test "
+                            "split must both be non-empty (data.test_split, data.holdout_fraction, "
+                            "data.test_limit)")
         return self
 
 
@@ -128,23 +135,11 @@ def project_contexts(contexts: np.ndarray, fit_on: np.ndarray, dim: int) -> np.n
     return (contexts.astype(np.float64) @ vt[:dim].T).astype(np.float32)
 
 
-def standardise_scores(scores: np.ndarray) -> np.ndarray:
-    """Per RM and query: (s - mean) / std over the query's finite scores (std 0: 0); non-finite
-    scores become -inf (never picked while a finite one exists)."""
-    s = np.asarray(scores, np.float64)
-    ok = np.isfinite(s)
-    cnt = np.maximum(ok.sum(-1, keepdims=True), 1)
-    mean = np.where(ok, s, 0.0).sum(-1, keepdims=True) / cnt
-    var = np.where(ok, (s - mean) ** 2, 0.0).sum(-1, keepdims=True) / cnt
-    std = np.sqrt(var)
-    z = np.where(std > 0, (s - mean) / np.where(std > 0, std, 1.0), 0.0)
-    return np.where(ok, z, -np.inf).astype(np.float32)
-
-
 def _selector_for(method: str, rm_names, hparams: dict) -> method_table.Method:
     """The selector of a selector-backed method (bandit/methods.py), its hparams merged over
     ``hparams[selector]``."""
     m = method_table.method_selector(method, rm_names)
+    # config.sections.ReplaySection refuses both for a config: here a plain ValueError (a caller's bug)
     if m is None and method.startswith("fixed:"):
         raise ValueError(f"method {method!r}: no reward model named {method.split(':', 1)[1]!r}; "
                          f"reward models: {', '.join(rm_names)}")
@@ -172,16 +167,6 @@ def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndar
     is_test = np.zeros((orders, (n_cal + n_test) // batch), bool)
     is_test[:, n_cal // batch:] = True
     return idx, is_test
-
-
-def _agreement(zq, pick, valid):
-    """[K]: per RM, the share of the step's queries whose answer gets its top standardised score
-    (zq [B, K, n], pick [B], valid [B]); NaN for an RM without a finite score on them."""
-    zpick = jnp.take_along_axis(zq, pick[:, None, None], 2)[..., 0]  # [B, K]
-    votes = valid[:, None] & jnp.isfinite(zpick)
-    top = (zpick == jnp.max(zq, -1)).astype(jnp.float32)
-    n_votes = jnp.sum(votes, 0)
-    return jnp.where(n_votes > 0, jnp.sum(jnp.where(votes, top, 0.0), 0) / jnp.maximum(n_votes, 1), jnp.nan)
 
 
 @functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test", "keep_state",
@@ -218,13 +203,8 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             weights, state = selector.select(state, ctx, jax.random.fold_in(key_o, 1 + t), t)
             if selector.exploit is not None:  # frozen steps: the selector's exploiting pick
                 weights = jnp.where(learn, weights, selector.exploit(state, ctx))
-            used = weights > 0  # [B, K]
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
-            combined = jnp.sum(jnp.where(used[:, :, None], weights[:, :, None] * zq, 0.0), 1)
-            if selector.majority:  # most RMs' first choice, ties by summed score
-                top = jnp.max(jnp.where(used[:, :, None], zq, -jnp.inf), -1, keepdims=True)
-                votes = jnp.sum(used[:, :, None] & (zq == top) & jnp.isfinite(zq), axis=1)
-                combined = votes * VOTE_WEIGHT + combined
+            combined = combine_answers(zq, weights, selector.majority)  # bandit/combine.py
             best = jnp.max(combined, axis=-1, keepdims=True)
             u = jax.vmap(lambda qi: tie_break(key_o, qi))(q)
             pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
@@ -235,10 +215,10 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
-            agree = _agreement(zq, pick, valid) if selector.needs_agreement else None
+            agree = first_choice_agreement(zq, pick, valid) if selector.needs_agreement else None
             state = jax.lax.cond(learn, lambda s: selector.update(s, weights, ctx, raw, agree)[0],
                                  lambda s: s, state)
-            arm = jnp.where(jnp.sum(used, -1) == 1, jnp.argmax(weights, -1), -1)
+            arm = jnp.where(jnp.sum(weights > 0, -1) == 1, jnp.argmax(weights, -1), -1)
             return (state, t + 1), (m, arm)
 
         (state, _), (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, test_o))
@@ -263,9 +243,9 @@ class MethodResult:
 def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.ndarray:
     """The standardised scores with Gaussian noise of std ``sigma`` added to RM ``rm``'s (the
     paper's noisy-RM analysis: that RM becomes unreliable by a known amount)."""
-    if rm not in tables.rm_names:
+    if rm not in tables.rm_names:  # replay.noise_rm is checked by ReplaySection: a caller's bug here
         raise ValueError(f"noise: no reward model named {rm!r}; reward models: {', '.join(tables.rm_names)}")
-    z = standardise_scores(tables.scores)
+    z = standardise_per_query(tables.scores)
     k = tables.rm_names.index(rm)
     noise = np.random.default_rng(seed).normal(size=z[k].shape) * float(sigma)
     z[k] = np.where(np.isfinite(z[k]), z[k] + noise, z[k])
@@ -279,7 +259,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
 
     ``keep_state``: each selector method's result holds its final states (one per order).
 
-    ``z``: the standardised scores to use instead of ``standardise_scores(tables.scores)`` (e.g.
+    ``z``: the standardised scores to use instead of ``standardise_per_query(tables.scores)`` (e.g.
     `noisy_scores`).
 
     ``hparams``: per selector name, its hparams (e.g. {"laser": {"alpha": 0.1}}). With the
@@ -287,7 +267,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     signal, normalise.py); pass normalise="quantile" for the paper's rule.
     """
     tables.check()
-    if reward not in REWARDS:
+    if reward not in REWARDS:  # replay.rewards / orders / batch: ReplaySection checks a config's
         raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
     if batch < 1 or orders < 1:
         raise ValueError(f"batch and orders must be >= 1, got batch={batch}, orders={orders}")
@@ -301,7 +281,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     idx, is_test = streams(tables, orders, batch, seed)
     n_cal = int((~is_test[0]).sum()) * batch  # calibration slots at the head of every stream
     keys = jax.random.split(jax.random.key(seed), orders)
-    z = jnp.asarray(standardise_scores(tables.scores) if z is None else z)
+    z = jnp.asarray(standardise_per_query(tables.scores) if z is None else z)
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
             jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx),
             jnp.asarray(is_test), keys)

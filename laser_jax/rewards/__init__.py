@@ -5,11 +5,12 @@
 - `LikelihoodRM`: mean token log-prob of the response under an LM.
 - `VerifierRM` / `exact_match(task)`: a program of (prompt, response, gold).
 Plus `NoisyRM` (Gaussian score noise), `StackedRMs` / `RMSet` / `score_with` (same-architecture RMs
-in one vmapped call), `standardise` (per-RM z-scores) and `build_reward_model(s)` (from config).
+in one vmapped call) and `build_reward_model(s)` (from config). Per-RM z-scores (standardising) live
+in `laser_jax.bandit.combine`.
 Log-probs come from `laser_jax.models.logprobs`, the path the training loss uses too.
 """
 
-from laser_jax.rewards.base import RewardModel, check_inputs, standardise
+from laser_jax.rewards.base import RewardModel, check_inputs
 from laser_jax.rewards.batching import bucket_length, bucket_rows, micro_batches
 from laser_jax.rewards.build import build_reward_model, build_reward_models
 from laser_jax.rewards.classifier import ClassifierRM
@@ -20,7 +21,7 @@ from laser_jax.rewards.stacked import RMSet, StackedRMs, score_with
 from laser_jax.rewards.text import Encoded, PairEncoder
 from laser_jax.rewards.verifier import VerifierRM, exact_match
 
-__all__ = ["RewardModel", "check_inputs", "standardise", "bucket_length", "bucket_rows", "micro_batches",
+__all__ = ["RewardModel", "check_inputs", "bucket_length", "bucket_rows", "micro_batches",
            "build_reward_model", "build_reward_models", "ClassifierRM", "ImplicitDPORM", "LikelihoodRM",
            "NeuralRM", "NoisyRM",
            "RMSet", "StackedRMs", "score_with", "Encoded", "PairEncoder", "VerifierRM", "exact_match"]

@@ -1,4 +1,4 @@
-"""The reward-model interface and score normalisation.
+"""The reward-model interface (score normalisation: laser_jax.bandit.combine).
 
 A reward model is anything with a `name` and
 
@@ -59,36 +59,3 @@ def with_tasks(tasks: Sequence[str] | None) -> dict:
     before `tasks` existed (score(prompts, responses, golds)) still work unmixed."""
     return {} if tasks is None else {"tasks": tasks}
 
-
-def standardise(scores: np.ndarray, groups: Sequence | np.ndarray | None = None, eps: float = 1e-6) -> np.ndarray:
-    """Per-RM z-scores of `scores` [K, N] (row k = RM k's scores of the same N responses).
-
-    groups=None: each RM's scores are standardised over all N responses: (s - mean_k) / std_k.
-    groups [N] (e.g. the prompt index of each response): standardised within each (RM, group)
-    instead, so an RM's offset between prompts does not matter.
-    Guard: where a standard deviation is <= eps (constant scores, or a group of one) the z-score
-    is 0, never inf/nan. Non-finite scores are left out of the means and deviations and stay NaN. Computed and returned in float64. The training step's score combination
-    (`training.pairs.combine_scores`, e.g. the RM score ensemble's average over RMs) uses it.
-    """
-    s = np.asarray(scores, np.float64)
-    if s.ndim != 2:
-        raise ValueError(f"standardise: scores must be [K, N], got shape {s.shape}")
-    if groups is None:
-        inverse = np.zeros(s.shape[1], np.int64)
-    else:
-        g = np.asarray(groups)
-        if g.shape != (s.shape[1],):
-            raise ValueError(f"standardise: groups must be [N]={s.shape[1]}, got shape {g.shape}")
-        _, inverse = np.unique(g, return_inverse=True)
-    n_groups = int(inverse.max()) + 1 if inverse.size else 0
-    out = np.full_like(s, np.nan)
-    for k in range(s.shape[0]):
-        ok = np.isfinite(s[k])
-        g, v = inverse[ok], s[k][ok]
-        count = np.bincount(g, minlength=n_groups).astype(np.float64)
-        mean = np.bincount(g, v, n_groups) / np.maximum(count, 1)
-        dev = v - mean[g]
-        std = np.sqrt(np.bincount(g, dev * dev, n_groups) / np.maximum(count, 1))
-        sd = std[g]
-        out[k, ok] = np.where(sd > eps, dev / np.where(sd > eps, sd, 1.0), 0.0)
-    return out

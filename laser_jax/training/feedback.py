@@ -16,9 +16,7 @@ A step whose chosen RM tied every pair (nothing trained) gets -inf whatever the 
 normalisation turns it into the worst reward. Per-prompt selection (``per_prompt``) gets one
 reward per prompt, the same rules over that prompt's pairs.
 
-The RMs' agreement (`rm_agreement`, read by ``online_ensemble``): per RM, the share of the step's
-trained pairs it orders as they were trained (chosen above rejected: 1, tie: 1/2, below: 0; a
-non-finite score casts no vote); NaN for an RM without a vote.
+The RMs' agreement, read by ``online_ensemble``, is `laser_jax.bandit.combine.pair_agreement`.
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ def bandit_reward(kind: str, metrics: dict | None, valid: np.ndarray, *, per_pro
     metrics: the train step's (``loss``, ``dpo``, per pair ``pair_loss`` / ``pair_dpo`` [B, P]);
     None when nothing trained. valid [B, P]: the trained pairs. gold_agreement also reads
     correct [B, n] (`response_correct`) and the pairs' chosen / rejected indices [B, P]."""
-    if kind not in REWARDS:
+    if kind not in REWARDS:  # BanditSection refuses a bad bandit.reward: a caller's bug here
         raise ValueError(f"bandit.reward={kind!r} must be one of {list(REWARDS)}")
     valid = np.asarray(valid, bool)
     b = valid.shape[0]
@@ -73,7 +71,7 @@ def bandit_reward(kind: str, metrics: dict | None, valid: np.ndarray, *, per_pro
         if not per_prompt:
             return np.asarray(-float(metrics[mean_key]), np.float32)
         return np.where(valid.any(1), -_per_prompt_mean(metrics[pair_key], valid, 0.0), -np.inf).astype(np.float32)
-    if correct is None or chosen is None or rejected is None:
+    if correct is None or chosen is None or rejected is None:  # training/step.py's ConfigError comes first
         raise ValueError("bandit.reward='gold_agreement' needs each response's correctness and the pairs' "
                          "chosen / rejected indices")
     rows = np.arange(b)[:, None]
@@ -84,16 +82,3 @@ def bandit_reward(kind: str, metrics: dict | None, valid: np.ndarray, *, per_pro
     share = _per_prompt_mean(c, informative, 0.5)
     return np.where(valid.any(1), share, -np.inf).astype(np.float32)
 
-
-def rm_agreement(raw: np.ndarray, chosen: np.ndarray, rejected: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """[K] float32: per RM, the share of the trained pairs (valid [B, P]) it orders as trained
-    (raw [K, B, n] per-RM scores; chosen above rejected 1, tie 1/2, below 0); non-finite scores
-    cast no vote; NaN for an RM without a vote."""
-    rows = np.arange(raw.shape[1])[:, None]
-    s_c, s_r = raw[:, rows, chosen], raw[:, rows, rejected]  # [K, B, P]
-    votes = np.asarray(valid, bool)[None] & np.isfinite(s_c) & np.isfinite(s_r)
-    with np.errstate(invalid="ignore"):
-        agree = np.where(s_c > s_r, 1.0, np.where(s_c == s_r, 0.5, 0.0))
-    n = votes.sum(axis=(1, 2))
-    total = np.where(votes, agree, 0.0).sum(axis=(1, 2))
-    return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)

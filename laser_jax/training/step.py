@@ -17,7 +17,7 @@ import numpy as np
 
 from laser_jax import evaluate, sampling
 from laser_jax import sharding as shd
-from laser_jax.bandit import arm_counts, chosen_arms
+from laser_jax.bandit import arm_counts, chosen_arms, combine
 from laser_jax.batch import PromptBatch
 from laser_jax.errors import ConfigError
 from laser_jax.training import feedback, pairs
@@ -82,7 +82,7 @@ def step_reward(rt: Runtime, m: dict | None, valid, batch: PromptBatch, texts, c
             raise ConfigError(f"bandit.reward='gold_agreement' needs gold answers, and task {batch.tasks[0]!r} "
                               "has none here; use bandit.reward='loss' or 'dpo_loss'")
         correct = feedback.response_correct(batch.examples, texts)
-    return feedback.bandit_reward(kind, m, valid, per_prompt=rt.selector.hparams.get("per_prompt", False),
+    return feedback.bandit_reward(kind, m, valid, per_prompt=rt.selector.per_prompt,
                                   correct=correct, chosen=chosen, rejected=rejected)
 
 
@@ -129,15 +129,15 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     tic = time.perf_counter()
     raw = score_samples(rt, batch, texts, weights)
     nonfinite = count_nonfinite(rt, raw, weights)
-    combined = pairs.combine_scores(raw, weights)
+    combined = combine.combine_scores(raw, weights)
     times["time_score"] = time.perf_counter() - tic
 
     # 5. pairs -> DPO+NLL update against the iteration's reference policy
     tic = time.perf_counter()
     chosen, rejected, valid = pairs.build_pairs(combined, c.training.pairs_per_prompt,
                                                 c.training.pairing)
-    if rt.selector.combine == "majority":  # the agreement ensemble: majority-ordered pairs only
-        chosen, rejected, valid, _ = pairs.majority_pairs(raw, chosen, rejected, valid)
+    if rt.selector.majority:  # the agreement ensemble: majority-ordered pairs only
+        chosen, rejected, valid, _ = combine.majority_pairs(raw, chosen, rejected, valid)
     packed = pairs.pack(batch.ids, batch.mask, out.tokens, out.lengths, chosen, rejected, valid)
     packed = jax.tree.map(lambda x: shd.global_batch(x, rt.mesh), packed)  # [B, ...] rows over the batch axes
     n_pairs = int(valid.sum())
@@ -154,7 +154,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     #    -inf, which the bandit counts as r' = 0
     tic = time.perf_counter()
     reward = step_reward(rt, m, valid, batch, texts, chosen, rejected)
-    agreement = feedback.rm_agreement(raw, chosen, rejected, valid) if rt.selector.needs_agreement else None
+    agreement = combine.pair_agreement(raw, chosen, rejected, valid) if rt.selector.needs_agreement else None
     bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32), agreement)
     info = shd.to_host(info)
     skipped = int(np.sum(info.get("skipped_nonfinite", 0)))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from laser_jax.bandit.combine import standardise_per_query
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
 
@@ -150,7 +151,7 @@ def test_bad_tables_and_methods_name_the_problem(tables):
 
 
 def test_noisy_rm_changes_only_that_rms_scores_and_hurts_its_fixed_answers(tables):
-    z = rp.standardise_scores(tables.scores)
+    z = standardise_per_query(tables.scores)
     noisy = rp.noisy_scores(tables, "rm_b", 3.0, seed=1)
     np.testing.assert_array_equal(noisy[[0, 2]], z[[0, 2]])
     assert (noisy[1] - z[1]).std() == pytest.approx(3.0, rel=0.05)
@@ -186,7 +187,7 @@ def test_agreement_answers_with_most_rms_first_choice():
     both = rp.replay(t, ["agreement", "ensemble"], orders=2, seed=0)
     res = both["agreement"]
     assert (res.metric[0][20:30] == 1).all() and (both["ensemble"].metric[0][20:30] == 0).all()
-    z = rp.standardise_scores(scores)
+    z = standardise_per_query(scores)
     want = []
     for i in range(q):
         ok = np.all(np.isfinite(z[:, i]), axis=0)
@@ -220,3 +221,19 @@ def test_online_ensemble_puts_most_weight_on_the_right_rms():
     assert (w[:, :3].min(axis=1) > w[:, 3:].max(axis=1)).all()  # every right RM above every wrong one
     assert res["online_ensemble"].metric.mean() > res["ensemble"].metric.mean() + 0.05, (
         res["online_ensemble"].metric.mean(), res["ensemble"].metric.mean())
+
+
+def test_tables_that_do_not_fit_are_the_users_to_fix(tables):
+    """Batch files that do not fit together, or an empty test split, are a DataError (the CLI's
+    ``error:``, exit 2); a non-finite metric, which only a bug computes, stays a plain ValueError."""
+    from laser_jax.errors import DataError, LaserError
+
+    with pytest.raises(DataError, match="scores must have shape .*delete that folder"):
+        rp.Tables(**{**tables.__dict__, "scores": tables.scores[:2]}).check()
+    with pytest.raises(DataError, match="test split must both be non-empty"):
+        rp.Tables(**{**tables.__dict__, "calibration": np.ones_like(tables.calibration)}).check()
+    bad = tables.metric.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite") as e:
+        rp.Tables(**{**tables.__dict__, "metric": bad}).check()
+    assert not isinstance(e.value, LaserError)

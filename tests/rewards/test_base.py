@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from laser_jax.rewards import NoisyRM, VerifierRM, standardise
+from laser_jax.bandit.combine import standardise
+from laser_jax.rewards import NoisyRM, VerifierRM
 
 ZERO = VerifierRM(lambda p, r, g: 0.0, "zero", needs_gold=False)
 

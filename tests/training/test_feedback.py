@@ -1,8 +1,10 @@
-"""The bandit rewards and the RMs' agreement (laser_jax/training/feedback.py) on hand-made steps."""
+"""The bandit rewards (laser_jax/training/feedback.py) and the RMs' agreement (laser_jax/bandit/combine.py)
+on hand-made steps."""
 
 import numpy as np
 import pytest
 
+from laser_jax.bandit.combine import pair_agreement
 from laser_jax.data.example import Example
 from laser_jax.training import feedback
 
@@ -50,12 +52,12 @@ def test_rm_agreement_by_hand():
     raw[1, 0] = [1, 2, 2, 1]  # RM 1 scores prompt 0 only
     chosen, rejected = np.array([[0, 3], [3, 0]]), np.array([[1, 2], [0, 1]])
     valid = np.array([[True, True], [True, False]])
-    got = feedback.rm_agreement(raw, chosen, rejected, valid)
+    got = pair_agreement(raw, chosen, rejected, valid)
     # RM 0: 4>1 yes, 3>2 yes, 3>0 yes -> 1; RM 1: 1<2 no, 1<2 no -> 0; RM 2: no vote -> NaN
     np.testing.assert_array_equal(got[:2], [1.0, 0.0])
     assert np.isnan(got[2])
     raw[1, 0] = [2, 2, 1, 2]  # a tie counts 1/2: (0 vs 1) tie, (3 vs 2) yes
-    assert feedback.rm_agreement(raw, chosen, rejected, valid)[1] == pytest.approx(0.75)
+    assert pair_agreement(raw, chosen, rejected, valid)[1] == pytest.approx(0.75)
 
 
 def test_response_correct_uses_the_tasks_answer_check():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from laser_jax.rewards.base import standardise
+from laser_jax.bandit.combine import combine_scores, majority_pairs, standardise
 from laser_jax.training import pairs
-from laser_jax.training.pairs import build_pairs, combine_scores
+from laser_jax.training.pairs import build_pairs
 
 
 def reference_pairs(row: np.ndarray, p: int):
@@ -77,7 +77,7 @@ def test_majority_pairs_hand_made():
     a 2-1 majority against the candidate's order swaps (1, 2) into (2, 1)."""
     raw = np.array([[[4.0, 1.0, 2.0, 0.0]], [[3.0, 1.0, 2.0, 0.0]], [[2.0, 3.0, 1.0, 0.0]]])
     chosen, rejected, valid = np.array([[0, 1]]), np.array([[3, 2]]), np.array([[True, True]])
-    c, r, v, votes = pairs.majority_pairs(raw, chosen, rejected, valid)
+    c, r, v, votes = majority_pairs(raw, chosen, rejected, valid)
     np.testing.assert_array_equal(c, [[0, 2]])
     np.testing.assert_array_equal(r, [[3, 1]])
     np.testing.assert_array_equal(v, [[True, True]])
@@ -87,10 +87,10 @@ def test_majority_pairs_hand_made():
     raw4 = np.array([[[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]], [[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]],
                      [[0.0, 1.0, 0.0, 1.0, 1.0, 0.0]], [[0.0, 1.0, np.nan, 0.0, 0.0, 1.0]]])
     ch, rj, va = np.array([[0, 2, 4]]), np.array([[1, 3, 5]]), np.array([[True, True, True]])
-    c, r, v, _ = pairs.majority_pairs(raw4, ch, rj, va)
+    c, r, v, _ = majority_pairs(raw4, ch, rj, va)
     np.testing.assert_array_equal(v, [[False, False, True]])
     # An invalid candidate stays invalid whatever the votes.
-    _, _, v, _ = pairs.majority_pairs(raw, chosen, rejected, np.array([[False, True]]))
+    _, _, v, _ = majority_pairs(raw, chosen, rejected, np.array([[False, True]]))
     np.testing.assert_array_equal(v, [[False, True]])
 
 
@@ -102,7 +102,7 @@ def test_majority_pairs_match_a_loop_reference(k):
     raw[rng.random(raw.shape) < 0.1] = np.nan
     combined = np.nansum(raw, axis=0)
     chosen, rejected, valid = pairs.build_pairs(combined, 3)
-    got = pairs.majority_pairs(raw, chosen, rejected, valid)[:3]
+    got = majority_pairs(raw, chosen, rejected, valid)[:3]
     want = _majority_reference(raw, chosen, rejected, valid)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
