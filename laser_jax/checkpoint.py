@@ -30,7 +30,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from laser_jax.errors import CheckpointError, ConfigError
+from laser_jax.errors import CheckpointError, ConfigError, is_int
 
 log = logging.getLogger("laser_jax")
 
@@ -64,7 +64,7 @@ def _abandoned_reads_collected(step: int):
 
 class Checkpointer:
     def __init__(self, directory: Path, keep: int = 2):
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        if not is_int(keep, 1):
             raise ConfigError(f"training.keep_checkpoints={keep!r} must be an integer >= 1 (orbax would delete "
                              "every checkpoint)")
         self.directory = Path(directory).absolute()

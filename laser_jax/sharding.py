@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from laser_jax.errors import ConfigError
+from laser_jax.errors import ConfigError, is_int
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -48,7 +48,7 @@ class ShardingError(ConfigError):
 def check_mesh_config(m) -> list[str]:
     """The run config's `mesh` section (data, fsdp, tensor sizes; one may be -1)."""
     sizes = [m.data, m.fsdp, m.tensor]
-    ok = all(isinstance(v, int) and (v == -1 or v >= 1) for v in sizes) and sizes.count(-1) <= 1
+    ok = all(is_int(v) and (v == -1 or v >= 1) for v in sizes) and sizes.count(-1) <= 1  # True is not 1
     return [] if ok else [f"mesh sizes {sizes} must be >= 1 with at most one -1"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from laser_jax import bandit as selectors
+from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError, base_config
 from laser_jax.training.validation import validate
 from runs import tiny_config
@@ -86,3 +87,12 @@ def test_resume_accepts_a_newer_versions_fields_at_their_defaults(tmp_path):
     c.seed = 7
     with pytest.raises(ConfigError, match=r"seed: 0 -> 7"):
         check_workdir_config(c, tmp_path)
+
+
+def test_a_bool_is_not_a_mesh_size_or_a_checkpoint_count(config):
+    """`True == 1` in Python: the mesh sizes and keep_checkpoints go through errors.is_int."""
+    config.mesh.data = True
+    with pytest.raises(ConfigError, match=r"mesh sizes \[True, "):
+        validate(config)
+    with pytest.raises(ConfigError, match="keep_checkpoints=True"):
+        Checkpointer("/nonexistent", keep=True)
