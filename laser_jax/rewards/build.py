@@ -27,8 +27,8 @@ Fields (unknown fields are an error):
   name "<rule>:<task>").
 
 Each field's default lives in `FIELDS` (read by the check and the build alike); an explicit null
-takes the default, except for dtype, chunk, share_prompt and rule, where null is refused or, for
-chunk, means no chunking. A bad entry is a ConfigError naming its field.
+takes the default, except for dtype, chunk, share_prompt and rule, which take a null as given
+(chunk: no chunking; the others are checked as given). A bad entry is a ConfigError naming its field.
 
 `cache` (a `laser_jax.models.cache.ModelCache` the caller keeps) loads each model and tokenizer
 once, so RMs sharing a path (e.g. one reference model for several DPO RMs) load it once, and
