@@ -31,12 +31,14 @@ def env(tmp_path_factory):
     (files / "not_a_model").mkdir()
     (files / "garbage.gguf").write_bytes(b"GGUF" + os.urandom(64))
     (files / "a_file").write_text("x")
-    (files / "garbage_rm.py").write_text(
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('tiny', {TINY!r})\n"
-        "tiny = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(tiny)\n\n\n"
-        "def get_config():\n    c = tiny.get_config()\n"
-        f"    c.rewards[1]['path'] = {str(files / 'garbage.gguf')!r}\n    return c\n")
+    for name, change in (("garbage_rm.py", f"c.rewards[1]['path'] = {str(files / 'garbage.gguf')!r}"),
+                         # two unnamed verifiers derive the same name, exact_match:gsm8k
+                         ("same_rm_twice.py", "c.rewards += [dict(kind='verifier')] * 2")):
+        (files / name).write_text(  # configs/tiny.py with one change
+            "import importlib.util\n"
+            f"spec = importlib.util.spec_from_file_location('tiny', {TINY!r})\n"
+            "tiny = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(tiny)\n\n\n"
+            f"def get_config():\n    c = tiny.get_config()\n    {change}\n    return c\n")
     e = dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
     return e, files
 
@@ -92,6 +94,12 @@ CASES = [
     ("reward model file is garbage", main_args("{workdir}", config="{files}/garbage_rm.py"), 2,
      ["rewards[1].path", "garbage.gguf"]),
     ("workdir under a file", main_args("{files}/a_file/run"), 2, ["cannot write", "a_file"]),
+    ("two reward models named alike", main_args("{workdir}", config="{files}/same_rm_twice.py"), 2,
+     ["rewards[4].name='exact_match:gsm8k' repeats rewards[3]"]),
+    ("max_pulls above the context size", main_args("{workdir}", "--config.selector_args.max_pulls=100000"), 2,
+     ["max_pulls", "dim=32", "got 100000"]),
+    ("unknown lora target", main_args("{workdir}", "--config.policy.lora_targets=('q','nope')"), 2,
+     ["policy.lora_targets", "['nope']"]),
     ("overflowing noise", main_args("{workdir}", "--config.selector=ensemble", "--config.training.label_smoothing=0.7"),
      2, ["training.label_smoothing=0.7"]),
     ("memory: config syntax error", ["laser_jax.memory", "--config={files}/bad_syntax.py"], 2,

@@ -10,6 +10,7 @@ from flax import struct
 
 from laser_jax.bandit import selector as sel
 from laser_jax.bandit.selector import ARM, CountsState
+from laser_jax.errors import ConfigError
 
 
 @struct.dataclass
@@ -28,11 +29,11 @@ def _fixed_init(key, num_arms, dim, *, arm=sel.REQUIRED):
     del key, dim
     counts = sel.zeros_counts(num_arms)
     if arm is sel.REQUIRED:
-        raise ValueError("selector 'fixed' needs hparam arm=<index of the reward model to use>, "
-                         f"an int in [0, {num_arms}).")
+        raise ConfigError("selector 'fixed' needs hparam arm=<index of the reward model to use> "
+                          f"(selector_args.arm), an int in [0, {num_arms}).")
     if not ARM.check(arm, num_arms):
-        raise ValueError(f"selector 'fixed': arm must be an int in [0, {num_arms}) (num_arms="
-                         f"{num_arms}), got {arm!r}.")
+        raise ConfigError(f"selector 'fixed': arm must be an int in [0, {num_arms}) (selector_args.arm: "
+                          f"the index of one of the {num_arms} reward models), got {arm!r}.")
     return FixedState(counts=counts, arm=jnp.asarray(arm, jnp.int32))
 
 

@@ -22,6 +22,7 @@ from flax import struct
 from laser_jax.bandit import normalise as norm
 from laser_jax.bandit import selector as sel
 from laser_jax.bandit.selector import GAMMA, HISTORY
+from laser_jax.errors import ConfigError
 
 
 @struct.dataclass
@@ -138,8 +139,8 @@ def _exp3_update(state: Exp3SelectorState, weights, contexts, raw_reward, agreem
 def _exp3_init(key, num_arms, dim, *, gamma, history_size, normalise):
     del key, dim
     if not GAMMA.check(gamma, num_arms):
-        raise ValueError(f"selector 'exp3': gamma (exploration rate) must be in (0, 1], "
-                         f"got {gamma!r}.")
+        raise ConfigError(f"selector 'exp3': gamma (selector_args.gamma, the exploration rate) must be "
+                          f"in (0, 1], got {gamma!r}.")
     bandit = init(num_arms, history_size=history_size, normalise=normalise)
     g = jnp.asarray(gamma, jnp.float32)
     return Exp3SelectorState(counts=sel.zeros_counts(num_arms), bandit=bandit, gamma=g,

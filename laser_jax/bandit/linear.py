@@ -11,7 +11,7 @@ from flax import struct
 from laser_jax.bandit import linucb
 from laser_jax.bandit import selector as sel
 from laser_jax.bandit.selector import ALPHA, HISTORY, LAM, MAX_PULLS, PER_PROMPT, SCALE
-from laser_jax.errors import is_int
+from laser_jax.errors import ConfigError, is_int
 
 
 @struct.dataclass
@@ -39,8 +39,10 @@ def _linear_bandit(name, num_arms, dim, lam, history_size, max_pulls, normalise)
     if max_pulls is None:
         max_pulls = 0 if dim <= DENSE_MAX_DIM else linucb.default_max_pulls(dim)
     if not is_int(max_pulls, 0, dim):
-        raise ValueError(f"selector {name!r}: max_pulls must be None (automatic), 0 (dense) "
-                         f"or an int in [1, dim={dim}] (low-rank basis rows), got {max_pulls!r}.")
+        # reachable from a config: selector_args.max_pulls is checked there without the context size
+        raise ConfigError(f"selector {name!r}: max_pulls must be None (automatic: selector_args.max_pulls=-1), "
+                          f"0 (dense) or an int in [1, dim={dim}] (low-rank basis rows; dim: the context size, "
+                          f"the policy's hidden size), got {max_pulls!r}.")
     if max_pulls == 0:
         return linucb.init(num_arms, dim, lam=lam, history_size=history_size, normalise=normalise)
     return linucb.init_lowrank(num_arms, dim, lam=lam, history_size=history_size,

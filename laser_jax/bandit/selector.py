@@ -93,7 +93,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from laser_jax.bandit import normalise as norm
-from laser_jax.errors import is_int, is_number
+from laser_jax.errors import ConfigError, is_int, is_number
 
 REQUIRED = inspect.Parameter.empty  # an init keyword without default (an `Arg` with required=True)
 
@@ -263,8 +263,8 @@ class Selector:
         unknown = sorted(set(hparams) - set(self.valid_hparams))
         if unknown:
             valid = ", ".join(self.valid_hparams) or "none"
-            raise ValueError(f"selector {self.name!r} got unknown hparam(s) {unknown}; "
-                             f"valid hparams: {valid}.")
+            raise ConfigError(f"selector {self.name!r} got unknown hparam(s) {unknown}; "
+                              f"valid hparams: {valid}.")
 
     def bind(self, **hparams) -> "Selector":
         """A copy with ``hparams`` bound (merged over those already bound)."""
@@ -360,8 +360,8 @@ def hparams_from_args(name: str, args: Mapping[str, Any], normalise: str | None 
 
 
 def make_selector(name: str, **hparams) -> Selector:
-    """The registered selector ``name`` with ``hparams`` bound; ValueError on unknown names."""
+    """The registered selector ``name`` with ``hparams`` bound; ConfigError on an unknown name or hparam."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown selector {name!r}; valid selectors: "
-                         f"{', '.join(sorted(REGISTRY))}.")
+        raise ConfigError(f"unknown selector {name!r}; valid selectors: "
+                          f"{', '.join(sorted(REGISTRY))}.")
     return REGISTRY[name].bind(**hparams)

@@ -96,6 +96,10 @@ def example_from_row(row: dict, where: str) -> Example:
     answers = row["answers"]
     if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
         raise DataError(f"{where}: answers must be a non-empty list of strings, got {answers!r}")
+    try:
+        metrics.check_gold(dataset, answers, row.get("all_classes"))
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
     question = TEMPLATES[dataset].format(context=row["context"], input=row["input"])
     meta = {"family": dataset, "dataset": dataset, "answers": tuple(answers),
             "all_classes": tuple(row.get("all_classes") or ()), "length": int(row.get("length") or 0),

@@ -42,6 +42,8 @@ import string
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from laser_jax.errors import DataError
+
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _NUMBER = re.compile(r"\d+")
@@ -95,12 +97,26 @@ def classification_score(prediction: str, ground_truth: str, all_classes: Sequen
     of the gold class (e.g. "Human" when the gold is "Human being"); the score is 1 / (number of
     such classes) when the gold class is among them, else 0.0 (also when none occurs). The two
     differences from LongBench's code are in the module docstring."""
-    if all_classes is None or isinstance(all_classes, str) or len(all_classes) == 0:
-        raise ValueError(f"classification_score needs all_classes, the dataset's list of class "
-                         f"names; got {all_classes!r}")
-    named = [c for c in all_classes if c in prediction]
+    named = [c for c in _class_list(all_classes) if c in prediction]
     named = [c for c in named if c == ground_truth or c not in ground_truth]
     return 1.0 / len(named) if ground_truth in named else 0.0
+
+
+def _class_list(all_classes: Sequence[str] | None) -> Sequence[str]:
+    """The classes classification_score picks from; DataError for none (a trec row's all_classes)."""
+    if all_classes is None or isinstance(all_classes, str) or len(all_classes) == 0:
+        raise DataError(f"classification_score needs all_classes, the dataset's list of class names (a trec "
+                        f"row's all_classes field); got {all_classes!r}")
+    return all_classes
+
+
+def _paragraph(ground_truth: str) -> str:
+    """N of a passage_retrieval_en gold answer "Paragraph N"; DataError for another form."""
+    found = _PARAGRAPH.findall(ground_truth)
+    if not found:
+        raise DataError(f"retrieval_score: the gold answer must have the form 'Paragraph N' (e.g. 'Paragraph 3'), "
+                        f"got {ground_truth!r}")
+    return found[0]
 
 
 def _share_of_numbers_equal(prediction: str, target: str) -> float:
@@ -114,11 +130,7 @@ def _share_of_numbers_equal(prediction: str, target: str) -> float:
 def retrieval_score(prediction: str, ground_truth: str, **kwargs) -> float:
     """LongBench's passage_retrieval_en metric: the gold answer is "Paragraph N"; the score is
     the share of the numbers (digit runs) in the prediction that equal N, 0.0 if it has none."""
-    found = _PARAGRAPH.findall(ground_truth)
-    if not found:
-        raise ValueError(f"retrieval_score: the gold answer must have the form 'Paragraph N' "
-                         f"(e.g. 'Paragraph 3'), got {ground_truth!r}")
-    return _share_of_numbers_equal(prediction, found[0])
+    return _share_of_numbers_equal(prediction, _paragraph(ground_truth))
 
 
 def count_score(prediction: str, ground_truth: str, **kwargs) -> float:
@@ -182,7 +194,8 @@ _NEEDS_JIEBA = "LongBench's Chinese metrics (qa_f1_zh_score, rouge_zh_score) nee
 
 
 def metric_fn(name: str) -> Callable[..., float]:
-    """The metric function called ``name`` (e.g. "qa_f1_score"), for configs."""
+    """The metric function called ``name`` (e.g. "qa_f1_score"). No config field names a metric: an
+    unknown name is a library caller's error (ValueError)."""
     if name in _CHINESE_METRICS:
         raise ValueError(f"metric {name!r} is a Chinese metric: not supported ({_NEEDS_JIEBA})")
     if name not in METRICS:
@@ -190,12 +203,25 @@ def metric_fn(name: str) -> Callable[..., float]:
     return METRICS[name]
 
 
+def check_gold(dataset: str, answers: Sequence[str], all_classes: Sequence[str] | None) -> None:
+    """DataError when ``dataset``'s metric cannot score against these gold answers (trec without
+    all_classes, a passage_retrieval_en answer not "Paragraph N"): rows are checked when read."""
+    metric = DATASET_METRICS.get(dataset)
+    if metric == "classification_score":
+        _class_list(all_classes)
+    elif metric == "retrieval_score":
+        for gold in answers:
+            _paragraph(gold)
+
+
 def score_answer(dataset: str, prediction: str, answers: Sequence[str],
                  all_classes: Sequence[str] | None = None) -> float:
     """LongBench's score of one prediction for one example of ``dataset`` (LongBench/eval.py's
     scorer): the first-line cut for trec, triviaqa, samsum and lsht, then the dataset's metric,
     the maximum over the gold ``answers``. ``all_classes`` is used by trec only. ValueError for
-    an unknown or Chinese dataset and for an example without gold answers."""
+    an unknown or Chinese dataset and for an example without gold answers (a row read by
+    `laser_jax.data.longbench` is checked when read, so these mean a caller's bug); DataError for
+    gold answers the dataset's metric cannot read (`check_gold`)."""
     if dataset in CHINESE:
         raise ValueError(f"LongBench dataset {dataset!r} is Chinese: not supported (LongBench "
                          f"scores it with {CHINESE[dataset]}; {_NEEDS_JIEBA})")

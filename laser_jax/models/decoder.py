@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from laser_jax.errors import ConfigError
 from laser_jax.models.attention import (  # noqa: F401  (attention names kept importable from here)
     ATTENTION_CHUNK, DENSE_ATTENTION_MAX, attend, attend_chunked, attend_shared, is_chunked, rope)
 from laser_jax.models.config import DecoderConfig
@@ -314,12 +315,13 @@ def prefill(model: "CausalLM", ids, mask) -> tuple[jax.Array, Prefix]:
 
 
 def to_dtype(name) -> Any:
-    """'float32' / 'bfloat16' / a numpy or jnp dtype -> jnp dtype, with a clear error."""
+    """'float32' / 'bfloat16' / a numpy or jnp dtype -> jnp dtype; ConfigError for another name
+    (a config's policy.dtype or a reward model's dtype)."""
     if not isinstance(name, str):
         return jnp.dtype(name)
     table = {"float32": F32, "fp32": F32, "bfloat16": jnp.bfloat16, "bf16": jnp.bfloat16,
              "float16": jnp.float16, "fp16": jnp.float16}
     if name not in table:
-        raise ValueError(f"dtype {name!r} is not supported; use one of {sorted(table)}")
+        raise ConfigError(f"dtype {name!r} is not supported; use one of {sorted(table)}")
     return table[name]
 

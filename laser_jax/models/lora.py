@@ -16,18 +16,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from laser_jax.errors import ConfigError
 from laser_jax.models.layers import Dense
 
 TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
 def add_lora(model, rank: int, alpha: float, targets=TARGETS, seed: int = 0):
-    """Attach adapters in place; returns the number of adapted projections."""
-    if rank <= 0:
+    """Attach adapters in place; returns the number of adapted projections. ConfigError for a
+    target that is no projection (policy.lora_targets, which the config check leaves to this)."""
+    if rank <= 0:  # callers add adapters only for policy.lora_rank > 0 (checked at the entry)
         raise ValueError(f"lora rank must be positive, got {rank}")
     bad = sorted(set(targets) - set(TARGETS))
     if bad:
-        raise ValueError(f"lora targets {bad} are not projections of the decoder; choose from {list(TARGETS)}")
+        raise ConfigError(f"policy.lora_targets: {bad} are not projections of the decoder; choose from "
+                          f"{list(TARGETS)}")
     rng = np.random.default_rng(seed)  # host RNG: no compile per adapter shape (jax.random.normal took ~1 s each)
     count = 0
     for path, module in nnx.iter_graph(model):

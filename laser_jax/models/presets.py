@@ -3,6 +3,7 @@ abstract shapes, benchmarks). Numbers from each model's public config.json."""
 
 from __future__ import annotations
 
+from laser_jax.errors import ConfigError
 from laser_jax.models.config import DecoderConfig
 
 _MISTRAL_7B = dict(family="mistral", vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=32,
@@ -41,5 +42,5 @@ PRESETS: dict[str, DecoderConfig] = {
 
 def preset(name: str) -> DecoderConfig:
     if name not in PRESETS:
-        raise KeyError(f"no preset architecture for {name!r}; known: {sorted(PRESETS)}")
+        raise ConfigError(f"no preset architecture for {name!r}; known: {sorted(PRESETS)}")
     return PRESETS[name]

@@ -26,6 +26,10 @@ Fields (unknown fields are an error):
   "length", "in_context", "ifeval_length", "ifeval_format", "ifeval_words", "ifeval_all"; default
   name "<rule>:<task>").
 
+Each field's default lives in `FIELDS` (read by the check and the build alike); an explicit null
+takes the default, except for dtype, chunk, share_prompt and rule, which take a null as given
+(chunk: no chunking; the others are checked as given). A bad entry is a ConfigError naming its field.
+
 `cache` (a `laser_jax.models.cache.ModelCache` the caller keeps) loads each model and tokenizer
 once, so RMs sharing a path (e.g. one reference model for several DPO RMs) load it once, and
 tokenizers with the same contents become one object: what lets `score_with` stack RMs fine-tuned
@@ -34,12 +38,13 @@ from one base.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
 from laser_jax.data.tasks import TASK_NAMES, TASKS
-from laser_jax.errors import is_number
+from laser_jax.errors import ConfigError, is_number
 from laser_jax.models import CausalLM, SequenceClassifier
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
@@ -52,16 +57,7 @@ from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.programs import RULES, program
 
 KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier")
-_COMMON = {"kind", "name", "noise", "noise_sigma", "noise_seed"}
-_NEURAL = {"path", "tokenizer", "dtype", "batch_size", "max_length", "chat_template", "system"}
-FIELDS = {
-    "classifier": _COMMON | _NEURAL | {"label"},
-    "likelihood": _COMMON | _NEURAL | {"chunk", "share_prompt"},
-    "implicit_dpo": _COMMON | _NEURAL | {"chunk", "share_prompt", "ref_path", "beta"},
-    "verifier": _COMMON | {"task", "rule"},
-}
-REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
-            "verifier": ("task",)}
+BUILDER = "<the builder's>"  # a default given by the builder's keyword (dtype, batch_size, default_task)
 
 
 def _as_int(value) -> int:
@@ -70,24 +66,76 @@ def _as_int(value) -> int:
     return int(value)
 
 
-def _number(spec: Mapping, field: str, where: str, default, cast, check, need: str):
-    """spec[field] (or `default`) cast and checked; ValueError naming the field otherwise."""
-    value = spec.get(field, default)
-    if value is None:
-        return None
-    try:
-        value = cast(value)
-        ok = not isinstance(spec.get(field), bool) and check(value)
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{where}.{field}={spec.get(field)!r} must be {need}")
-    return value
-
-
 def _finite(check):
     """`check` on a value finite in float32, the dtype scores are computed in (1e39 would be inf)."""
     return lambda v: is_number(v) and check(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One entry field: its default (`BUILDER`: the builder's keyword), whether an explicit null is
+    a value of its own (else null takes the default), and for a number its cast, rule and the rule
+    as an error says it."""
+
+    default: Any = None
+    null_is_value: bool = False
+    cast: Callable[[Any], Any] | None = None
+    check: Callable[[Any], bool] = lambda v: True
+    need: str = ""
+
+
+_NOISE = Field(None, cast=float, check=_finite(lambda v: v >= 0), need="a finite number >= 0")
+_COMMON = {"kind": Field(), "name": Field(), "noise": _NOISE, "noise_sigma": _NOISE,
+           "noise_seed": Field(0, cast=_as_int, need="an integer")}
+_NEURAL = {"path": Field(), "tokenizer": Field(), "dtype": Field(BUILDER, null_is_value=True),
+           "batch_size": Field(BUILDER, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1"),
+           "max_length": Field(None, cast=_as_int, check=lambda v: v >= 2, need="an integer >= 2"),
+           "chat_template": Field(), "system": Field()}
+_LM = {"chunk": Field(DEFAULT_CHUNK, null_is_value=True, cast=_as_int, check=lambda v: v >= 1,
+                      need="an integer >= 1 or null"),
+       "share_prompt": Field(True, null_is_value=True)}
+FIELDS: dict[str, dict[str, Field]] = {
+    # label's upper bound is the model's number of labels, checked once it is loaded
+    "classifier": {**_COMMON, **_NEURAL, "label": Field(0, cast=_as_int, check=lambda v: v >= 0,
+                                                        need="an integer >= 0 (one of the model's labels)")},
+    "likelihood": {**_COMMON, **_NEURAL, **_LM},
+    "implicit_dpo": {**_COMMON, **_NEURAL, **_LM, "ref_path": Field(),
+                     "beta": Field(0.1, cast=float, check=_finite(lambda v: v > 0), need="a number > 0")},
+    "verifier": {**_COMMON, "task": Field(BUILDER), "rule": Field("exact_match", null_is_value=True)},
+}
+REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
+            "verifier": ("task",)}
+
+
+def value(spec: Mapping, field: str, builder: Mapping[str, Any] | None = None):
+    """spec[field], or the field's default (`FIELDS`; a `BUILDER` default from `builder`, None without
+    it) when the entry leaves it out, or sets it to null where null is no value of its own."""
+    f = FIELDS[spec["kind"]][field]
+    if spec.get(field) is not None or (field in spec and f.null_is_value):
+        return spec[field]
+    return (builder or {}).get(field) if f.default == BUILDER else f.default
+
+
+def _number(spec: Mapping, field: str, where: str, builder: Mapping[str, Any] | None = None):
+    """The number `field` of the entry (see `value`) cast and checked; ConfigError naming the field."""
+    f, got = FIELDS[spec["kind"]][field], value(spec, field, builder)
+    if got is None:
+        return None
+    try:
+        got = f.cast(got)
+        ok = not isinstance(spec.get(field), bool) and f.check(got)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{where}.{field}={spec.get(field)!r} must be {f.need}")
+    return got
+
+
+def _with_task(spec: Mapping, default_task: str | None) -> Mapping:
+    """A verifier entry without a task takes the builder's `default_task` (the run's data.task)."""
+    if spec["kind"] == "verifier" and spec.get("task") in (None, "") and default_task:
+        return {**spec, "task": default_task}
+    return spec
 
 
 def check_spec(spec: Any, *, index: int | None = None, default_task: str | None = None) -> list[str]:
@@ -102,30 +150,21 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
     if kind not in KINDS:
         return [f"{where}.kind={kind!r} is not one of {KINDS}"]
     problems = []
-    unknown = sorted(set(spec) - FIELDS[kind])
+    unknown = sorted(set(spec) - set(FIELDS[kind]))
     if unknown:
         problems.append(f"{where}: unknown field(s) {unknown} for kind {kind!r}; allowed: {sorted(FIELDS[kind])}")
-    if kind == "verifier" and spec.get("task") in (None, "") and default_task:
-        spec = {**spec, "task": default_task}
+    spec = _with_task(spec, default_task)
     problems += [f"{where}.{field} is missing (required for kind {kind!r})" for field in REQUIRED[kind]
                  if spec.get(field) in (None, "")]
     name = spec.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         problems.append(f"{where}.name={name!r} must be a non-empty string")
-    numbers = [("noise", None, float, _finite(lambda v: v >= 0), "a finite number >= 0"),
-               ("noise_sigma", None, float, _finite(lambda v: v >= 0), "a finite number >= 0"),
-               ("noise_seed", None, _as_int, lambda v: True, "an integer")]
-    if kind != "verifier":
-        numbers += [("batch_size", None, _as_int, lambda v: v >= 1, "an integer >= 1"),
-                    ("max_length", None, _as_int, lambda v: v >= 2, "an integer >= 2"),
-                    ("chunk", None, _as_int, lambda v: v >= 1, "an integer >= 1 or null"),
-                    ("beta", None, float, _finite(lambda v: v > 0), "a number > 0")]
-    for field, default, cast, check, need in numbers:
+    for field in (f for f in FIELDS[kind] if FIELDS[kind][f].cast is not None and f in spec):
         try:
-            _number(spec, field, where, default, cast, check, need)
-        except ValueError as e:
+            _number(spec, field, where)
+        except ConfigError as e:
             problems.append(str(e))
-    if not isinstance(spec.get("share_prompt", True), bool):
+    if "share_prompt" in FIELDS[kind] and not isinstance(value(spec, "share_prompt"), bool):
         problems.append(f"{where}.share_prompt={spec['share_prompt']!r} must be true or false")
     if "noise" in spec and "noise_sigma" in spec:
         problems.append(f"{where}: give noise or noise_sigma (the same thing), not both")
@@ -133,17 +172,7 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
     if not spec.get(noise_field) and spec.get("noise_seed") is not None:
         problems.append(f"{where}.noise_seed is set but {noise_field} is not (or is 0)")
     if kind == "verifier":
-        rule = spec.get("rule", "exact_match")
-        if rule not in RULES:
-            problems.append(f"{where}.rule={rule!r} is not one of {tuple(RULES)}")
-        task = spec.get("task")
-        if task not in (None, "") and task not in TASK_NAMES:
-            problems.append(f"{where}.task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-        elif task in TASK_NAMES and not TASKS[task].has_gold and RULES.get(rule, (None, False))[1]:
-            problems.append(f"{where}.rule={rule!r} checks answers against gold answers, and task {task!r} has "
-                            f"none; use a rule that needs none ({', '.join(r for r, (_, g) in RULES.items() if not g)}) "
-                            "or a model RM")
-        return problems
+        return problems + _check_verifier(spec, where)
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):
             problems += check_model_path(spec[field], f"{where}.{field}")
@@ -158,6 +187,21 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
     system = spec.get("system")
     if system is not None and not isinstance(system, str):
         problems.append(f"{where}.system must be a string")
+    return problems
+
+
+def _check_verifier(spec: Mapping, where: str) -> list[str]:
+    """The rule and task of a verifier entry (its task filled in from the builder's)."""
+    problems = []
+    rule, task = value(spec, "rule"), spec.get("task")
+    if rule not in RULES:
+        problems.append(f"{where}.rule={rule!r} is not one of {tuple(RULES)}")
+    if task not in (None, "") and task not in TASK_NAMES:
+        problems.append(f"{where}.task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    elif task in TASK_NAMES and not TASKS[task].has_gold and RULES.get(rule, (None, False))[1]:
+        problems.append(f"{where}.rule={rule!r} checks answers against gold answers, and task {task!r} has "
+                        f"none; use a rule that needs none ({', '.join(r for r, (_, g) in RULES.items() if not g)}) "
+                        "or a model RM")
     return problems
 
 
@@ -179,70 +223,68 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
                        default_task: str | None = None) -> RewardModel:
     """One reward model from a config entry (see the module doc). `index` names the entry in errors
     ("rewards[2].kind=..."); `dtype`, `mesh`, `batch_size` are defaults an entry may override;
-    `default_task` is a verifier's task when the entry gives none (the run's data.task)."""
+    `default_task` is a verifier's task when the entry gives none (the run's data.task). A bad
+    entry is a ConfigError naming its field."""
     problems = check_spec(spec, index=index, default_task=default_task)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ConfigError("; ".join(problems))
     where = f"rewards[{index}]" if index is not None else "rewards"
+    builder = {"dtype": dtype, "batch_size": batch_size}
     cache = ModelCache() if cache is None else cache
+    spec = _with_task(spec, default_task)
     kind, name = spec["kind"], spec.get("name")
-    if kind == "verifier" and spec.get("task") in (None, "") and default_task:
-        spec = {**spec, "task": default_task}
-    noise_field = "noise_sigma" if "noise_sigma" in spec else "noise"
-    sigma = _number(spec, noise_field, where, None, float, lambda v: v >= 0, "a number >= 0")
-    seed = _number(spec, "noise_seed", where, 0, _as_int, lambda v: True, "an integer")
-
+    sigma = _number(spec, "noise_sigma" if "noise_sigma" in spec else "noise", where)
     if kind == "verifier":
-        rm: Any = program(spec.get("rule", "exact_match"), spec["task"], name)
+        rm: Any = program(value(spec, "rule"), spec["task"], name)
     else:
-        path = str(spec["path"])
-        name = name or PurePath(path.rstrip("/")).name or path
-        mdtype = spec.get("dtype", dtype)
-        common = dict(
-            batch_size=_number(spec, "batch_size", where, batch_size, _as_int, lambda v: v >= 1, "an integer >= 1"),
-            max_length=_number(spec, "max_length", where, None, _as_int, lambda v: v >= 2, "an integer >= 2"),
-            chat_template=spec.get("chat_template"), system=spec.get("system"))
-        chunk = _number(spec, "chunk", where, DEFAULT_CHUNK, _as_int, lambda v: v >= 1, "an integer >= 1 or null")
-        beta = _number(spec, "beta", where, 0.1, float, lambda v: v > 0, "a number > 0")
-        tok = cache.tokenizer(spec.get("tokenizer") or path, f"{where}.tokenizer" if spec.get("tokenizer")
-                              else f"{where}.path")
-        model = cache.model(path, mdtype, mesh, f"{where}.path")
-        head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
-        want = SequenceClassifier if kind == "classifier" else CausalLM
-        if not isinstance(model, want):
-            raise ValueError(f"{where}.path={path!r}: kind {kind!r} needs a {head} checkpoint, this one loads as "
-                             f"{type(model).__name__}")
-        if kind == "classifier":
-            label = _number(spec, "label", where, 0, _as_int, lambda v: 0 <= v < model.cfg.num_labels,
-                            f"an integer in [0, {model.cfg.num_labels}) (the model's labels)")
-            rm = ClassifierRM(model, tok, name, label, **common)
-        else:
-            share = bool(spec.get("share_prompt", True))
-            if kind == "likelihood":
-                rm = LikelihoodRM(model, tok, name, chunk=chunk, share_prompt=share, **common)
-            else:
-                ref = cache.model(str(spec["ref_path"]), mdtype, mesh, f"{where}.ref_path")
-                if not isinstance(ref, CausalLM):
-                    raise ValueError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
-                                     f"checkpoint, this one loads as {type(ref).__name__}")
-                rm = ImplicitDPORM(model, ref, tok, beta, name, chunk=chunk, share_prompt=share, **common)
-
+        rm = _neural(spec, where, cache, mesh, builder)
     if sigma:
-        rm = NoisyRM(rm, sigma, seed, name=spec.get("name") or f"{rm.name}+noise{sigma:g}")
+        rm = NoisyRM(rm, sigma, _number(spec, "noise_seed", where), name=name or f"{rm.name}+noise{sigma:g}")
     return rm
+
+
+def _neural(spec: Mapping, where: str, cache: ModelCache, mesh, builder: Mapping[str, Any]) -> RewardModel:
+    """A model-backed RM of a checked entry: its model and tokenizer from `cache`."""
+    kind, path = spec["kind"], str(spec["path"])
+    name = spec.get("name") or PurePath(path.rstrip("/")).name or path
+    mdtype = value(spec, "dtype", builder)
+    common = dict(batch_size=_number(spec, "batch_size", where, builder), max_length=_number(spec, "max_length", where),
+                  chat_template=value(spec, "chat_template"), system=value(spec, "system"))
+    tok = cache.tokenizer(spec.get("tokenizer") or path, f"{where}.tokenizer" if spec.get("tokenizer")
+                          else f"{where}.path")
+    model = cache.model(path, mdtype, mesh, f"{where}.path")
+    head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
+    if not isinstance(model, SequenceClassifier if kind == "classifier" else CausalLM):
+        raise ConfigError(f"{where}.path={path!r}: kind {kind!r} needs a {head} checkpoint, this one loads as "
+                          f"{type(model).__name__}")
+    if kind == "classifier":
+        label = _number(spec, "label", where)
+        if label >= model.cfg.num_labels:
+            raise ConfigError(f"{where}.label={spec.get('label')!r} must be an integer in [0, {model.cfg.num_labels}) "
+                              "(the model's labels)")
+        return ClassifierRM(model, tok, name, label, **common)
+    lm = dict(chunk=_number(spec, "chunk", where), share_prompt=bool(value(spec, "share_prompt")), **common)
+    if kind == "likelihood":
+        return LikelihoodRM(model, tok, name, **lm)
+    ref = cache.model(str(spec["ref_path"]), mdtype, mesh, f"{where}.ref_path")
+    if not isinstance(ref, CausalLM):
+        raise ConfigError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
+                          f"checkpoint, this one loads as {type(ref).__name__}")
+    return ImplicitDPORM(model, ref, tok, _number(spec, "beta", where), name, **lm)
 
 
 def build_reward_models(specs: Sequence[Mapping[str, Any]], *, cache: ModelCache | None = None,
                         **kw) -> list[RewardModel]:
-    """`build_reward_model` for each entry (sharing one `cache`); names must be unique."""
+    """`build_reward_model` for each entry (sharing one `cache`); names must be unique (also the
+    names derived from paths and tasks: ConfigError)."""
     if isinstance(specs, (Mapping, str)):
-        raise ValueError("rewards must be a list of reward-model entries")
+        raise ConfigError("rewards must be a list of reward-model entries")
     cache = ModelCache() if cache is None else cache
     rms = [build_reward_model(s, index=i, cache=cache, **kw) for i, s in enumerate(specs)]
     seen: dict[str, int] = {}
     for i, rm in enumerate(rms):
         if rm.name in seen:
-            raise ValueError(f"rewards[{i}].name={rm.name!r} repeats rewards[{seen[rm.name]}]'s name; give each "
-                             "reward model a unique name")
+            raise ConfigError(f"rewards[{i}].name={rm.name!r} repeats rewards[{seen[rm.name]}]'s name; give each "
+                              "reward model a unique name")
         seen[rm.name] = i
     return rms

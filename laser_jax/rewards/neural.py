@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from laser_jax.errors import ConfigError
 from laser_jax.rewards.base import check_inputs
 from laser_jax.rewards.batching import (MicroBatch, micro_batches, placed, placed_shared, prompt_groups,
                                        shared_batches)
@@ -27,6 +28,16 @@ from laser_jax.sharding import constrain, mesh_of, replicated_for, to_host
 
 DEFAULT_BATCH = 8
 DEFAULT_CHUNK = 256  # LM-head positions at a time (bounds the [B, chunk, V] logits)
+
+
+def check_vocab(rows: Sequence[Encoded], vocab: int, who: str) -> None:
+    """ConfigError when the rows hold an id the model has no embedding for: the reward model's
+    tokenizer (its entry's `tokenizer`, default its `path`) does not belong to its model."""
+    top = max((max(r.ids) for r in rows if r.ids), default=-1)
+    if top >= vocab:
+        raise ConfigError(f"{who}: its tokenizer produced id {top} but the model's vocabulary has {vocab} entries; "
+                          "the tokenizer does not belong to this model: give the reward model's entry the "
+                          "tokenizer of its model (rewards[].tokenizer; unset = the model's own)")
 
 
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk", "out_sharding"))
@@ -118,7 +129,7 @@ class NeuralRM:
 
     def __init__(self, tokenizer: Any, name: str, *, batch_size: int = DEFAULT_BATCH, max_length: int | None = None,
                  chat_template: bool | None = None, system: str | None = None):
-        if int(batch_size) < 1:
+        if int(batch_size) < 1:  # build.py checks an entry's batch_size: a caller's bug
             raise ValueError(f"reward model {name!r}: batch_size={batch_size} must be >= 1")
         self.name = name
         self.tokenizer = tokenizer
@@ -136,11 +147,7 @@ class NeuralRM:
     def encode(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Encoded]:
         """The token rows this RM scores (its own tokenizer and format), with their response spans."""
         rows = self.encoder.encode_all(prompts, responses, joint=self.joint)
-        vocab = min(m.cfg.vocab_size for m in self.models())
-        top = max((max(r.ids) for r in rows if r.ids), default=-1)
-        if top >= vocab:
-            raise ValueError(f"reward model {self.name!r}: its tokenizer produced id {top} but the model's "
-                             f"vocabulary has {vocab} entries; the tokenizer does not belong to this model")
+        check_vocab(rows, min(m.cfg.vocab_size for m in self.models()), f"reward model {self.name!r}")
         return rows
 
     def score(self, prompts: Sequence[str], responses: Sequence[str],

@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 
 from laser_jax.data import answers, ifeval
 from laser_jax.data.metrics import normalize_answer
+from laser_jax.errors import ConfigError
 from laser_jax.rewards.verifier import VerifierRM, match, prompt_choices
 
 __all__ = ["RULES", "calculator", "choice_checker", "demo_rewards", "ifeval_group_share", "ifeval_rewards",
@@ -81,7 +82,9 @@ def choice_checker(prompt: str, response: str, gold: str | None, task: str) -> f
     if task == "mmlu":
         pred = answers.extract_mmlu(response, prompt_choices(prompt))
         return 1.0 if answers.is_correct_choice(pred, gold) else 0.0
-    raise ValueError(f"choice_checker: no rule for task {task!r} (gsm8k, strategyqa, mmlu)")
+    # reachable from a config: a verifier entry with rule=choice_checker on data.task=longbench, say
+    raise ConfigError(f"choice_checker: no rule for task {task!r} rows (gsm8k, strategyqa, mmlu); give that "
+                      f"verifier entry (rewards[].rule) another rule, one of {', '.join(RULES)}")
 
 
 def in_context(prompt: str, response: str, gold: str | None, task: str) -> float:
@@ -156,7 +159,7 @@ def ifeval_rewards(oracle: bool = False) -> list[dict]:
 def program(rule: str, task: str, name: str | None = None) -> VerifierRM:
     """The verifier of `rule` (see RULES) for `task` (the rows' format when `score` gets no
     per-row tasks; "demo" resolves each row from its gold). Default name "<rule>:<task>"."""
-    if rule not in RULES:
+    if rule not in RULES:  # a config entry's rule is checked by build.check_spec: a caller's error
         raise ValueError(f"unknown verifier rule {rule!r}; valid rules: {', '.join(RULES)}")
     fn, needs_gold = RULES[rule]
     return VerifierRM(fn, name or f"{rule}:{task}", needs_gold=needs_gold, task=task)

@@ -28,8 +28,8 @@ from laser_jax.rewards.base import RewardModel, check_inputs, with_tasks
 from laser_jax.rewards.batching import micro_batches, placed
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
-from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, classifier_logits, default_max_length,
-                                      logprob_sums, signature)
+from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, check_vocab, classifier_logits,
+                                      default_max_length, logprob_sums, signature)
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.text import PairEncoder
 from laser_jax.sharding import mesh_of, replicated_for, to_host
@@ -123,10 +123,7 @@ class StackedRMs:
         rows = self.encoder.encode_all(prompts, responses, joint=self.kind == "classifier")
         if self.kind == "classifier":
             rows = strip_trailing_pad(rows, self.pad_token_id)
-        top = max((max(r.ids) for r in rows if r.ids), default=-1)
-        if top >= self.vocab:
-            raise ValueError(f"StackedRMs{self.names}: the tokenizer produced id {top} but the models' vocabulary "
-                             f"has {self.vocab} entries")
+        check_vocab(rows, self.vocab, f"StackedRMs{self.names}")
         if self.kind != "classifier":
             return self._score_lm(rows)
         out = np.zeros((len(self), len(rows)), np.float32)

@@ -39,6 +39,8 @@ import dataclasses
 import logging
 from typing import Any
 
+from laser_jax.errors import ConfigError
+
 log = logging.getLogger("laser_jax")
 
 
@@ -69,8 +71,9 @@ class PairEncoder:
                  max_length: int | None = None):
         has_template = bool(getattr(tokenizer, "chat_template", None))
         if chat_template and not has_template:
-            raise ValueError(f"chat_template=True but the tokenizer {type(tokenizer).__name__} "
-                             f"({getattr(tokenizer, 'name_or_path', '?')}) has no chat template")
+            raise ConfigError(f"chat_template=True but the tokenizer {type(tokenizer).__name__} "
+                              f"({getattr(tokenizer, 'name_or_path', '?')}) has no chat template; set the reward "
+                              "model's chat_template to false (plain text) or null (the template when there is one)")
         self.tokenizer = tokenizer
         self.chat = has_template if chat_template is None else bool(chat_template)
         self.system = system

@@ -10,6 +10,7 @@ import pytest
 from laser_jax import bandit as selectors
 from laser_jax.bandit import exp3, linucb
 from laser_jax.bandit import arm_counts, chosen_arms, make_selector
+from laser_jax.errors import ConfigError
 
 K, D, B = 4, 16, 8
 HPARAMS = {"fixed": {"arm": 2}, "laser": {"history_size": 64}, "exp3": {"history_size": 64}}
@@ -212,6 +213,24 @@ def test_helpers():
     w = jnp.array([[0, 1, 0], [1, 0, 0], [0, 1, 0], [1 / 3, 1 / 3, 1 / 3]], jnp.float32)
     np.testing.assert_array_equal(np.asarray(chosen_arms(w)), [1, 0, 1, 0])
     np.testing.assert_array_equal(np.asarray(arm_counts(w)), [2, 3, 1])
+
+
+def test_bad_selector_arguments_are_config_errors_and_state_misuse_is_not():
+    """A selector argument the user gives (its name, an hparam, its value) is a ConfigError (exit 2
+    through a command line); a caller's wrong shapes stay a plain ValueError (a bug: exit 1)."""
+    key = jax.random.key(0)
+    for bad in (lambda: make_selector("lasr"), lambda: make_selector("laser", gama=0.1),
+                lambda: make_selector("fixed").init(key, K, D),
+                lambda: make_selector("fixed", arm=K).init(key, K, D),
+                lambda: make_selector("exp3", gamma=1.5).init(key, K, D),
+                lambda: make_selector("laser", max_pulls=D + 1).init(key, K, D)):
+        with pytest.raises(ConfigError):
+            bad()
+    sel = make_selector("random")
+    state = sel.init(key, K, D)
+    with pytest.raises(ValueError) as err:
+        sel.update(state, jnp.zeros((B, K + 1)), jnp.zeros((B, 0)), 0.0)
+    assert not isinstance(err.value, ConfigError)
 
 
 def test_errors_list_the_valid_choices():

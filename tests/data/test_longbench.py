@@ -110,3 +110,16 @@ def test_longbench_batches_sample_longbench_lengths():
     gov = longbench.example_from_row(_row("gov_report", 1), "here")
     assert generation_length(rt, [hot]) == 32 and generation_length(rt, [hot, gov]) == 512
     assert generation_length(rt, longdoc.generate("test")[:2]) == 48  # generated: the config's
+
+
+@pytest.mark.parametrize("dataset, answers, classes, words", [
+    ("trec", ["Location"], None, "needs all_classes"),
+    ("passage_retrieval_en", ["the third one"], None, "'Paragraph N'"),
+])
+def test_a_row_its_metric_cannot_score_is_refused_when_read(tmp_path, dataset, answers, classes, words):
+    """A trec row without all_classes, a passage_retrieval_en answer not "Paragraph N": a DataError
+    naming the file and line when the data is read, not a failure when the first response is scored."""
+    bad = tmp_path / f"{dataset}.jsonl"
+    bad.write_text(json.dumps(_row(dataset, 0, answers=answers, classes=classes)) + "\n")
+    with pytest.raises(DataError, match=rf"{dataset}.jsonl line 1: .*{words}"):
+        load_task("longbench", bad, "test")

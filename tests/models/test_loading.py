@@ -13,9 +13,13 @@ import pytest
 import torch
 import transformers as tf
 
+from laser_jax.errors import ConfigError
 from laser_jax.models import CheckpointError, load_config, load_pretrained
 from laser_jax.models import safetensors_io
+from laser_jax.models.decoder import to_dtype
 from laser_jax.models.loading import resolve
+from laser_jax.models.lora import add_lora
+from laser_jax.models.presets import preset
 from laser_jax.models.loading import convert
 
 CFG = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -258,3 +262,14 @@ def test_convert_cli_error_exit(tmp_path):
     assert run.returncode == 2
     assert "error:" in run.stderr and "missing" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dtype_lora_target_or_preset_the_user_names_wrong_is_a_config_error():
+    """policy.dtype / an RM's dtype, policy.lora_targets (not checked by the config section) and a
+    preset name are the user's to fix: ConfigError (exit 2), naming the valid choices."""
+    with pytest.raises(ConfigError, match=r"dtype 'float64' is not supported; use one of"):
+        to_dtype("float64")
+    with pytest.raises(ConfigError, match=r"policy\.lora_targets: \['qq'\] are not projections"):
+        add_lora(None, 4, 8.0, ("q", "qq"))
+    with pytest.raises(ConfigError, match="no preset architecture for 'llama-7b'"):
+        preset("llama-7b")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from laser_jax.errors import ConfigError
 from laser_jax.models.cache import ModelCache
 from laser_jax.rewards import (ClassifierRM, ImplicitDPORM, LikelihoodRM, NoisyRM, RMSet, StackedRMs, VerifierRM,
                                build_reward_model, build_reward_models)
+from laser_jax.rewards.build import FIELDS, check_spec, value
 
 
 def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
@@ -111,3 +113,40 @@ def test_tokenizers_are_merged_only_when_identical(tmp_path, helpers):
     got = {name: cache.tokenizer(path, "rewards[0].path") for name, path in dirs.items()}
     assert got["a1"] is got["a2"]
     assert len({id(t) for t in got.values()}) == 3
+
+
+def test_bad_entries_are_config_errors_that_need_no_model(lm_dirs, classifier_dirs):
+    """What the user wrote wrong in an entry is a ConfigError (exit 2 through a command line), also
+    what shows only once the model is loaded, and a name two entries derive alike."""
+    cache = ModelCache()
+    lm0, cls0 = str(lm_dirs[0][0]), str(classifier_dirs[0][0])
+    for spec in ({"kind": "foo"}, {"kind": "classifier", "path": lm0}, {"kind": "classifier", "path": cls0, "label": 3},
+                 {"kind": "classifier", "path": cls0, "label": -1}, {"kind": "implicit_dpo", "path": lm0,
+                                                                      "ref_path": cls0}):
+        with pytest.raises(ConfigError):
+            build_reward_model(spec, index=0, cache=cache)
+    with pytest.raises(ConfigError, match=r"rewards\[1\]\.name='exact_match:gsm8k' repeats rewards\[0\]"):
+        build_reward_models([{"kind": "verifier", "task": "gsm8k"}, {"kind": "verifier", "task": "gsm8k"}])
+    with pytest.raises(ConfigError, match="must be a list"):
+        build_reward_models({"kind": "verifier", "task": "gsm8k"})
+    assert check_spec({"kind": "classifier", "path": cls0, "label": "x"}, index=1) == [
+        "rewards[1].label='x' must be an integer >= 0 (one of the model's labels)"]
+
+
+def test_each_field_default_lives_in_one_table(lm_dirs, classifier_dirs):
+    """FIELDS holds every entry field's default, read alike by the check and the build: an absent
+    field or a null takes it (the builder's keyword for dtype / batch_size), except where null is
+    a value of its own (chunk: no chunking; share_prompt / rule / dtype: checked as given)."""
+    assert value({"kind": "verifier"}, "rule") == "exact_match" and value({"kind": "likelihood"}, "share_prompt")
+    assert value({"kind": "likelihood", "batch_size": None}, "batch_size", {"batch_size": 5}) == 5
+    assert value({"kind": "likelihood", "chunk": None}, "chunk") is None
+    assert check_spec({"kind": "likelihood", "path": str(lm_dirs[0][0]), "share_prompt": None}) == [
+        "rewards.share_prompt=None must be true or false"]
+    cache = ModelCache()
+    lm0 = str(lm_dirs[0][0])
+    dpo = build_reward_model({"kind": "implicit_dpo", "path": lm0, "ref_path": lm0, "beta": None, "batch_size": None,
+                              "noise": 0.5, "noise_seed": None}, cache=cache, batch_size=3)
+    assert isinstance(dpo, NoisyRM) and dpo.seed == 0 and dpo.rm.beta == 0.1 and dpo.rm.batch_size == 3
+    assert dpo.rm.chunk == FIELDS["likelihood"]["chunk"].default and dpo.rm.share_prompt
+    cls = build_reward_model({"kind": "classifier", "path": str(classifier_dirs[0][0]), "label": None}, cache=cache)
+    assert cls.label == 0 and cls.batch_size == 8

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from laser_jax.errors import ConfigError
 from laser_jax.models import load_pretrained
-from laser_jax.rewards import ImplicitDPORM, LikelihoodRM
+from laser_jax.rewards import ImplicitDPORM, LikelihoodRM, StackedRMs
 
 
 def _reference_rows(tok, prompts, responses, chat=True):
@@ -130,3 +131,13 @@ def test_prompt_once_scoring_equals_whole_rows(lm_dirs, jax_lms, tok_a, helpers,
            for ids, n in rows]
     lik = LikelihoodRM(jax_lms[0], tok_a, "lik", **kw)
     np.testing.assert_allclose(lik.score(prompts, responses), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_a_tokenizer_of_another_model_is_a_config_error(jax_lms, helpers):
+    """An entry's tokenizer that does not belong to its model (ids past its vocabulary) is the
+    user's to fix: a ConfigError naming rewards[].tokenizer, single RM and stacked alike."""
+    big = helpers.make_tokenizer([(c, d) for c in "ab" for d in "abcdefghijklmnopqrstuvwxyz"], max_vocab=None)
+    with pytest.raises(ConfigError, match=r"rewards\[\]\.tokenizer"):
+        LikelihoodRM(jax_lms[0], big, "big").score(["bz"], ["bz"])
+    with pytest.raises(ConfigError, match=r"StackedRMs\['a', 'b'\].*rewards\[\]\.tokenizer"):
+        StackedRMs([jax_lms[0], jax_lms[0]], big, "likelihood", ["a", "b"]).score_all(["bz"], ["bz"])

@@ -8,6 +8,7 @@ import pytest
 
 from laser_jax.data import format_prompt
 from laser_jax.data.example import Example
+from laser_jax.errors import ConfigError
 from laser_jax.rewards import NoisyRM, RMSet, VerifierRM, build_reward_model, exact_match, score_with
 from laser_jax.rewards.programs import RULES, calculator, choice_checker, length, program
 
@@ -127,3 +128,10 @@ def test_in_context_checks_grounding_without_the_gold():
     assert in_context(prompt, "Paris", None, "longbench") == 0.0
     assert in_context(prompt, "  ", None, "longbench") == 0.0
     assert in_context(prompt, "Lis", None, "longbench") == 0.0  # whole words only
+
+
+def test_choice_checker_on_a_task_it_has_no_rule_for_is_a_config_error():
+    """A verifier entry rule=choice_checker passes the config check on any task with gold answers;
+    scoring longdoc rows with it then names the field to change (exit 2, not a bug's exit 1)."""
+    with pytest.raises(ConfigError, match=r"no rule for task 'longdoc' rows .*rewards\[\]\.rule"):
+        choice_checker("prompt", "response", "gold", "longdoc")

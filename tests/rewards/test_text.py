@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from laser_jax.errors import ConfigError
 from laser_jax.rewards.batching import bucket_length, bucket_rows, micro_batches
 from laser_jax.rewards.text import Encoded, PairEncoder
 
@@ -96,3 +97,9 @@ def test_sentencepiece_style_word_start_marker_follows_the_full_text():
     row = PairEncoder(fast).encode("Q:\n", "hi")
     assert fast.convert_ids_to_tokens(list(row.ids[row.n_prompt:])) == ["h", "i", "</s>"]
     assert list(row.ids[:row.n_prompt]) == fast("Q:\n", add_special_tokens=False)["input_ids"]
+
+
+def test_chat_template_true_without_a_template_is_a_config_error(tok_plain):
+    """An entry's chat_template=true on a tokenizer without one: the user's to fix (exit 2)."""
+    with pytest.raises(ConfigError, match="set the reward model's chat_template to false"):
+        PairEncoder(tok_plain, chat_template=True)
