@@ -22,7 +22,7 @@ from flax import struct
 from laser_jax.bandit import normalise as norm
 from laser_jax.bandit import selector as sel
 from laser_jax.bandit.selector import GAMMA, HISTORY
-from laser_jax.errors import ConfigError
+from laser_jax.errors import ConfigError, is_int
 
 
 @struct.dataclass
@@ -40,7 +40,7 @@ class Exp3State:
 
 def init(num_arms: int, history_size: int = 1024, normalise: str = "quantile") -> Exp3State:
     """Uniform weights (all log w_k = 0) and an empty reward history (rule ``normalise``)."""
-    if isinstance(num_arms, bool) or not isinstance(num_arms, (int, np.integer)) or num_arms < 1:
+    if not is_int(num_arms, 1):
         raise ValueError(f"num_arms must be a positive int, got {num_arms!r}.")
     return Exp3State(
         log_weights=jnp.asarray(np.zeros((int(num_arms),), np.float32)),

@@ -53,6 +53,7 @@ from flax import struct
 
 from laser_jax.bandit import normalise as norm
 from laser_jax.bandit import qr
+from laser_jax.errors import is_int
 
 # Logical axis names of the state's arrays (see laser_jax/sharding.py); all replicated today.
 R_AXES = ("arms", "context", "context")  # R_k (dense: context x context; low-rank: basis coords)
@@ -131,7 +132,7 @@ class LowRankLinUCBState(_Factors):
 
 
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_int(value, 1):
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
     return int(value)
 
@@ -188,8 +189,7 @@ def init_lowrank(num_arms: int, dim: int, lam: float = 1.0, history_size: int = 
     num_arms, dim, history_size, refresh = _check_init(num_arms, dim, lam, history_size, refresh)
     if max_pulls is None:
         max_pulls = default_max_pulls(dim)
-    if (isinstance(max_pulls, bool) or not isinstance(max_pulls, (int, np.integer))
-            or not 1 <= max_pulls <= dim):
+    if not is_int(max_pulls, 1, dim):
         raise ValueError(f"max_pulls (basis rows per arm of the low-rank state) must be an int in "
                          f"[1, dim={dim}], got {max_pulls!r}; use init() for a dense state.")
     m = int(max_pulls)
@@ -238,7 +238,7 @@ def _rows(state, rows) -> int:
     if isinstance(state, LowRankLinUCBState):
         if rows is None:
             return state.max_pulls
-        if not isinstance(rows, (int, np.integer)) or not 1 <= rows <= state.max_pulls:
+        if not is_int(rows, 1, state.max_pulls):
             raise ValueError(f"rows must be None or an int in [1, {state.max_pulls}] (see "
                              f"rows_hint), got {rows!r}.")
         return int(rows)

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 import numpy as np
 from flax import struct
+from laser_jax.errors import is_int
 
 # Quantile band below which normalisation falls back to 0.5 (see module docstring).
 DEFAULT_EPS = 1e-12
@@ -78,7 +79,7 @@ def init_history(capacity: int = 1024, dtype=jnp.float32, rule: str = "quantile"
     """An empty history that keeps the last ``capacity`` raw rewards; ``rule`` in RULES."""
     if rule not in RULES:
         raise ValueError(f"reward normalisation rule must be one of {RULES}, got {rule!r}.")
-    if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+    if not is_int(capacity, 1):
         raise ValueError(f"history capacity must be a positive int, got {capacity!r}; "
                          "pass e.g. history_size=1024.")
     return RewardHistory(values=jnp.asarray(np.zeros((int(capacity),), np.float32), dtype),

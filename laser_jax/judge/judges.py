@@ -57,6 +57,7 @@ from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.build import build_reward_model, check_spec
 from laser_jax.sharding import global_batch, mesh_of, to_host
+from laser_jax.errors import is_int
 
 __all__ = ["JUDGE_TEMPLATE", "KINDS", "PLAIN_SUFFIX", "TRUNCATION_MARK", "FunctionJudge", "LMJudge",
            "RMJudge", "Verdicts", "answer_token_ids", "build_judge", "judge_inputs", "judge_pairs",
@@ -219,7 +220,7 @@ class LMJudge:
                             f"loads as {type(model).__name__}; for a reward model use classifier:<path>")
         for name, v in (("batch_size", batch_size), ("max_prompt_tokens", max_prompt_tokens),
                         ("max_response_tokens", max_response_tokens)):
-            if not (isinstance(v, int) and v >= 1):
+            if not is_int(v, 1):
                 raise DataError(f"--{name}={v!r} must be a whole number >= 1")
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
         self.batch_size, self.max_prompt_tokens, self.max_response_tokens = \

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from laser_jax.data.example import DataError
+from laser_jax.errors import is_int
 
 __all__ = ["Paired", "match_runs", "read_eval", "run_file"]
 
@@ -121,7 +122,7 @@ def match_runs(a_path: str | Path, b_path: str | Path, *, limit: int | None = No
                             "the runs were not asked the same thing (another prompt format or "
                             "system prompt?): judge runs with the same data settings")
     if limit is not None:
-        if not (isinstance(limit, int) and limit > 0):
+        if not is_int(limit, 1):
             raise DataError(f"--limit={limit!r} must be a whole number > 0 (or 0 for all prompts)")
         a = a[:limit]
     rows = [(str(r["uid"]), r["prompt"], str(r.get("family") or DEFAULT_CATEGORY), r["response"],

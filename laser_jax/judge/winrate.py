@@ -41,6 +41,7 @@ import numpy as np
 
 from laser_jax.stats import bootstrap_ci
 from laser_jax.data.example import DataError
+from laser_jax.errors import is_int, is_number
 
 __all__ = ["FIRST", "LABELS", "SECOND", "TIE", "judgement_from_logits", "outcomes",
            "position_labels", "win_rate"]
@@ -51,7 +52,7 @@ LABELS = (FIRST, SECOND, TIE)
 
 def judgement_from_logits(logit_first: Any, logit_second: Any, *, tie_margin: float = 0.0):
     """(P(first is better), label) from the two answer tokens' logits; arrays give arrays."""
-    if not (isinstance(tie_margin, (int, float)) and tie_margin >= 0):
+    if not is_number(tie_margin, 0.0):
         raise DataError("judgement_from_logits: tie_margin must be a number >= 0, "
                         f"got {tie_margin!r}")
     first, second = np.asarray(logit_first, np.float64), np.asarray(logit_second, np.float64)
@@ -130,7 +131,7 @@ def win_rate(ab: Sequence[Any], ba: Sequence[Any], *, categories: Sequence[str] 
     ``prefers_first`` (share of all 2 x prompts verdicts that chose the first position: 0.5 for a
     judge without position bias); with ``categories``, also ``by_category``: the same figures per
     category, in sorted order."""
-    if not (isinstance(resamples, int) and resamples > 0):
+    if not is_int(resamples, 1):
         raise DataError(f"win rate: resamples must be a whole number > 0, got {resamples!r}")
     result = outcomes(ab, ba)
     a_first, b_first = _both_orders(ab, ba)

@@ -17,12 +17,12 @@ their denominators, so micro-batches and accumulation weight pairs correctly.
 
 from __future__ import annotations
 
-import math
 
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from laser_jax.errors import is_number
 
 LOSS_TYPES = ("sigmoid", "ipo")
 
@@ -32,13 +32,11 @@ def check_config(t) -> list[str]:
     problems = []
     if t.loss_type not in LOSS_TYPES:
         problems.append(f"training.loss_type={t.loss_type!r} is not one of {list(LOSS_TYPES)}")
-    if not (isinstance(t.label_smoothing, (int, float)) and 0 <= t.label_smoothing < 0.5):
+    if not is_number(t.label_smoothing, 0.0, 0.5, high_open=True):
         problems.append(f"training.label_smoothing={t.label_smoothing!r} must be in [0, 0.5)")
     for field, low, strict in (("beta", 0.0, True), ("alpha_nll", 0.0, False)):
         v = t[field]
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > low if strict
-                                                                                                else v >= low)
-        if not ok:
+        if not is_number(v, low, low_open=strict):
             problems.append(f"training.{field}={v!r} must be a finite number {'>' if strict else '>='} {low:g}")
     return problems
 

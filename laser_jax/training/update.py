@@ -19,7 +19,6 @@ the result does not depend on how the batch is split.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import jax
@@ -29,6 +28,7 @@ from flax import nnx
 
 from laser_jax.training import losses
 from laser_jax.models import logprobs
+from laser_jax.errors import is_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ SCHEDULES = {  # (peak learning rate, decay steps) -> schedule after the warm-up
 
 
 def _finite(v, ok) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+    return is_number(v) and ok(v)
 
 
 def check_config(t) -> list[str]:
