@@ -5,8 +5,8 @@
 - a comparison (`laser_jax.compare`, training/compare.py): `plot_accuracy` (accuracy.png), `plot_seed_intervals`
   (accuracy_seeds.png), `plot_arms_by_family` (arms_by_family.png);
 - a judgement (`laser_jax.judge`): `plot_by_category` (winrate_by_category.png);
-- best-of-n (`laser_jax.best_of_n`): `plot_method_intervals` (methods_<reward>.png) and
-  `plot_arm_share_by_family` (arms_by_family_<reward>.png).
+- best-of-n (`laser_jax.best_of_n`): `plot_method_intervals` (methods_<reward>.png),
+  `plot_arm_share_by_family` (arms_by_family_<reward>.png) and `plot_pool` (pool.png).
 """
 
 from __future__ import annotations
@@ -194,3 +194,39 @@ def plot_arm_share_by_family(use: dict[str, dict[str, float]], rm_names: list[st
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_pool(pool: dict, path: Path) -> None:
+    """pool.png (``pool``: `best_of_n.pool.pool_stats`): left, the RM x RM agreement over all test
+    queries (the share of metric-differing pairs two RMs order alike) as a heat map; right, each
+    RM's ranking accuracy per family with its 95 % interval, chance (0.5) dashed."""
+    plt = _pyplot()
+    rms, fams = pool["reward_models"], pool["families"]
+    agree = np.array([[np.nan if v is None else v for v in row] for row in pool["all"]["agreement"]], float)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6 + 0.8 * len(fams) + 0.5 * len(rms), 1.8 + 0.5 * len(rms)),
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    im = left.imshow(100 * agree, vmin=0, vmax=100, cmap="viridis")
+    for (a, b), v in np.ndenumerate(agree):
+        if np.isfinite(v):
+            left.text(b, a, f"{100 * v:.0f}", ha="center", va="center", fontsize=8,
+                      color="black" if v > 0.6 else "white")
+    left.set_xticks(range(len(rms)), rms, rotation=45, ha="right", fontsize=8)
+    left.set_yticks(range(len(rms)), rms, fontsize=8)
+    left.set_title("pairs two RMs order alike (%)", fontsize=9)
+    fig.colorbar(im, ax=left, fraction=0.046)
+    width = 0.8 / max(len(rms), 1)
+    for k, rm in enumerate(rms):
+        rows = [pool["by_family"][f]["ranking_accuracy"][rm] for f in fams]
+        mean = np.array([np.nan if r["mean"] is None else r["mean"] for r in rows], float)
+        lo = np.array([np.nan if r["ci95"][0] is None else r["ci95"][0] for r in rows], float)
+        hi = np.array([np.nan if r["ci95"][1] is None else r["ci95"][1] for r in rows], float)
+        right.bar(np.arange(len(fams)) + k * width, mean, width, label=rm,
+                  yerr=np.stack([np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)]), capsize=3)
+    right.axhline(0.5, color="black", lw=0.8, ls="--")
+    right.set_xticks(np.arange(len(fams)) + 0.4 - width / 2, fams, fontsize=8)
+    right.set_ylim(0, 1)
+    right.set_ylabel("ranking accuracy (95% CI over queries)")
+    right.set_title("pairs ordered like the task metric, per family", fontsize=9)
+    right.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="RM", title_fontsize=7)
+    fig.tight_layout()
+    _save(fig, path, bbox_inches="tight")

@@ -1,5 +1,6 @@
 """The best-of-n setting, top to bottom: load -> collect (sample, score; cached) -> replay every
-method under every bandit reward -> results.json, table.md, PNGs.
+method under every bandit reward -> results.json, table.md, PNGs; the pool's own statistics
+(best_of_n/pool.py: how good and how different the RMs are on the test queries) beside them.
 
     python -m laser_jax.best_of_n --config configs/best_of_n.py --workdir DIR [--methods a,b]
 
@@ -22,6 +23,7 @@ from ml_collections import ConfigDict
 
 from laser_jax import outputs, plots
 from laser_jax.bandit import hparams_from_args
+from laser_jax.best_of_n import pool
 from laser_jax.best_of_n import replay as rp
 from laser_jax.best_of_n import stats
 from laser_jax.best_of_n.collect import collect
@@ -65,7 +67,9 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
                "samples_per_query": int(tables.metric.shape[1]), "orders": r.orders,
                "batch": r.batch, "context_dim": int(contexts.shape[1]),
                "reward_models": list(tables.rm_names), "families": list(tables.family_names),
-               "metric": metric_name, "by_reward": {}}
+               "metric": metric_name, "by_reward": {},
+               "pool": pool.pool_stats(tables, seed=cfg.seed, resamples=r.resamples)}
+    plots.plot_pool(results["pool"], workdir / "pool.png")
     t1 = time.perf_counter()
     for reward in r.rewards:
         # with gold, replay's own default applies: no 20/80 rule (it erases a 0/1 signal)
@@ -86,7 +90,7 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     outputs.write_json(workdir / "results.json", results)
     (workdir / "table.md").write_text("\n\n".join(
         f"bandit reward: {reward}\n\n" + table(results["by_reward"][reward]["methods"])
-        for reward in r.rewards) + "\n")
+        for reward in r.rewards) + "\n\n" + pool.pool_table(results["pool"]) + "\n")
     return results
 
 

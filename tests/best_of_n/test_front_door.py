@@ -53,8 +53,12 @@ def test_outputs_every_method_with_an_interval(front_door):
             assert set(r["by_family"]) <= {"arithmetic", "choice", "yesno"}
         assert rows["oracle"]["mean"] >= max(rows[m]["mean"] for m in rows)
         assert abs(sum(rows["laser"]["arm_use"].values()) - 1) < 1e-9
-    for name in ("table.md", "methods_gold.png", "methods_nll.png", "arms_by_family_gold.png"):
+    for name in ("table.md", "methods_gold.png", "methods_nll.png", "arms_by_family_gold.png", "pool.png"):
         assert (workdir / name).stat().st_size > 0
+    pool = res["pool"]  # best_of_n/pool.py: the pool's own statistics on the test queries
+    assert pool["queries"] == 16 and set(pool["conditions"]) >= {"no_rm_blind", "all"}
+    assert len(pool["all"]["agreement"]) == len(res["reward_models"])
+    assert "pool conditions:" in (workdir / "table.md").read_text()
     assert "| laser |" in run.stdout and "bandit reward: nll" in run.stdout
 
 
