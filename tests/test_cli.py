@@ -37,7 +37,9 @@ def env(tmp_path_factory):
         "tiny = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(tiny)\n\n\n"
         "def get_config():\n    c = tiny.get_config()\n"
         f"    c.rewards[1]['path'] = {str(files / 'garbage.gguf')!r}\n    return c\n")
-    e = dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    # one XLA compilation cache for the module's runs: the tiny models' functions compile once
+    e = dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return e, files
 
 
