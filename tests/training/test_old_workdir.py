@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from laser_jax.tiny import smoke_assets
+from laser_jax.models.tiny import smoke_assets
 from runs import final_state, metrics
 
 ROOT = Path(__file__).resolve().parents[2]
