@@ -38,7 +38,6 @@ model's context is refused, naming the two limits to lower.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -56,6 +55,7 @@ from laser_jax.models import CausalLM
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.build import build_reward_model, check_spec
+from laser_jax.rewards.python_fn import load_function
 from laser_jax.sharding import global_batch, mesh_of, to_host
 from laser_jax.errors import is_int
 
@@ -359,15 +359,8 @@ def build_judge(spec: str, *, dtype: str = "float32", batch_size: int = 8, max_p
     """The judge of a ``--judge`` spec (models loaded through ``cache``, a ModelCache)."""
     kind, arg = parse_judge(spec)
     if kind == "python":
-        module, fn = arg
-        try:
-            func = getattr(importlib.import_module(module), fn)
-        except (ImportError, AttributeError) as e:
-            raise DataError(f"--judge {spec}: cannot import {module}.{fn} ({type(e).__name__}: {e}); check "
-                            "the module is on PYTHONPATH") from None
-        if not callable(func):
-            raise DataError(f"--judge {spec}: {module}.{fn} is not a function")
-        return FunctionJudge(func, spec=spec)
+        module, fn = arg  # "module:fn" or "file.py:fn", as a python reward model's function
+        return FunctionJudge(load_function(f"{module}:{fn}", f"--judge {spec}"), spec=spec)
 
     cache = ModelCache() if cache is None else cache
     if kind == "lm":

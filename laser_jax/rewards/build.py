@@ -6,6 +6,7 @@
         {"kind": "classifier", "path": "/models/my-rm"},
         {"kind": "likelihood", "path": "smollm2-135m-instruct"},
         {"kind": "verifier", "task": "gsm8k"},
+        {"kind": "python", "function": "my_rewards:brevity", "max_words": 50},
     ])
 
 Fields (unknown fields are an error):
@@ -25,6 +26,9 @@ Fields (unknown fields are an error):
   `laser_jax.rewards.programs.RULES`: "exact_match", the default, "calculator", "choice_checker",
   "length", "in_context", "ifeval_length", "ifeval_format", "ifeval_words", "ifeval_all"; default
   name "<rule>:<task>").
+- python: function ("package.module:fn" or "path/to/file.py:fn", required; called as
+  fn(prompts, responses, golds, **every other field of the entry) -> one number or None per
+  response; `laser_jax.rewards.python_fn`); default name the function's.
 
 Each field's default lives in `FIELDS` (read by the check and the build alike); an explicit null
 takes the default, except for dtype, chunk, share_prompt and rule, which take a null as given
@@ -55,8 +59,9 @@ from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import DEFAULT_CHUNK
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.programs import RULES, program
+from laser_jax.rewards.python_fn import PythonRM, check_signature, load_function
 
-KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier")
+KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier", "python")
 BUILDER = "<the builder's>"  # a default given by the builder's keyword (dtype, batch_size, default_task)
 
 
@@ -102,9 +107,10 @@ FIELDS: dict[str, dict[str, Field]] = {
     "implicit_dpo": {**_COMMON, **_NEURAL, **_LM, "ref_path": Field(),
                      "beta": Field(0.1, cast=float, check=_finite(lambda v: v > 0), need="a number > 0")},
     "verifier": {**_COMMON, "task": Field(BUILDER), "rule": Field("exact_match", null_is_value=True)},
+    "python": {**_COMMON, "function": Field()},  # every other field: a keyword argument of the function
 }
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
-            "verifier": ("task",)}
+            "verifier": ("task",), "python": ("function",)}
 
 
 def value(spec: Mapping, field: str, builder: Mapping[str, Any] | None = None):
@@ -150,7 +156,7 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
     if kind not in KINDS:
         return [f"{where}.kind={kind!r} is not one of {KINDS}"]
     problems = []
-    unknown = sorted(set(spec) - set(FIELDS[kind]))
+    unknown = sorted(set(spec) - set(FIELDS[kind])) if kind != "python" else []
     if unknown:
         problems.append(f"{where}: unknown field(s) {unknown} for kind {kind!r}; allowed: {sorted(FIELDS[kind])}")
     spec = _with_task(spec, default_task)
@@ -173,6 +179,8 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
         problems.append(f"{where}.noise_seed is set but {noise_field} is not (or is 0)")
     if kind == "verifier":
         return problems + _check_verifier(spec, where)
+    if kind == "python":
+        return problems + _check_python(spec, where)
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):
             problems += check_model_path(spec[field], f"{where}.{field}")
@@ -203,6 +211,23 @@ def _check_verifier(spec: Mapping, where: str) -> list[str]:
                         f"none; use a rule that needs none ({', '.join(r for r, (_, g) in RULES.items() if not g)}) "
                         "or a model RM")
     return problems
+
+
+def _python_kwargs(spec: Mapping) -> dict:
+    """The fields of a python entry that are its function's keyword arguments."""
+    return {k: v for k, v in spec.items() if k not in FIELDS["python"]}
+
+
+def _check_python(spec: Mapping, where: str) -> list[str]:
+    """The function of a python entry imports and takes (prompts, responses, golds, **the entry's
+    other fields)."""
+    if spec.get("function") in (None, ""):
+        return []  # reported as missing
+    try:
+        fn = load_function(spec["function"], f"{where}.function")
+    except ConfigError as e:
+        return [str(e)]
+    return check_signature(fn, _python_kwargs(spec), f"{where}.function={spec['function']!r}")
 
 
 def check_specs(specs: Any, *, default_task: str | None = None) -> list[str]:
@@ -236,6 +261,10 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
     sigma = _number(spec, "noise_sigma" if "noise_sigma" in spec else "noise", where)
     if kind == "verifier":
         rm: Any = program(value(spec, "rule"), spec["task"], name)
+    elif kind == "python":
+        fn = load_function(spec["function"], f"{where}.function")
+        rm = PythonRM(fn, name or getattr(fn, "__name__", str(spec["function"])), str(spec["function"]),
+                      _python_kwargs(spec))
     else:
         rm = _neural(spec, where, cache, mesh, builder)
     if sigma:
