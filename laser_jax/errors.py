@@ -38,6 +38,10 @@ class DataError(LaserError, ValueError):
     """A data file, split or record is missing or malformed."""
 
 
+class RemoteError(LaserError):
+    """A service laser_jax calls (a reward model served over HTTP) failed or answered something unusable."""
+
+
 class CheckpointError(LaserError, ValueError):
     """A model or training checkpoint cannot be read or does not fit the config."""
 

@@ -79,7 +79,7 @@ def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, fl
         out["reference (full copy)"] = frozen
     rm_bytes = 0.0
     for rm in c.rewards:
-        if rm["kind"] in ("verifier", "python"):  # programs: no device memory
+        if rm["kind"] in ("verifier", "python", "http"):  # programs and served RMs: no device memory here
             continue
         rm_bytes += sharded_bytes(architecture(rm["path"]), dtype, sizes, rules)[0]
         if rm["kind"] == "implicit_dpo":

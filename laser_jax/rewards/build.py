@@ -29,6 +29,9 @@ Fields (unknown fields are an error):
 - python: function ("package.module:fn" or "path/to/file.py:fn", required; called as
   fn(prompts, responses, golds, **every other field of the entry) -> one number or None per
   response; `laser_jax.rewards.python_fn`); default name the function's.
+- http: url (required, http:// or https://), batch_size (32), concurrency (4), timeout (60 s),
+  retries (3), backoff (1.0 s, doubled per retry), headers (a mapping of strings); the body and
+  reply are in `laser_jax.rewards.http`; default name the url's host and path.
 
 Each field's default lives in `FIELDS` (read by the check and the build alike); an explicit null
 takes the default, except for dtype, chunk, share_prompt and rule, which take a null as given
@@ -43,6 +46,7 @@ from one base.
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -59,9 +63,10 @@ from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
 from laser_jax.rewards.neural import DEFAULT_CHUNK
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.programs import RULES, program
+from laser_jax.rewards.http import HttpRM
 from laser_jax.rewards.python_fn import PythonRM, check_signature, load_function
 
-KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier", "python")
+KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier", "python", "http")
 BUILDER = "<the builder's>"  # a default given by the builder's keyword (dtype, batch_size, default_task)
 
 
@@ -108,9 +113,15 @@ FIELDS: dict[str, dict[str, Field]] = {
                      "beta": Field(0.1, cast=float, check=_finite(lambda v: v > 0), need="a number > 0")},
     "verifier": {**_COMMON, "task": Field(BUILDER), "rule": Field("exact_match", null_is_value=True)},
     "python": {**_COMMON, "function": Field()},  # every other field: a keyword argument of the function
+    "http": {**_COMMON, "url": Field(), "headers": Field(),
+             "batch_size": Field(32, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1"),
+             "concurrency": Field(4, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1"),
+             "timeout": Field(60.0, cast=float, check=_finite(lambda v: v > 0), need="a number of seconds > 0"),
+             "retries": Field(3, cast=_as_int, check=lambda v: v >= 0, need="an integer >= 0"),
+             "backoff": Field(1.0, cast=float, check=_finite(lambda v: v >= 0), need="a number of seconds >= 0")},
 }
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
-            "verifier": ("task",), "python": ("function",)}
+            "verifier": ("task",), "python": ("function",), "http": ("url",)}
 
 
 def value(spec: Mapping, field: str, builder: Mapping[str, Any] | None = None):
@@ -181,6 +192,8 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
         return problems + _check_verifier(spec, where)
     if kind == "python":
         return problems + _check_python(spec, where)
+    if kind == "http":
+        return problems + _check_http(spec, where)
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):
             problems += check_model_path(spec[field], f"{where}.{field}")
@@ -230,6 +243,18 @@ def _check_python(spec: Mapping, where: str) -> list[str]:
     return check_signature(fn, _python_kwargs(spec), f"{where}.function={spec['function']!r}")
 
 
+def _check_http(spec: Mapping, where: str) -> list[str]:
+    """The url and headers of an http entry."""
+    problems = []
+    url, headers = spec.get("url"), spec.get("headers")
+    if url not in (None, "") and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        problems.append(f"{where}.url={url!r} must be an http:// or https:// address")
+    if headers is not None and not (isinstance(headers, Mapping) and
+                                    all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+        problems.append(f"{where}.headers must map header names to strings")
+    return problems
+
+
 def check_specs(specs: Any, *, default_task: str | None = None) -> list[str]:
     """`check_spec` of every entry, plus a non-empty list with unique names."""
     if isinstance(specs, (Mapping, str)) or not isinstance(specs, Sequence):
@@ -265,6 +290,10 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
         fn = load_function(spec["function"], f"{where}.function")
         rm = PythonRM(fn, name or getattr(fn, "__name__", str(spec["function"])), str(spec["function"]),
                       _python_kwargs(spec))
+    elif kind == "http":
+        parts = urllib.parse.urlsplit(spec["url"])
+        rm = HttpRM(spec["url"], name or (parts.netloc + parts.path).rstrip("/"), headers=value(spec, "headers"),
+                    **{f: _number(spec, f, where) for f in ("batch_size", "concurrency", "timeout", "retries", "backoff")})
     else:
         rm = _neural(spec, where, cache, mesh, builder)
     if sigma:
