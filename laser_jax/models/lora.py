@@ -54,13 +54,14 @@ def lora_shapes(module: Dense, rank: int) -> tuple[tuple[int, ...], tuple[int, .
     return (*lead, *rest[:module.n_in], rank), (*lead, rank, *rest[module.n_in:])
 
 
-def attach(module: Dense, a, b, scale: float) -> None:
+def attach(module: Dense, a, b, scale: float, stack_names: tuple[str, ...] = ()) -> None:
     """Give `module` the adapter (a [*in, r], b [r, *out], each with the kernel's leading "layers"
-    axis when stacked) with its logical axis names: the kernel's, plus "lora" for the rank axis."""
+    axis when stacked) with its logical axis names: the kernel's, plus "lora" for the rank axis.
+    `stack_names`: names of extra leading axes of a and b (several adapters: ("rm",))."""
     stacked = len(module.kernel.shape) > module.n_in + len(module.out_names)
-    lead_names = ("layers",) if stacked else ()
-    module.lora_a = nnx.LoRAParam(a, out_sharding=(*lead_names, *module.in_names, "lora"), eager_sharding=False)
-    module.lora_b = nnx.LoRAParam(b, out_sharding=(*lead_names, "lora", *module.out_names), eager_sharding=False)
+    lead = (*stack_names, *(("layers",) if stacked else ()))
+    module.lora_a = nnx.LoRAParam(a, out_sharding=(*lead, *module.in_names, "lora"), eager_sharding=False)
+    module.lora_b = nnx.LoRAParam(b, out_sharding=(*lead, "lora", *module.out_names), eager_sharding=False)
     module.lora_scale = float(scale)
 
 
