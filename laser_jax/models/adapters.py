@@ -65,10 +65,14 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def dense_modules(model) -> dict[str, Dense]:
+    """Every projection of `model` by its dotted module path ("model.layers.attn.q")."""
+    return {".".join(map(str, p)): m for p, m in nnx.iter_graph(model) if isinstance(m, Dense)}
+
+
 def _lora_modules(model):
     """(dotted path, Dense) of every projection of `model` that carries an adapter."""
-    return [(".".join(map(str, p)), m) for p, m in nnx.iter_graph(model)
-            if isinstance(m, Dense) and m.lora_a is not None]
+    return [(name, m) for name, m in dense_modules(model).items() if m.lora_a is not None]
 
 
 def base_identity(model) -> tuple[str, str]:
@@ -154,7 +158,7 @@ def check_fits(base_model, adapter: Adapter, where: str = "adapter") -> dict[str
     if adapter.base_weights_sha256 != weights_sha:
         raise CheckpointError(f"{head} was made for a base with other weights (its base was {adapter.base!r}; "
                               "weight fingerprints differ): score it with the base it was trained on")
-    modules = {".".join(map(str, p)): m for p, m in nnx.iter_graph(base_model) if isinstance(m, Dense)}
+    modules = dense_modules(base_model)
     problems = []
     for name, (a, b) in adapter.arrays.items():
         if name not in modules:
@@ -172,7 +176,7 @@ def apply_adapter(base_model, adapter: Adapter, where: str = "adapter"):
     """A new module = `base_model` (its arrays shared, the module itself untouched) + the adapter."""
     check_fits(base_model, adapter, where)
     model = nnx.merge(*nnx.split(base_model))
-    modules = {".".join(map(str, p)): m for p, m in nnx.iter_graph(model) if isinstance(m, Dense)}
+    modules = dense_modules(model)
     for name, (a, b) in adapter.arrays.items():
         dtype = modules[name].kernel.get_value().dtype
         attach(modules[name], jnp.asarray(a, dtype), jnp.asarray(b, dtype), adapter.scale)

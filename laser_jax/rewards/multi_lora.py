@@ -27,8 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from laser_jax.models.adapters import Adapter, apply_adapter, check_fits
-from laser_jax.models.layers import Dense
+from laser_jax.models.adapters import Adapter, apply_adapter, check_fits, dense_modules
 from laser_jax.models.lora import attach, lora_shapes
 from laser_jax.rewards.base import check_inputs
 from laser_jax.rewards.lm import ImplicitDPORM
@@ -53,10 +52,6 @@ class AdapterDPORM(ImplicitDPORM):
         return (AdapterDPORM, id(self.base), self.encoder.settings(), self.batch_size, self.chunk, self.share_prompt)
 
 
-def _dense_modules(model) -> dict[str, Dense]:
-    return {".".join(map(str, p)): m for p, m in nnx.iter_graph(model) if isinstance(m, Dense)}
-
-
 def stack_adapters(base: Any, adapters: Sequence[Adapter], where: str = "adapters") -> tuple[Any, Any, Any]:
     """(graphdef, LoRA state with a leading axis of K + 1 adapter sets, base state): set 0 is all
     zeros (the base itself), set k the adapter k - 1, padded to the largest rank and to the union
@@ -64,7 +59,7 @@ def stack_adapters(base: Any, adapters: Sequence[Adapter], where: str = "adapter
     for i, a in enumerate(adapters):
         check_fits(base, a, f"{where}[{i}]")
     template = nnx.merge(*nnx.split(base))
-    modules = _dense_modules(template)
+    modules = dense_modules(template)
     names = sorted(set().union(*(a.arrays for a in adapters)))
     rank = max(a.rank for a in adapters)
     for name in names:
