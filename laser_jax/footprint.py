@@ -82,7 +82,7 @@ def plan(c, mesh: tuple[int, int, int], rules=shd.DEFAULT_RULES) -> dict[str, fl
         if rm["kind"] in ("verifier", "python", "http"):  # programs and served RMs: no device memory here
             continue
         rm_bytes += sharded_bytes(architecture(rm["path"]), dtype, sizes, rules)[0]
-        if rm["kind"] == "implicit_dpo":
+        if rm["kind"] == "implicit_dpo" and rm.get("ref_path"):  # an adapter's reference is its base
             rm_bytes += sharded_bytes(architecture(rm["ref_path"]), dtype, sizes, rules)[0]
     out["reward models"] = rm_bytes
     batch_shards = sizes["data"] * sizes["fsdp"]

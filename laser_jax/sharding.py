@@ -35,6 +35,7 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
     ("norm", None),
     ("labels", None),
     ("lora", None),
+    ("rm", None),  # the stacked reward models / adapters of one vmapped call
     ("arms", None),
     ("length", None),
     ("context", None),

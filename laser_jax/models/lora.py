@@ -36,21 +36,33 @@ def add_lora(model, rank: int, alpha: float, targets=TARGETS, seed: int = 0):
     for path, module in nnx.iter_graph(model):
         if not isinstance(module, Dense) or not path or path[-1] not in targets:
             continue
-        kernel = module.kernel
-        stacked = len(kernel.shape) > module.n_in + len(module.out_names)
-        lead = kernel.shape[:1] if stacked else ()
-        lead_names = ("layers",) if stacked else ()
-        in_shape = kernel.shape[len(lead):len(lead) + module.n_in]
-        out_shape = kernel.shape[len(lead) + module.n_in:]
-        dtype = kernel.get_value().dtype
-        a = rng.standard_normal((*lead, *in_shape, rank), dtype=np.float32) / math.sqrt(int(np.prod(in_shape)))
-        module.lora_a = nnx.LoRAParam(jnp.asarray(a, dtype), out_sharding=(*lead_names, *module.in_names, "lora"),
-                                      eager_sharding=False)
-        module.lora_b = nnx.LoRAParam(jnp.zeros((*lead, rank, *out_shape), dtype),
-                                      out_sharding=(*lead_names, "lora", *module.out_names), eager_sharding=False)
-        module.lora_scale = float(alpha) / rank
+        a_shape, b_shape = lora_shapes(module, rank)
+        fan_in = int(np.prod(module.kernel.shape[len(a_shape) - 1 - module.n_in:len(a_shape) - 1]))
+        dtype = module.kernel.get_value().dtype
+        a = rng.standard_normal(a_shape, dtype=np.float32) / math.sqrt(fan_in)
+        attach(module, jnp.asarray(a, dtype), jnp.zeros(b_shape, dtype), float(alpha) / rank)
         count += 1
     return count
+
+
+def lora_shapes(module: Dense, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(lora_a shape, lora_b shape) of a rank-`rank` adapter on `module` (a leading "layers" axis
+    when its kernel is stacked over layers)."""
+    kernel = module.kernel
+    n_lead = len(kernel.shape) - module.n_in - len(module.out_names)
+    lead, rest = kernel.shape[:n_lead], kernel.shape[n_lead:]
+    return (*lead, *rest[:module.n_in], rank), (*lead, rank, *rest[module.n_in:])
+
+
+def attach(module: Dense, a, b, scale: float, stack_names: tuple[str, ...] = ()) -> None:
+    """Give `module` the adapter (a [*in, r], b [r, *out], each with the kernel's leading "layers"
+    axis when stacked) with its logical axis names: the kernel's, plus "lora" for the rank axis.
+    `stack_names`: names of extra leading axes of a and b (several adapters: ("rm",))."""
+    stacked = len(module.kernel.shape) > module.n_in + len(module.out_names)
+    lead = (*stack_names, *(("layers",) if stacked else ()))
+    module.lora_a = nnx.LoRAParam(a, out_sharding=(*lead, *module.in_names, "lora"), eager_sharding=False)
+    module.lora_b = nnx.LoRAParam(b, out_sharding=(*lead, "lora", *module.out_names), eager_sharding=False)
+    module.lora_scale = float(scale)
 
 
 def trainable_filter(lora: bool):

@@ -25,8 +25,9 @@ _CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024
 
 
-def read_header(path: Path) -> tuple[dict, int]:
-    """(header dict without __metadata__, byte offset of the data section)."""
+def read_header(path: Path, *, with_metadata: bool = False):
+    """(header dict without __metadata__, byte offset of the data section), plus the
+    __metadata__ dict ({} when absent) as a third item with `with_metadata`."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -43,7 +44,7 @@ def read_header(path: Path) -> tuple[dict, int]:
         raise CheckpointError(f"{path}: corrupt safetensors header ({e})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", None) or {}
     data_start = 8 + n
     data_size = size - data_start
     for name, info in header.items():
@@ -61,7 +62,7 @@ def read_header(path: Path) -> tuple[dict, int]:
         if end > data_size:
             raise CheckpointError(f"{path}: truncated: tensor {name!r} ends at byte {data_start + end} "
                                   f"but the file has {size}; download or convert it again")
-    return header, data_start
+    return (header, data_start, metadata) if with_metadata else (header, data_start)
 
 
 def tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:

@@ -19,8 +19,14 @@ Fields (unknown fields are an error):
   max_length, chat_template (true / false / null = when the tokenizer has one), system.
 - classifier: label (default 0). likelihood / implicit_dpo: chunk (LM-head positions at a time),
   share_prompt (default true: a prompt's n responses are scored against the prompt run once).
-- implicit_dpo: ref_path (required), beta (default 0.1). The reference reads the policy's ids, so
-  it must use the same tokenizer.
+- implicit_dpo: beta (default 0.1), and its reference, one of:
+  - ref_path: a second model (the policy is `path`). It reads the policy's ids, so it must use the
+    same tokenizer.
+  - adapter: a LoRA adapter file (`laser_jax.models.adapters.save_adapter`); the policy is `path`
+    + the adapter, the reference `path` itself. adapter_sha256 (optional, 64 hex digits): the
+    file's expected sha256, checked by the config check and at load (a mismatch names the file,
+    the expected and the actual hash). Adapter entries on one base (same path, dtype, tokenizer
+    and settings) are scored together: the base once plus K adapter passes (`multi_lora.py`).
 - verifier: task (a task of `laser_jax.data.tasks.TASK_NAMES`; default the builder's
   `default_task`, else required; rows scored with per-row `tasks` use theirs); rule (a program of
   `laser_jax.rewards.programs.RULES`: "exact_match", the default, "calculator", "choice_checker",
@@ -48,18 +54,20 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from laser_jax.data.tasks import TASK_NAMES, TASKS
 from laser_jax.errors import ConfigError, is_number
 from laser_jax.models import CausalLM, SequenceClassifier
+from laser_jax.models.adapters import SHA256, file_sha256, read_adapter
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
 from laser_jax.models.decoder import to_dtype
 from laser_jax.rewards.base import RewardModel
 from laser_jax.rewards.classifier import ClassifierRM
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
+from laser_jax.rewards.multi_lora import AdapterDPORM
 from laser_jax.rewards.neural import DEFAULT_CHUNK
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.programs import RULES, program
@@ -109,7 +117,7 @@ FIELDS: dict[str, dict[str, Field]] = {
     "classifier": {**_COMMON, **_NEURAL, "label": Field(0, cast=_as_int, check=lambda v: v >= 0,
                                                         need="an integer >= 0 (one of the model's labels)")},
     "likelihood": {**_COMMON, **_NEURAL, **_LM},
-    "implicit_dpo": {**_COMMON, **_NEURAL, **_LM, "ref_path": Field(),
+    "implicit_dpo": {**_COMMON, **_NEURAL, **_LM, "ref_path": Field(), "adapter": Field(), "adapter_sha256": Field(),
                      "beta": Field(0.1, cast=float, check=_finite(lambda v: v > 0), need="a number > 0")},
     "verifier": {**_COMMON, "task": Field(BUILDER), "rule": Field("exact_match", null_is_value=True)},
     "python": {**_COMMON, "function": Field()},  # every other field: a keyword argument of the function
@@ -120,8 +128,9 @@ FIELDS: dict[str, dict[str, Field]] = {
              "retries": Field(3, cast=_as_int, check=lambda v: v >= 0, need="an integer >= 0"),
              "backoff": Field(1.0, cast=float, check=_finite(lambda v: v >= 0), need="a number of seconds >= 0")},
 }
-REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path", "ref_path"),
+REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path",),
             "verifier": ("task",), "python": ("function",), "http": ("url",)}
+# implicit_dpo also needs exactly one of ref_path / adapter (_check_reference)
 
 
 def value(spec: Mapping, field: str, builder: Mapping[str, Any] | None = None):
@@ -194,6 +203,8 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
         return problems + _check_python(spec, where)
     if kind == "http":
         return problems + _check_http(spec, where)
+    if kind == "implicit_dpo":
+        problems += _check_reference(spec, where)
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):
             problems += check_model_path(spec[field], f"{where}.{field}")
@@ -209,6 +220,36 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
     if system is not None and not isinstance(system, str):
         problems.append(f"{where}.system must be a string")
     return problems
+
+
+def _check_reference(spec: Mapping, where: str) -> list[str]:
+    """An implicit_dpo entry's reference: exactly one of ref_path / adapter; the adapter file
+    present and, with adapter_sha256, of that hash."""
+    ref, adapter, sha = (spec.get(f) not in (None, "") for f in ("ref_path", "adapter", "adapter_sha256"))
+    if ref and adapter:
+        return [f"{where}: give ref_path (a reference model) or adapter (a LoRA adapter on path, the reference "
+                "being path itself), not both"]
+    if not ref and not adapter:
+        return [f"{where}.ref_path is missing: give ref_path (a reference model) or adapter (a LoRA adapter file "
+                "on path) (required for kind 'implicit_dpo')"]
+    if sha and not adapter:
+        return [f"{where}.adapter_sha256 is set but adapter is not"]
+    if not adapter:
+        return []
+    file = Path(str(spec["adapter"])).expanduser()
+    if not file.is_file():
+        return [f"{where}.adapter={str(spec['adapter'])!r}: no such file (an adapter written by "
+                "laser_jax.models.adapters.save_adapter)"]
+    if not sha:
+        return []
+    want = spec["adapter_sha256"]
+    if not isinstance(want, str) or not SHA256.fullmatch(want.lower()):
+        return [f"{where}.adapter_sha256={want!r} must be 64 hexadecimal digits (sha256sum of the adapter file)"]
+    got = file_sha256(file)
+    if got != want.lower():
+        return [f"{where}.adapter={str(file)!r}: sha256 mismatch: expected {want}, the file has {got}; restore the "
+                "right file or update adapter_sha256"]
+    return []
 
 
 def _check_verifier(spec: Mapping, where: str) -> list[str]:
@@ -324,11 +365,16 @@ def _neural(spec: Mapping, where: str, cache: ModelCache, mesh, builder: Mapping
     lm = dict(chunk=_number(spec, "chunk", where), share_prompt=bool(value(spec, "share_prompt")), **common)
     if kind == "likelihood":
         return LikelihoodRM(model, tok, name, **lm)
+    beta = _number(spec, "beta", where)
+    if spec.get("adapter") not in (None, ""):
+        adapter = read_adapter(Path(str(spec["adapter"])).expanduser(), spec.get("adapter_sha256") or None,
+                               f"{where}.adapter")
+        return AdapterDPORM(model, adapter, tok, beta, name, where=f"{where}.adapter", **lm)
     ref = cache.model(str(spec["ref_path"]), mdtype, mesh, f"{where}.ref_path")
     if not isinstance(ref, CausalLM):
         raise ConfigError(f"{where}.ref_path={spec['ref_path']!r}: the reference must be a CausalLM "
                           f"checkpoint, this one loads as {type(ref).__name__}")
-    return ImplicitDPORM(model, ref, tok, _number(spec, "beta", where), name, **lm)
+    return ImplicitDPORM(model, ref, tok, beta, name, **lm)
 
 
 def build_reward_models(specs: Sequence[Mapping[str, Any]], *, cache: ModelCache | None = None,

@@ -5,7 +5,9 @@ The kernels are `jax.jit` functions of (graphdef, state, arrays) with the graphd
 weights passed as an argument (closing over the weights would make XLA constant-fold them and
 compile for tens of seconds). They compile once per (architecture, micro-batch shape); with
 `stacked=True` the state carries a leading "rm" axis and the model runs under `jax.vmap` over it:
-K same-architecture RMs score the same tokens in one call (see `stacked.py`).
+K same-architecture RMs score the same tokens in one call (see `stacked.py`). `shared` (the LM
+kernels): a state merged, unstacked, into every one of them: the base weights under K stacked LoRA
+adapters (`multi_lora.py`), held once in memory and broadcast across the vmap.
 """
 
 from __future__ import annotations
@@ -40,25 +42,29 @@ def check_vocab(rows: Sequence[Encoded], vocab: int, who: str) -> None:
                           "tokenizer of its model (rewards[].tokenizer; unset = the model's own)")
 
 
+def _merge(graphdef, state, shared):
+    return nnx.merge(graphdef, state) if shared is None else nnx.merge(graphdef, state, shared)
+
+
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk", "out_sharding"))
 def lm_logprob_sums(graphdef, state, ids, mask, response_mask, *, stacked: bool = False, chunk: int | None = None,
-                    out_sharding=None):
+                    out_sharding=None, shared=None):
     """(sum of response-token log-probs [B], response tokens [B]); [K, B] each when stacked.
     `out_sharding`: `sharding.replicated_for(state)` on a mesh (scores go back to every host)."""
     def one(s):
-        return sequence_logprobs(nnx.merge(graphdef, s), ids, mask, response_mask, chunk=chunk)
+        return sequence_logprobs(_merge(graphdef, s, shared), ids, mask, response_mask, chunk=chunk)
 
     return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "stacked", "chunk", "out_sharding"))
 def lm_shared_sums(graphdef, state, prompt_ids, prompt_mask, ids, mask, *, stacked: bool = False,
-                   chunk: int | None = None, out_sharding=None):
+                   chunk: int | None = None, out_sharding=None, shared=None):
     """`lm_logprob_sums` in prompt-once mode (`batching.SharedBatch`): each prompt runs once and
     its N responses attend to its keys. ([b, N], [b, N]); [K, b, N] each when stacked."""
 
     def one(s):
-        return response_logprobs(nnx.merge(graphdef, s), prompt_ids, prompt_mask, ids, mask, chunk=chunk)
+        return response_logprobs(_merge(graphdef, s, shared), prompt_ids, prompt_mask, ids, mask, chunk=chunk)
 
     return constrain(jax.vmap(one)(state) if stacked else one(state), out_sharding)
 
@@ -73,16 +79,16 @@ def classifier_logits(graphdef, state, ids, mask, *, stacked: bool = False, out_
 
 
 def logprob_sums(graphdef, state, rows: Sequence[Encoded], *, batch_size: int, pad_id: int, chunk: int | None,
-                 stacked: bool = False, share_prompt: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(summed response log-probs, response tokens) of every row under the model(s) in `state`,
-    [N] each ([K, N] when stacked), as numpy.
+                 stacked: bool = False, share_prompt: bool = True, shared=None) -> tuple[np.ndarray, np.ndarray]:
+    """(summed response log-probs, response tokens) of every row under the model(s) in `state`
+    (each merged with `shared` when given), [N] each ([K, N] when stacked), as numpy.
 
     share_prompt: rows with the same prompt part (the n samples of one prompt) run that prompt once
     and score their responses against its keys (`lm_shared_sums`; ~n x less work for long prompts);
     rows with an empty prompt or response part, and every row when False, run whole
     (`lm_logprob_sums`). Both give the same numbers (tests/rewards: 1e-4)."""
-    out_sh = replicated_for(state)
-    mesh = mesh_of(state)
+    out_sh = replicated_for((state, shared))
+    mesh = mesh_of((state, shared))
     lead = (jax.tree.leaves(state)[0].shape[0],) if stacked else ()
     sums, counts = np.zeros(lead + (len(rows),), np.float32), np.zeros(lead + (len(rows),), np.float32)
     groups, alone = prompt_groups(rows) if share_prompt else ([], list(range(len(rows))))
@@ -90,7 +96,7 @@ def logprob_sums(graphdef, state, rows: Sequence[Encoded], *, batch_size: int, p
         g = sb.index.shape[0]
         p = placed_shared(sb, mesh)
         s, n = lm_shared_sums(graphdef, state, p.prompt_ids, p.prompt_mask, p.ids, p.mask, stacked=stacked,
-                              chunk=chunk, out_sharding=out_sh)
+                              chunk=chunk, out_sharding=out_sh, shared=shared)
         valid = sb.index >= 0
         sums[..., sb.index[valid]] = to_host(s)[..., :g, :][..., valid]
         counts[..., sb.index[valid]] = to_host(n)[..., :g, :][..., valid]
@@ -99,7 +105,7 @@ def logprob_sums(graphdef, state, rows: Sequence[Encoded], *, batch_size: int, p
         for mb in micro_batches(sub, batch_size, pad_id):
             p = placed(mb, mesh)
             s, n = lm_logprob_sums(graphdef, state, p.ids, p.mask, p.response_mask, stacked=stacked, chunk=chunk,
-                                   out_sharding=out_sh)
+                                   out_sharding=out_sh, shared=shared)
             at = np.asarray(alone)[mb.index]
             sums[..., at] = to_host(s)[..., :len(mb.index)]
             counts[..., at] = to_host(n)[..., :len(mb.index)]

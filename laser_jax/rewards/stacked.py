@@ -10,7 +10,9 @@ memory while the individual models live). Build it once and reuse it (`RMSet`), 
 
 `score_with(rms, ...)` / `RMSet(rms)` group any list of RMs automatically: neural RMs with equal
 `stack_key()` (same class, architecture and dtypes, the same tokenizer object, the same format and
-batch settings) form one stack; anything else (verifiers, lone RMs) is called on its own.
+batch settings) form one stack; adapter RMs on one base (`multi_lora.AdapterDPORM`) form one
+`MultiLoRARMs` (the base run once, its weights not copied); anything else (verifiers, lone RMs)
+is called on its own.
 `NoisyRM` wrappers are looked through: their inner RM is grouped and the noise added afterwards.
 """
 
@@ -28,6 +30,7 @@ from laser_jax.rewards.base import RewardModel, check_inputs, with_tasks
 from laser_jax.rewards.batching import micro_batches, placed
 from laser_jax.rewards.classifier import ClassifierRM, strip_trailing_pad
 from laser_jax.rewards.lm import ImplicitDPORM, LikelihoodRM
+from laser_jax.rewards.multi_lora import AdapterDPORM, MultiLoRARMs
 from laser_jax.rewards.neural import (DEFAULT_BATCH, DEFAULT_CHUNK, NeuralRM, check_vocab, classifier_logits,
                                       default_max_length, logprob_sums, signature)
 from laser_jax.rewards.noise import NoisyRM
@@ -161,17 +164,20 @@ class RMSet:
         self.names = [rm.name for rm in self.rms]
         bases = [_unwrap(rm) for rm in self.rms]
         groups: dict[Any, list[int]] = {}
-        self.plan: list[tuple[list[int], Any]] = []  # (positions in rms, StackedRMs or a single RM)
+        self.plan: list[tuple[list[int], Any]] = []  # (positions in rms, StackedRMs, MultiLoRARMs or one RM)
         for i, (base, _) in enumerate(bases):
             if stack and isinstance(base, NeuralRM):
                 groups.setdefault(base.stack_key(), []).append(i)
             else:
                 self.plan.append(([i], base))
         for members in groups.values():
+            group = [bases[i][0] for i in members]
             if len(members) == 1:
-                self.plan.append((members, bases[members[0]][0]))
+                self.plan.append((members, group[0]))
+            elif isinstance(group[0], AdapterDPORM):  # adapters on one base: 1 + K passes, base weights once
+                self.plan.append((members, MultiLoRARMs.from_rms(group)))
             else:
-                self.plan.append((members, StackedRMs.from_rms([bases[i][0] for i in members])))
+                self.plan.append((members, StackedRMs.from_rms(group)))
         self._wrappers = [w for _, w in bases]
 
     def score_all(self, prompts: Sequence[str], responses: Sequence[str],
@@ -180,7 +186,7 @@ class RMSet:
         check_inputs(prompts, responses, golds, f"RMSet{self.names}", tasks=tasks)
         out = np.zeros((len(self.rms), len(prompts)), np.float32)
         for members, scorer in self.plan:
-            if isinstance(scorer, StackedRMs):
+            if isinstance(scorer, (StackedRMs, MultiLoRARMs)):
                 out[members] = scorer.score_all(prompts, responses, golds, tasks=tasks)
             else:
                 out[members[0]] = scorer.score(prompts, responses, golds, **with_tasks(tasks))
