@@ -153,14 +153,13 @@ def test_bad_config_is_rejected(env, change, message):
 
 
 def test_bad_config_on_the_cli_fails_fast(env, tmp_path):
-    t0 = time.time()
     run = run_cli(env, tmp_path, "--config.data.task=chess", "--config.sampling.n=1", "--config.policy.path=/nope")
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     for field in ("data.task='chess'", "sampling.n=1", "policy.path='/nope'"):
         assert field in run.stderr
-    assert not (tmp_path / "checkpoints").exists()
-    assert time.time() - t0 < 60
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything was built (no timing assert:
+    # the wall time of a subprocess on a shared machine says little)
 
 
 def test_bad_data_file_names_the_line(env, tmp_path):

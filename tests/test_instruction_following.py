@@ -239,7 +239,6 @@ def test_wildchat_quick_end_to_end(tmp_path, cache):
     trained = [r for r in read_jsonl(workdir / "metrics.jsonl") if "loss" in r]
     assert trained and all(abs(r["loss"] - r["dpo"]) < 1e-6 for r in trained)
     check_rm_use(workdir, results, batch_size=4)
-    assert seconds < 180
     judged = judge_after_vs_before(workdir, tmp_path / "judge", limit=4)
     assert set(judged["by_category"]) <= set(PROMPTS)
 
@@ -273,6 +272,5 @@ def test_ifeval_like_quick_end_to_end(tmp_path, cache):
         assert results[f"accuracy_{label}"] == acc["prompt_strict"]
     check_rm_use(workdir, results, batch_size=4)
     assert results["rm_by_category"]["categories"] == ["format", "length", "words"]
-    assert seconds < 180
     judged = judge_after_vs_before(workdir, tmp_path / "judge", limit=6)
     assert set(judged["by_category"]) <= set(ifeval.GROUPS)

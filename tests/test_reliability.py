@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,19 @@ QUIET = ["--config.logging.progress=False", "--config.data.train_limit=3", "--co
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")
-    return dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    # one XLA compilation cache for the module's runs: the tiny models' functions compile once
+    return dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
+                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+
+
+@pytest.fixture(scope="module")
+def one_step(env, tmp_path_factory):
+    """A workdir stopped (checkpointed) after its first step, written once for the tests that
+    start from one; each copies it."""
+    workdir = tmp_path_factory.mktemp("one_step") / "work"
+    first = run(env, *main_args(workdir, "--config.training.stop_after=1", "--config.training.checkpoint_every=1"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    return workdir
 
 
 def run(env, *args, timeout=300):
@@ -67,10 +80,9 @@ def test_help_exits_0_and_lists_the_flags(env, module, flag):
     assert flag in out.stdout and "Traceback" not in out.stderr
 
 
-def test_resume_drops_a_torn_metrics_line_and_names_a_damaged_one(env, tmp_path):
+def test_resume_drops_a_torn_metrics_line_and_names_a_damaged_one(env, one_step, tmp_path):
     workdir = tmp_path / "work"
-    first = run(env, *main_args(workdir, "--config.training.stop_after=1", "--config.training.checkpoint_every=1"))
-    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.copytree(one_step, workdir)
     metrics = workdir / "metrics.jsonl"
     good = metrics.read_text()
     metrics.write_text(good + '{"step": 2, "loss": 0.5, "ar')  # killed during the append
@@ -86,10 +98,9 @@ def test_resume_drops_a_torn_metrics_line_and_names_a_damaged_one(env, tmp_path)
     assert "Traceback" not in out.stderr and metrics.read_text() == damaged
 
 
-def test_a_damaged_eval_before_json_is_named(env, tmp_path):
+def test_a_damaged_eval_before_json_is_named(env, one_step, tmp_path):
     workdir = tmp_path / "work"
-    first = run(env, *main_args(workdir, "--config.training.stop_after=1", "--config.training.checkpoint_every=1"))
-    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.copytree(one_step, workdir)
     (workdir / "eval_before.json").write_text('{"accuracy": 0.')
     out = run(env, *main_args(workdir))
     assert out.returncode == 2 and "eval_before.json is damaged" in out.stderr and "delete it" in out.stderr
