@@ -1,0 +1,69 @@
+"""The RM pool of the best-of-n front door: four specialist reward models trained by laser_jax.
+
+    python -m laser_jax.rm_pool --config configs/rm_pool.py --out /work/rm_pool_out
+    python -m laser_jax.rm_pool --config configs/rm_pool.py:quick --out /tmp/pool   # tiny models, seconds
+
+Each specialist is SmolLM2-135M-Instruct + a rank-8 LoRA adapter trained by the training setting
+(DPO + NLL on pairs of its own samples, ranked by the exact-match verifier against the gold answer:
+selector fixed on that one RM) on one family of the demo tasks, or all three (the generalist,
+another seed); as a reward model it scores beta * (log pi_adapter - log pi_base) (`implicit_dpo`
+with `adapter:`). None is the policy's own likelihood.
+
+Questions: the demo's "test" split of seed 0 (32 per family; 28 trained on, 4 held out). The
+front door (configs/best_of_n.py) queries the "train" split of seed 0, which never shares a question
+with "test" (laser_jax/data/synthetic.py; tests/training/test_rm_pool.py checks it).
+"""
+
+from ml_collections import ConfigDict
+
+from laser_jax.config import base_config
+
+FAMILIES = ("arithmetic", "yesno", "choice")
+
+
+def get_config(size: str | None = None):
+    if size not in (None, "", "full", "quick"):
+        raise ValueError(f"configs/rm_pool.py:{size}: the size is 'quick' or 'full' (default)")
+    r = base_config()
+    r.selector = "fixed"
+    r.selector_args.arm = 0
+    r.rewards = [dict(name="gold", kind="verifier", rule="exact_match")]
+    r.policy.path = "smollm2-135m-instruct"
+    r.policy.lora_rank = 8
+    r.policy.lora_alpha = 16.0
+    r.data.task = "demo"
+    r.data.train_split = r.data.test_split = "test"  # never the front door's "train" split
+    r.data.holdout_fraction = 0.125
+    r.sampling.n = 8
+    r.sampling.temperature = 0.8
+    r.sampling.max_new_tokens = 48
+    r.sampling.max_prompt_tokens = 256
+    r.training.iterations = 1
+    r.training.batch_size = 4
+    r.training.pairs_per_prompt = 2
+    r.training.learning_rate = 2e-4
+    r.training.checkpoint_every = 2
+    r.eval.before = r.eval.after = False
+    r.logging.plot = False
+    r.logging.tensorboard = False
+    c = ConfigDict()
+    c.run = r
+    c.beta = 0.1
+    c.specialists = [dict(name=f"dpo_{f}", families=(f,), seed=1) for f in FAMILIES]
+    # the generalist: as many questions as a specialist (28), drawn from all three families
+    c.specialists.append(dict(name="dpo_all", families=FAMILIES, seed=2, train_limit=28))
+    if size == "quick":
+        from laser_jax.models.embedded import cache_dir
+        from laser_jax.models.tiny import smoke_assets
+
+        r.policy.path = str(smoke_assets(cache_dir() / "tiny")["policy"])
+        r.policy.lora_rank = 2
+        r.policy.lora_alpha = 4.0
+        r.data.train_limit = 2
+        r.sampling.n = 4
+        r.sampling.max_new_tokens = 4
+        r.training.batch_size = 2
+        r.training.learning_rate = 1e-3
+        c.specialists = [dict(name="dpo_arithmetic", families=("arithmetic",), seed=1),
+                         dict(name="dpo_all", families=FAMILIES, seed=2, train_limit=2)]
+    return c
