@@ -3,7 +3,7 @@
     python -m laser_jax.rm_pool --config configs/rm_pool.py --out /work/rm_pool_out
     python -m laser_jax.rm_pool --config configs/rm_pool.py:quick --out /tmp/pool   # tiny models, seconds
 
-Each specialist is SmolLM2-135M-Instruct + a rank-8 LoRA adapter trained by the training setting
+Each specialist is SmolLM2-135M-Instruct + a rank-8 LoRA adapter on the attention's q and v trained by the training setting
 (DPO + NLL on pairs of its own samples, ranked by the exact-match verifier against the gold answer:
 selector fixed on that one RM) on one family of the demo tasks, or all three (the generalist,
 another seed); as a reward model it scores beta * (log pi_adapter - log pi_base) (`implicit_dpo`
@@ -31,6 +31,7 @@ def get_config(size: str | None = None):
     r.policy.path = "smollm2-135m-instruct"
     r.policy.lora_rank = 8
     r.policy.lora_alpha = 16.0
+    r.policy.lora_targets = ("q", "v")  # 1.8 MB per adapter in float32 (all seven projections: 9.8 MB)
     r.data.task = "demo"
     r.data.train_split = r.data.test_split = "test"  # never the front door's "train" split
     r.data.holdout_fraction = 0.125
