@@ -6,6 +6,7 @@ field (exit 2), and the default pool's training questions disjoint from the fron
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -27,8 +28,8 @@ QUICK = f"--config={ROOT / 'configs' / 'rm_pool.py'}:quick"
 
 
 def _config(path: str, *args):
-    spec = __import__("importlib.util").util.spec_from_file_location("cfg", ROOT / "configs" / path)
-    mod = __import__("importlib.util").util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("cfg", ROOT / "configs" / path)
+    mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.get_config(*args)
 
