@@ -12,6 +12,28 @@ with `adapter:`). None is the policy's own likelihood.
 Questions: the demo's "test" split of seed 0 (32 per family; 28 trained on, 4 held out). The
 front door (configs/best_of_n.py) queries the "train" split of seed 0, which never shares a question
 with "test" (laser_jax/data/synthetic.py; tests/training/test_rm_pool.py checks it).
+
+Sizes: 7 steps per specialist (28 questions, 4 per step, 8 samples of up to 48 tokens, 2 pairs
+per question where the verifier separates two samples). Measured on 2 shared CPU cores
+(2026-12-06): a step takes 45-58 s (36 s of it sampling; ~15 s when no question yields a pair),
+the first step of a build ~1.5 min more (compilation); the whole build took 22 min 16 s.
+
+The committed pool, assets/rm_pool/ (pool.json, the adapters, each run's metrics.jsonl), was built
+by that build with
+
+    python -m laser_jax.rm_pool --config configs/rm_pool.py --out /work/rm_pool_out
+
+(at commit fd9b39e's configs/rm_pool.py; pool.json records the config), 1,843,952 bytes each:
+
+    d45aee4ba3613d8ac2beadfe193f5de5cb14098a6f73e68f383f610ece5c37d0  dpo_arithmetic.safetensors  (17 pairs)
+    4f49e55e756dffff8a633b175b066f5dc65210a7e5ea32bfb90672070041f42f  dpo_yesno.safetensors       (41 pairs)
+    281eac42f85316ed99405802948c72e817d5564591de8a9b029c08691533c3ad  dpo_choice.safetensors      (10 pairs)
+    01dad2ddf1970d3ea42d8bcda557d842a545d76b56be34c1b842381f349660fc  dpo_all.safetensors         (22 pairs)
+
+A config uses them as `c.rewards = laser_jax.training.specialists.pool_rewards("assets/rm_pool")`
+(adapter paths found beside pool.json). Trained on few pairs, they are weak judges: on 8 front-door
+questions per family, a gold answer against a wrong one (short templated replies), only dpo_yesno
+prefers the gold answer on its own family more often than chance (6 of 8).
 """
 
 from ml_collections import ConfigDict

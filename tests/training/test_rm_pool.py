@@ -20,6 +20,7 @@ from laser_jax.config import base_config, from_config, load
 from laser_jax.config.sections import DataSection
 from laser_jax.data.prompts import format_prompt
 from laser_jax.rewards import build_reward_models
+from laser_jax.rewards.build import check_specs
 from laser_jax.training.runtime import load_data
 from laser_jax.training.specialists import check_pool_config, pool_rewards, specialist_config
 
@@ -141,3 +142,23 @@ def test_specialists_never_train_on_front_door_queries():
         assert all(q.startswith("Which of these is") for q in shared), shared
         seen |= prompts
     assert len(seen) == 96  # the demo's whole "test" split, 32 per family
+
+
+def test_committed_pool_matches_its_files_and_config():
+    """assets/rm_pool (the default pool, built by its recorded command): every adapter's sha256
+    as recorded, together under 10 MB, the entries valid for the front door's base, and the
+    recorded build config today's configs/rm_pool.py."""
+    folder = ROOT / "assets" / "rm_pool"
+    record = json.loads((folder / "pool.json").read_text())
+    entries = pool_rewards(folder)
+    assert [e["name"] for e in entries] == [s["name"] for s in _config("rm_pool.py").specialists]
+    total = 0
+    for e in entries:
+        path = Path(e["adapter"])
+        total += path.stat().st_size
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == e["adapter_sha256"]
+        assert e["kind"] == "implicit_dpo" and e["path"] == "smollm2-135m-instruct"
+    assert total < 10_000_000
+    assert check_specs(entries, default_task="demo") == []
+    assert record["command"] == "python -m laser_jax.rm_pool --config configs/rm_pool.py --out /work/rm_pool_out"
+    assert record["config"] == json.loads(_config("rm_pool.py").to_json_best_effort())
