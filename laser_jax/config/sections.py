@@ -93,6 +93,8 @@ class DataSection(Section):
       train_limit, test_limit: 0 = all.
       holdout_fraction: the test share when the source has a single split.
       batch_by_family: one task family per batch (generated demo tasks mix families).
+      families: keep only examples of these families (`laser_jax.batch.family`: the demo's
+        arithmetic / yesno / choice); () = all.
     """
 
     name: ClassVar[str] = "data"
@@ -106,6 +108,7 @@ class DataSection(Section):
     test_limit: int = 0
     holdout_fraction: float = 0.1
     batch_by_family: bool = False
+    families: tuple[str, ...] = ()
 
     def check(self) -> list[str]:
         from laser_jax import data  # the task registry: see the module docstring

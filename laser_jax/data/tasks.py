@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from laser_jax.data import synthetic
 from laser_jax.data.example import DataError, Example
 from laser_jax.data.loading import load_task
 from laser_jax.data.registry import TASK_NAMES, TASKS, TaskSpec, get_task, gold_format, row_task
@@ -54,7 +55,18 @@ def check_config(d) -> list[str]:
             problems.append(f"data.{field}={d[field]!r} must be an integer >= 0 (0 = all)")
     if not is_number(d.holdout_fraction, 0, 1, low_open=True, high_open=True, dtype=float):
         problems.append(f"data.holdout_fraction={d.holdout_fraction!r} must be in (0, 1)")
-    return problems
+    return problems + _check_families(d)
+
+
+def _check_families(d) -> list[str]:
+    families = d.families
+    if isinstance(families, str) or not all(isinstance(f, str) and f for f in families):
+        return [f"data.families={families!r} must be a tuple of family names (() = all)"]
+    if len(set(families)) != len(families):
+        return [f"data.families={tuple(families)!r} names a family twice"]
+    if d.task == "demo" and (unknown := [f for f in families if f not in synthetic.FAMILIES]):
+        return [f"data.families: {unknown} are not demo families {list(synthetic.FAMILIES)}"]
+    return []
 
 
 def extract_answer(task: str, text: str, choices: Sequence[str] = ()) -> str | None:

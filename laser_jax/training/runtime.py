@@ -90,17 +90,29 @@ class Runtime:
         return nnx.merge(self.graphdef, params, self.frozen)
 
 
+def of_families(examples: list[Example], families, split: str) -> list[Example]:
+    """The examples of `families` (data.families; () = all); DataError when none is left."""
+    if not families:
+        return examples
+    kept = [ex for ex in examples if family(ex) in families]
+    if not kept:
+        raise DataError(f"data.families={tuple(families)!r}: split {split!r} holds none of them (its families: "
+                        f"{sorted({family(ex) for ex in examples})})")
+    return kept
+
+
 def load_data(c: RunConfig) -> tuple[list[Example], list[Example]]:
     d = c.data
+    load = lambda split: of_families(load_task(d.task, d.path, split), d.families, split)  # noqa: E731
     if d.train_split == d.test_split:
-        examples = load_task(d.task, d.path, d.train_split)
+        examples = load(d.train_split)
         parts = split_examples(examples, (1 - d.holdout_fraction, d.holdout_fraction), seed=d.split_seed,
                                names=("train", "test"))
         train, test = parts["train"], parts["test"]
     else:
-        train = load_task(d.task, d.path, d.train_split)
+        train = load(d.train_split)
         try:
-            test = load_task(d.task, d.path, d.test_split)
+            test = load(d.test_split)
         except DataError as e:
             log.warning("no %s split (%s); holding out %.0f%% of %s instead", d.test_split, e,
                         100 * d.holdout_fraction, d.train_split)
