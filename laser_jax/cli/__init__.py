@@ -8,6 +8,7 @@
     laser_jax.convert   -> cli/convert.py     a model checkpoint converted (models/loading.py)
     laser_jax.memory    -> cli/memory.py      per-device memory of a run (footprint.py)
     laser_jax.tiny      -> cli/tiny.py        tiny random models (models/tiny.py)
+    laser_jax.rm_pool   -> cli/rm_pool.py     specialist reward models trained offline (training/specialists.py)
 
 `cli/launch.py` is what they share: flags that fail with a message, multi-host start-up, the
 compilation cache and `run_command`, the one error ladder (exit 2 bad input, 1 a bug or a failed
