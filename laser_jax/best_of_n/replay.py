@@ -169,8 +169,18 @@ def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndar
     return idx, is_test
 
 
+@functools.partial(jax.jit, static_argnames=("queries", "samples"))
+def _tie_breaks(keys, *, queries, samples):
+    """[O, Q, n] uniforms, per order and query: the tie-break of every method (drawn once per
+    replay, from a key folded from (order, query))."""
+    def one(key_o, q):
+        return jax.random.uniform(jax.random.fold_in(key_o, -1 - q), (samples,))
+
+    return jax.vmap(lambda k: jax.vmap(lambda q: one(k, q))(jnp.arange(queries)))(keys)
+
+
 @functools.partial(jax.jit, static_argnames=("name", "per_prompt", "batch", "keep_state", "prior"))
-def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, gold, learn_on_test, *, name,
+def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, *, name,
                    per_prompt, batch, keep_state=False, prior=0):
     """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each (and each
     order's final selector state with ``keep_state``), for selector ``name`` (REGISTRY) from
@@ -186,15 +196,12 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, gold, l
     selector = REGISTRY[name]
     num_rm = z.shape[0]
 
-    def tie_break(key_o, q):  # [n] uniforms per query, the same for every method
-        return jax.random.uniform(jax.random.fold_in(key_o, -1 - q), (z.shape[2],))
-
-    def one_order(idx_o, key_o):
+    def one_order(idx_o, key_o, u_o):  # u_o [Q, n]: the order's tie-breaks (`_tie_breaks`)
         state = state0
         if prior:  # each RM's own answer to each calibration query, and its reward
             qc = idx_o[:prior]
             zc = z[:, qc]  # [K, Nc, n]
-            u = jax.vmap(lambda qi: tie_break(key_o, qi))(qc)  # [Nc, n]
+            u = u_o[qc]  # [Nc, n]
             own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
             got = jnp.where(gold, metric[qc[None, :], own], -nll[qc[None, :], own])
             state = selector.prior(state, contexts[qc], got.T)
@@ -213,7 +220,7 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, gold, l
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
             combined = combine_answers(zq, weights, selector.majority)  # bandit/combine.py
             best = jnp.max(combined, axis=-1, keepdims=True)
-            u = jax.vmap(lambda qi: tie_break(key_o, qi))(q)
+            u = u_o[q]
             pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
             m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
             nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
@@ -231,7 +238,7 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, gold, l
         (state, _), (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, is_test))
         return (m.reshape(-1), arm.reshape(-1)) + ((state,) if keep_state else ())
 
-    return jax.vmap(one_order)(idx, keys)
+    return jax.vmap(one_order)(idx, keys, ties)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,9 +296,10 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     n_cal = int((~is_test[0]).sum()) * batch  # calibration slots at the head of every stream
     keys = jax.random.split(jax.random.key(seed), orders)
     z = jnp.asarray(standardise_per_query(tables.scores) if z is None else z)
+    ties = _tie_breaks(keys, queries=tables.metric.shape[0], samples=tables.metric.shape[1])
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
-            jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx),
-            jnp.asarray(is_test[0]), keys, jnp.asarray(reward == "gold"), jnp.asarray(reward == "nll"))
+            jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx), jnp.asarray(is_test[0]), keys,
+            ties, jnp.asarray(reward == "gold"), jnp.asarray(reward == "nll"))
     test_ids = np.flatnonzero(~tables.calibration)
     calib_ids = np.flatnonzero(tables.calibration)
     out: dict[str, MethodResult] = {}
