@@ -308,6 +308,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
             continue
         spec = _selector_for(method, tables.rm_names, hparams)
         selector = make_selector(spec.selector, **spec.hparams)
+        # one init state for every order: each registered selector's init ignores its key
         state0 = selector.init(jax.random.fold_in(keys[0], 0), len(tables.rm_names), tables.contexts.shape[1])
         m, arm, *state = _replay_orders(state0, *args, name=spec.selector, per_prompt=selector.per_prompt,
                                         batch=batch, keep_state=keep_state, prior=n_cal if spec.prior else 0)
