@@ -34,7 +34,10 @@ TPUs have no float64, so the fix is algorithmic:
 
 from __future__ import annotations
 
+import functools
+
 import jax
+import jax.custom_batching
 import jax.numpy as jnp
 
 HI = jax.lax.Precision.HIGHEST
@@ -132,6 +135,42 @@ def put(buf: jax.Array, arm, blk: jax.Array) -> jax.Array:
     return jax.lax.dynamic_update_slice(buf, blk[None], start)
 
 
+def _refresh(bufs, n: int):
+    """The base factor absorbs arm ``arm``'s pending block (`householder`); the current factor
+    restarts from it. bufs = (r, z, r_base, z_base, arm, pend rows [P, m], pend_y [P])."""
+    r, z, rb, zb, arm, xs, ys = bufs
+    rb_new, zb_new = householder(block(rb, arm, n), block(zb, arm, n), xs, ys)
+    return (put(r, arm, rb_new), put(z, arm, zb_new), put(rb, arm, rb_new), put(zb, arm, zb_new),
+            arm, xs, ys)
+
+
+def when(pred, fn, operand):
+    """``fn(operand)`` where ``pred``, else ``operand`` (lax.cond). Under vmap with a batched
+    ``pred`` lax.cond runs ``fn`` on every row and selects; here ``fn`` runs (on every row, then
+    selected per row: the same values) only when some row needs it, so a rare branch (the block
+    refresh, one pull in ``refresh`` per arm) costs nothing on the steps no row takes it."""
+    @jax.custom_batching.custom_vmap
+    def run(pred, operand):
+        return jax.lax.cond(pred, fn, lambda ops: ops, operand)
+
+    @run.def_vmap
+    def _batched(axis_size, in_batched, pred, operand):
+        pred_b, ops_b = in_batched
+        grow = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))  # noqa: E731
+        pred = grow(pred, pred_b)
+        operand = jax.tree.map(grow, operand, ops_b)
+
+        def some(ops):
+            new = jax.vmap(fn)(ops)
+            return jax.tree.map(lambda a, b: jax.lax.select(
+                jnp.broadcast_to(pred.reshape(pred.shape + (1,) * (a.ndim - 1)), a.shape), a, b), new, ops)
+
+        out = jax.lax.cond(jnp.any(pred), some, lambda ops: ops, operand)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return run(pred, operand)
+
+
 def fold_in(state, arm, a: jax.Array, y: jax.Array, ok: jax.Array, n: int) -> dict:
     """Arm ``arm``'s factors after the pull with coordinates a [n] and reward y (if ``ok``):
     a Givens update of the current factor, the row appended to the pending block, and, when the
@@ -152,15 +191,8 @@ def fold_in(state, arm, a: jax.Array, y: jax.Array, ok: jax.Array, n: int) -> di
     npend = state.npend.at[arm].add(ok.astype(jnp.int32))
     full = npend[arm] >= p
 
-    def refresh(bufs):
-        r, z, rb, zb = bufs
-        xs = pend[arm]  # [P, m]
-        rb_new, zb_new = householder(block(rb, arm, n), block(zb, arm, n), xs, pend_y[arm])
-        return (put(r, arm, rb_new), put(z, arm, zb_new), put(rb, arm, rb_new),
-                put(zb, arm, zb_new))
-
-    r, z, r_base, z_base = jax.lax.cond(full, refresh, lambda bufs: bufs,
-                                        (r, z, state.r_base, state.z_base))
+    r, z, r_base, z_base = when(full, functools.partial(_refresh, n=n),
+                                (r, z, state.r_base, state.z_base, arm, pend[arm], pend_y[arm]))[:4]
     return dict(r=r, z=z, r_base=r_base, z_base=z_base, pend=pend, pend_y=pend_y,
                 npend=jnp.where(full, npend.at[arm].set(0), npend))
 

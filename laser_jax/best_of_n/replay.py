@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from laser_jax.bandit import make_selector
+from laser_jax.bandit import REGISTRY, make_selector
 from laser_jax.bandit import methods as method_table
 from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
 from laser_jax.errors import DataError
@@ -169,27 +169,41 @@ def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndar
     return idx, is_test
 
 
-@functools.partial(jax.jit, static_argnames=("selector", "reward", "batch", "learn_on_test", "keep_state",
-                                             "prior"))
-def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, reward, batch,
-                   learn_on_test, keep_state=False, prior=0):
+@functools.partial(jax.jit, static_argnames=("queries", "samples"))
+def _tie_breaks(keys, *, queries, samples):
+    """[O, Q, n] uniforms, per order and query: the tie-break of every method (drawn once per
+    replay, from a key folded from (order, query))."""
+    def one(key_o, q):
+        return jax.random.uniform(jax.random.fold_in(key_o, -1 - q), (samples,))
+
+    return jax.vmap(lambda k: jax.vmap(lambda q: one(k, q))(jnp.arange(queries)))(keys)
+
+
+@functools.partial(jax.jit, static_argnames=("name", "per_prompt", "batch", "keep_state", "prior"))
+def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, *, name,
+                   per_prompt, batch, keep_state=False, prior=0):
     """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each (and each
-    order's final selector state with ``keep_state``). ``prior`` > 0: the selector starts from
-    its offline prior on the first ``prior`` stream slots (the calibration queries), which then
-    teach nothing more."""
+    order's final selector state with ``keep_state``), for selector ``name`` (REGISTRY) from
+    ``state0`` (its init state, the same for every order; its hparams are its leaves, traced, or
+    its static fields, in the treedef). ``prior`` > 0: the selector starts from its offline prior
+    on the first ``prior`` stream slots (the calibration queries), which then teach nothing more.
+
+    One program per selector, state structure and shapes: what differs between methods of the same
+    selector (fixed's arm, alpha, gamma, ...), the reward (``gold``, ``learn_on_test``: traced
+    bools) and the scores ``z`` are arguments. ``is_test`` [S] is the same for every order, so
+    ``learn`` is one flag per step and its lax.cond stays a branch under the vmap over orders (a
+    frozen step runs no update)."""
+    selector = REGISTRY[name]
     num_rm = z.shape[0]
 
-    def tie_break(key_o, q):  # [n] uniforms per query, the same for every method
-        return jax.random.uniform(jax.random.fold_in(key_o, -1 - q), (z.shape[2],))
-
-    def one_order(idx_o, test_o, key_o):
-        state = selector.init(jax.random.fold_in(key_o, 0), num_rm, contexts.shape[1])
+    def one_order(idx_o, key_o, u_o):  # u_o [Q, n]: the order's tie-breaks (`_tie_breaks`)
+        state = state0
         if prior:  # each RM's own answer to each calibration query, and its reward
             qc = idx_o[:prior]
             zc = z[:, qc]  # [K, Nc, n]
-            u = jax.vmap(lambda qi: tie_break(key_o, qi))(qc)  # [Nc, n]
+            u = u_o[qc]  # [Nc, n]
             own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
-            got = metric[qc[None, :], own] if reward == "gold" else -nll[qc[None, :], own]
+            got = jnp.where(gold, metric[qc[None, :], own], -nll[qc[None, :], own])
             state = selector.prior(state, contexts[qc], got.T)
         steps = idx_o.reshape(-1, batch)
 
@@ -206,12 +220,12 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             zq = jnp.moveaxis(z[:, q], 0, 1)  # [B, K, n]
             combined = combine_answers(zq, weights, selector.majority)  # bandit/combine.py
             best = jnp.max(combined, axis=-1, keepdims=True)
-            u = jax.vmap(lambda qi: tie_break(key_o, qi))(q)
+            u = u_o[q]
             pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
             m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
             nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
-            per_query = m if reward == "gold" else -nl
-            if selector.per_prompt:
+            per_query = jnp.where(gold, m, -nl)
+            if per_prompt:
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
                 raw = jnp.sum(jnp.where(valid, per_query, 0.0)) / jnp.sum(valid)
@@ -221,10 +235,10 @@ def _replay_orders(selector, z, metric, nll, contexts, idx, is_test, keys, *, re
             arm = jnp.where(jnp.sum(weights > 0, -1) == 1, jnp.argmax(weights, -1), -1)
             return (state, t + 1), (m, arm)
 
-        (state, _), (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, test_o))
+        (state, _), (m, arm) = jax.lax.scan(step, (state, jnp.int32(0)), (steps, is_test))
         return (m.reshape(-1), arm.reshape(-1)) + ((state,) if keep_state else ())
 
-    return jax.vmap(one_order)(idx, is_test, keys)
+    return jax.vmap(one_order)(idx, keys, ties)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,9 +296,10 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     n_cal = int((~is_test[0]).sum()) * batch  # calibration slots at the head of every stream
     keys = jax.random.split(jax.random.key(seed), orders)
     z = jnp.asarray(standardise_per_query(tables.scores) if z is None else z)
+    ties = _tie_breaks(keys, queries=tables.metric.shape[0], samples=tables.metric.shape[1])
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
-            jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx),
-            jnp.asarray(is_test), keys)
+            jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx), jnp.asarray(is_test[0]), keys,
+            ties, jnp.asarray(reward == "gold"), jnp.asarray(reward == "nll"))
     test_ids = np.flatnonzero(~tables.calibration)
     calib_ids = np.flatnonzero(tables.calibration)
     out: dict[str, MethodResult] = {}
@@ -293,9 +308,10 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
             continue
         spec = _selector_for(method, tables.rm_names, hparams)
         selector = make_selector(spec.selector, **spec.hparams)
-        m, arm, *state = _replay_orders(selector, *args, reward=reward, batch=batch,
-                                        learn_on_test=(reward == "nll"), keep_state=keep_state,
-                                        prior=n_cal if spec.prior else 0)
+        # one init state for every order: each registered selector's init ignores its key
+        state0 = selector.init(jax.random.fold_in(keys[0], 0), len(tables.rm_names), tables.contexts.shape[1])
+        m, arm, *state = _replay_orders(state0, *args, name=spec.selector, per_prompt=selector.per_prompt,
+                                        batch=batch, keep_state=keep_state, prior=n_cal if spec.prior else 0)
         out[method] = _by_query(method, np.asarray(m), np.asarray(arm), idx, test_ids, calib_ids)
         if keep_state:
             out[method] = dataclasses.replace(out[method], state=jax.device_get(state[0]))

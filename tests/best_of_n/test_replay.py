@@ -237,3 +237,32 @@ def test_tables_that_do_not_fit_are_the_users_to_fix(tables):
     with pytest.raises(ValueError, match="non-finite") as e:
         rp.Tables(**{**tables.__dict__, "metric": bad}).check()
     assert not isinstance(e.value, LaserError)
+
+
+def test_fixed_and_best_share_one_compiled_replay_and_pick_each_rms_tie_broken_best():
+    """fixed:<rm> for every RM, best and a replay on noisy scores run one compiled program (the arm
+    and the scores are traced); every answer is, per order and query, the argmax of that RM's
+    standardised scores with ties broken by uniform(fold_in(order key, -1 - query)), computed here
+    with plain jax.random calls, and best is the fixed RM with the best calibration mean."""
+    import jax
+
+    t = routing_tables(queries=60, n=6, d=8, seed=5)
+    t = rp.Tables(**{**t.__dict__, "scores": np.round(t.scores, 1)})  # ties within a query's scores
+    orders, seed = 3, 7
+    fixed = [f"fixed:{r}" for r in t.rm_names]
+    rp._replay_orders.clear_cache()
+    res = rp.replay(t, fixed + ["best"], orders=orders, seed=seed)
+    assert rp._replay_orders._cache_size() == 1
+    rp.replay(t, fixed[:1], orders=orders, seed=seed, reward="nll", z=rp.noisy_scores(t, "rm_a", 1.0))
+    assert rp._replay_orders._cache_size() == 1
+    z = standardise_per_query(t.scores)
+    keys = jax.random.split(jax.random.key(seed), orders)
+    for k, name in enumerate(fixed):
+        for o in range(orders):
+            for col, q in enumerate(res[name].test_ids):
+                u = np.asarray(jax.random.uniform(jax.random.fold_in(keys[o], np.int32(-1 - q)), (6,)))
+                pick = int(np.argmax(np.where(z[k, q] == z[k, q].max(), u, -1.0)))
+                assert res[name].metric[o, col] == t.metric[q, pick], (name, o, q)
+        assert (res[name].arm == k).all()
+    cal = [np.nanmean(res[name].calib_metric) for name in fixed]
+    np.testing.assert_array_equal(res["best"].metric, res[fixed[int(np.argmax(cal))]].metric)
