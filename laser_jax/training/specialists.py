@@ -27,7 +27,7 @@ from ml_collections import ConfigDict
 from laser_jax import outputs
 from laser_jax.checkpoint import Checkpointer
 from laser_jax.config import ConfigError
-from laser_jax.errors import is_int, is_number
+from laser_jax.errors import CheckpointError, is_int, is_number
 from laser_jax.models.adapters import file_sha256, save_adapter
 from laser_jax.models.cache import ModelCache
 from laser_jax.training.identity import check_workdir_config
@@ -110,7 +110,7 @@ def write_adapter(c: ConfigDict, workdir: Path, path: Path, cache: ModelCache) -
     finally:
         ckpt.close()
     if restored is None:
-        raise ConfigError(f"{workdir}: results.json says complete but no checkpoint is left; delete {workdir} "
+        raise CheckpointError(f"{workdir}: results.json says complete but no checkpoint is left; delete {workdir} "
                           "and rerun")
     return save_adapter(rt.policy(restored[0].params), path, base=c.policy.path)
 
