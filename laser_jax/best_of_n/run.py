@@ -29,7 +29,7 @@ from laser_jax.best_of_n import stats
 from laser_jax.best_of_n.collect import collect
 from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 - DEFAULT_METHODS, replay_config: their old home
 from laser_jax.errors import ConfigError
-from laser_jax.data.tasks import get_task
+from laser_jax.data.tasks import configured_task, get_task
 from laser_jax.training.identity import check_workdir_data
 from laser_jax.training.runtime import build_runtime
 
@@ -61,7 +61,7 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     tables = dataclasses.replace(tables, contexts=contexts)
     hparams = {name: hparams_from_args(name, cfg.selector_args, cfg.bandit.normalise)
                for name in ("laser", "thompson", "exp3", "online_ensemble")}
-    metric_name = "LongBench metric" if get_task(cfg.data.task).score is not None else "accuracy"
+    metric_name = get_task(configured_task(cfg.data)).metric_name
     results = {"queries": int((~tables.calibration).sum()),
                "calibration_queries": int(tables.calibration.sum()),
                "samples_per_query": int(tables.metric.shape[1]), "orders": r.orders,

@@ -95,6 +95,8 @@ class DataSection(Section):
       batch_by_family: one task family per batch (generated demo tasks mix families).
       families: keep only examples of these families (`laser_jax.batch.family`: the demo's
         arithmetic / yesno / choice); () = all.
+      metric: how task `jsonl` scores a response against a line's answer (laser_jax.data.jsonl):
+        exact_match | numeric | choice | qa_f1 | rouge | python:<module or file.py>:<function>.
     """
 
     name: ClassVar[str] = "data"
@@ -109,6 +111,7 @@ class DataSection(Section):
     holdout_fraction: float = 0.1
     batch_by_family: bool = False
     families: tuple[str, ...] = ()
+    metric: str = "exact_match"
 
     def check(self) -> list[str]:
         from laser_jax import data  # the task registry: see the module docstring

@@ -38,11 +38,12 @@ extractor, scorer and the answer-format sentence of its prompt. A new task is on
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from laser_jax.data import answers, ifeval, longbench, longdoc, metrics, sources, synthetic, wildchat
+from laser_jax.data import answers, ifeval, jsonl, longbench, longdoc, metrics, sources, synthetic, wildchat
 from laser_jax.data.example import LETTERS, DataError, Example
 from laser_jax.data.sources import HubSource
 
@@ -76,6 +77,11 @@ class TaskSpec:
     details: Callable[[Example, str], dict] | None = None
     # Extra summary entries of an evaluation from its records (which hold the `details` fields).
     summary: Callable[[Sequence[Mapping]], dict] | None = None
+    # What best-of-n's tables call the metric (score_response).
+    metric_name: str = "accuracy"
+    # A task with a parameter: (parameter) -> the spec of "<name>:<parameter>" (jsonl: data.metric);
+    # get_task resolves such names, and the task's examples carry them as their Example.task.
+    variant: Callable[[str], TaskSpec] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +166,8 @@ def _is_correct_longbench(prediction: str | None, gold: str) -> bool:
 
 # what LongBench-format tasks share: the template is the prompt, the text itself is scored
 _LONGBENCH_FORMAT = dict(hub=None, gold=str, extract=_whole_text, is_correct=_is_correct_longbench,
-                         answer_format="", score=longbench.score, raw_prompt=True)
+                         answer_format="", score=longbench.score, raw_prompt=True,
+                         metric_name="LongBench metric")
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,11 +198,53 @@ def _summary_ifeval(records: Sequence[Mapping]) -> dict:
     return {"ifeval": ifeval.accuracy([r["instructions"] for r in records])}
 
 
-def _no_gold(*args) -> None:
+def _no_gold_of(task: str) -> Callable[..., None]:
+    def no_gold(*args) -> None:
+        raise DataError(
+            f"task {task!r} has no gold answers: nothing to extract, check or score; compare two runs' "
+            "responses with a judge (python -m laser_jax.judge), or use bandit.reward='loss' / 'dpo_loss'"
+        )
+    return no_gold
+
+
+_no_gold = _no_gold_of("wildchat")
+
+
+# --------------------------------------------------------------------------------------------
+# jsonl (laser_jax.data.jsonl): your own prompts and answers, scored by data.metric
+
+
+def _default_metric() -> str:
+    from laser_jax.config.sections import DataSection  # the default's one home (config imports data)
+
+    return DataSection.metric
+
+
+def _load_jsonl(path: Path, split: str) -> list[Example]:
+    """Plain task "jsonl": the file scored by data.metric's default."""
+    return jsonl.load(path, _default_metric())
+
+
+def _jsonl_unresolved(*args) -> None:
     raise DataError(
-        "task 'wildchat' has no gold answers: nothing to extract, check or score; compare two runs' "
-        "responses with a judge (python -m laser_jax.judge), or use bandit.reward='loss' / 'dpo_loss'"
+        "task 'jsonl' scores each example with data.metric: ask the example's own task "
+        "(Example.task, 'jsonl:<metric>'), or load the file as task 'jsonl:<metric>'"
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _jsonl_spec(metric: str) -> TaskSpec:
+    """The spec of task "jsonl:<metric>" (``jsonl:no_gold``: a file without answers)."""
+    name = f"{jsonl.TASK}:{metric}"
+    if metric == jsonl.NO_GOLD:
+        no_gold = _no_gold_of(name)
+        return TaskSpec(name=name, load_path=_load_jsonl, hub=None, hub_loader=jsonl.load_hub, gold=no_gold,
+                        extract=no_gold, is_correct=no_gold, answer_format="", score=no_gold, raw_prompt=True,
+                        has_gold=False)
+    m = jsonl.get_metric(metric)
+    return TaskSpec(name=name, load_path=lambda path, split: jsonl.load(path, metric), hub=None,
+                    hub_loader=jsonl.load_hub, gold=m.gold, extract=m.extract, is_correct=m.is_correct,
+                    answer_format=m.answer_format, score=m.score, metric_name=m.label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +315,7 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         answer_format="",
         generate=ifeval.generate_split,
         score=_score_ifeval,
+        metric_name="share of instructions followed",
         raw_prompt=True,
         details=_details_ifeval,
         summary=_summary_ifeval,
@@ -283,13 +333,30 @@ TASKS: Mapping[str, TaskSpec] = types.MappingProxyType({
         raw_prompt=True,
         has_gold=False,
     ),
+    "jsonl": TaskSpec(  # the config's task; its examples are "jsonl:<data.metric>" (variant)
+        name="jsonl",
+        load_path=_load_jsonl,
+        hub=None,
+        hub_loader=jsonl.load_hub,
+        gold=_jsonl_unresolved,
+        extract=_jsonl_unresolved,
+        is_correct=_jsonl_unresolved,
+        answer_format="",
+        score=_jsonl_unresolved,
+        variant=_jsonl_spec,
+    ),
 })
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
 def get_task(task: str) -> TaskSpec:
-    """The registry entry of ``task``; DataError naming the valid tasks if there is none."""
+    """The registry entry of ``task`` ("<task>:<parameter>": its variant, e.g. "jsonl:numeric");
+    DataError naming the valid tasks if there is none."""
     spec = TASKS.get(task) if isinstance(task, str) else None
+    if spec is None and isinstance(task, str) and ":" in task:
+        base, _, parameter = task.partition(":")
+        if base in TASKS and TASKS[base].variant is not None:
+            return TASKS[base].variant(parameter)
     if spec is None:
         raise DataError(
             f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)} (config.data.task)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from laser_jax.data import synthetic
+from laser_jax.data import jsonl, synthetic
 from laser_jax.data.example import DataError, Example
 from laser_jax.data.loading import load_task
 from laser_jax.data.registry import TASK_NAMES, TASKS, TaskSpec, get_task, gold_format, row_task
@@ -28,6 +28,7 @@ __all__ = [
     "TASK_NAMES",
     "TaskSpec",
     "check_config",
+    "configured_task",
     "extract_answer",
     "get_task",
     "gold_answer",
@@ -55,7 +56,33 @@ def check_config(d) -> list[str]:
             problems.append(f"data.{field}={d[field]!r} must be an integer >= 0 (0 = all)")
     if not is_number(d.holdout_fraction, 0, 1, low_open=True, high_open=True, dtype=float):
         problems.append(f"data.holdout_fraction={d.holdout_fraction!r} must be in (0, 1)")
-    return problems + _check_families(d)
+    return problems + _check_families(d) + _check_metric(d)
+
+
+def _check_metric(d) -> list[str]:
+    """data.metric: a metric of task jsonl's registry for a task that reads it (a variant task),
+    else left at its default."""
+    from laser_jax.config.sections import DataSection  # the default's one home (config imports data)
+
+    metric = d.get("metric", DataSection.metric)
+    spec = TASKS.get(d.task)
+    if spec is not None and spec.variant is not None:
+        if not d.path:
+            return [f"data.path is unset: task {d.task!r} reads a local file; set data.path"]
+        return jsonl.check_metric(metric)
+    if metric != DataSection.metric:
+        return [f"data.metric={metric!r}: only data.task='jsonl' reads data.metric (data.task={d.task!r}); "
+                "leave it unset"]
+    return []
+
+
+def configured_task(d) -> str:
+    """The task a run's `data` section loads: data.task, or "<task>:<data.metric>" for a task with
+    variants (jsonl), whose examples carry their own "jsonl:..." task."""
+    from laser_jax.config.sections import DataSection
+
+    spec = get_task(d.task)
+    return f"{d.task}:{d.get('metric', DataSection.metric)}" if spec.variant is not None else d.task
 
 
 def _check_families(d) -> list[str]:

@@ -32,7 +32,7 @@ from laser_jax.batch import eos_ids, family
 from laser_jax.config import BanditSection, RunConfig, from_config
 from laser_jax.errors import ConfigError
 from laser_jax.data.example import DataError, Example
-from laser_jax.data.tasks import load_task, split_examples
+from laser_jax.data.tasks import configured_task, load_task, split_examples
 from laser_jax.models import decoder as D
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.lora import add_lora, frozen_filter, trainable_filter
@@ -103,7 +103,8 @@ def of_families(examples: list[Example], families, split: str) -> list[Example]:
 
 def load_data(c: RunConfig) -> tuple[list[Example], list[Example]]:
     d = c.data
-    load = lambda split: of_families(load_task(d.task, d.path, split), d.families, split)  # noqa: E731
+    task = configured_task(d)  # jsonl: "jsonl:<data.metric>"
+    load = lambda split: of_families(load_task(task, d.path, split), d.families, split)  # noqa: E731
     if d.train_split == d.test_split:
         examples = load(d.train_split)
         parts = split_examples(examples, (1 - d.holdout_fraction, d.holdout_fraction), seed=d.split_seed,

@@ -316,7 +316,8 @@ def test_split_real_strategyqa():
 
 
 def test_registry():
-    assert TASK_NAMES == ("gsm8k", "strategyqa", "mmlu", "demo", "longbench", "longdoc", "ifeval_like", "wildchat")
+    assert TASK_NAMES == ("gsm8k", "strategyqa", "mmlu", "demo", "longbench", "longdoc", "ifeval_like", "wildchat",
+                          "jsonl")
     assert get_task("mmlu") is TASKS["mmlu"]
     with pytest.raises(TypeError):
         TASKS["new"] = TASKS["mmlu"]  # read-only: new tasks are added in tasks.py
