@@ -31,6 +31,10 @@ of WildChat from the hub or a local JSONL / JSON file of prompts; evaluation rec
 responses with no accuracy, for a judge to compare two runs; asking for its correctness is a
 DataError.
 
+``jsonl`` (``laser_jax.data.jsonl``) reads your own JSONL file (``data.path``) and scores it with
+``data.metric``: its examples carry the task ``jsonl:<metric>`` (``jsonl:no_gold`` for a file without
+answers), a variant ``get_task`` builds from the metric (``TaskSpec.variant``).
+
 ``TASKS`` is the registry: one ``TaskSpec`` per task names its loaders, gold parser, answer
 extractor, scorer and the answer-format sentence of its prompt. A new task is one entry here.
 """
