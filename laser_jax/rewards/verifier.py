@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from laser_jax.data.tasks import extract_answer, get_task, is_correct, row_task
+from laser_jax.errors import DataError
 from laser_jax.rewards.base import check_inputs
 
 _CHOICE_LINE = re.compile(r"^([A-D])\. (.*)$", re.MULTILINE)
@@ -65,8 +66,9 @@ class VerifierRM:
         golds = check_inputs(prompts, responses, golds, f"verifier {self.name!r}", tasks=tasks)
         if self.needs_gold and any(g is None for g in golds):
             missing = [i for i, g in enumerate(golds) if g is None]
-            raise ValueError(f"verifier {self.name!r} needs a gold answer for every response; none for rows "
-                             f"{missing[:10]}{' ...' if len(missing) > 10 else ''}")
+            raise DataError(f"verifier {self.name!r} needs a gold answer for every response; none for rows "
+                            f"{missing[:10]}{' ...' if len(missing) > 10 else ''}: give the data its answers "
+                            "(e.g. an `answer` key per line of a jsonl task) or remove this reward model")
         if self.task is None:
             return np.asarray([float(self.fn(p, r, g)) for p, r, g in zip(prompts, responses, golds)], np.float32)
         rows = self.row_tasks(golds, tasks)

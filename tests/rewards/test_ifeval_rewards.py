@@ -4,6 +4,8 @@ responses, with the numbers worked out by hand; blind rows; config entries and t
 import numpy as np
 import pytest
 
+from laser_jax.errors import DataError
+
 from laser_jax.data import ifeval
 from laser_jax.rewards import build_reward_model
 from laser_jax.rewards.build import check_spec
@@ -50,7 +52,7 @@ def test_other_tasks_and_missing_golds():
     # a row of another task is blind; the verifier refuses a missing gold (it would score 0 silently)
     assert ifeval_group_share("length", "I like tea. It is warm.", LENGTH, "gsm8k") == 0.0
     rm = program("ifeval_length", "ifeval_like")
-    with pytest.raises(ValueError, match="needs a gold answer"):
+    with pytest.raises(DataError, match="needs a gold answer"):
         rm.score(["p"], ["r"], [None])
     got = rm.score(["p", "p"], ["I like tea. It is warm."] * 2, [LENGTH, LENGTH], tasks=["ifeval_like", "gsm8k"])
     np.testing.assert_allclose(got, [1.0, 0.0])

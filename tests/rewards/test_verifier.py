@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from laser_jax.errors import DataError
+
 from laser_jax.rewards import VerifierRM, exact_match
 from laser_jax.rewards.verifier import prompt_choices
 
@@ -33,7 +35,7 @@ def test_mmlu_reads_letters_and_choice_text_from_the_prompt():
 
 def test_verifier_needs_golds_and_known_task():
     rm = exact_match("gsm8k")
-    with pytest.raises(ValueError, match="needs a gold answer"):
+    with pytest.raises(DataError, match="needs a gold answer"):
         rm.score(["q"], ["Final answer: 3"])
     with pytest.raises(ValueError, match="unknown task"):
         exact_match("squad")
