@@ -42,6 +42,7 @@ RM's) shares its weights. The judge is scored on its own (never stacked with oth
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -180,7 +181,8 @@ class JudgeRM:
         """The judge's user message for one row (module doc)."""
         q = self.question if self.question is not None else default_question(task or self.task, gold)
         if "{response}" in q:
-            return q.replace("{prompt}", prompt).replace("{response}", response)
+            fill = {"{prompt}": prompt, "{response}": response}  # one pass: a prompt may hold "{response}"
+            return re.sub(r"\{prompt\}|\{response\}", lambda m: fill[m.group(0)], q)
         return FRAME.format(prompt=prompt, response=response, question=q, yes=self.yes.strip(), no=self.no.strip())
 
     def _render(self, message: str) -> str:

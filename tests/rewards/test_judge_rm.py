@@ -99,6 +99,8 @@ def test_the_default_question_follows_each_rows_task(jax_lms, tok_a):
     asked = JudgeRM(jax_lms[0], tok_a, "j", task="gsm8k", question="Is it short?", yes="Y", no="N")
     text = tok_a.decode(asked.encode(PROMPTS[:1], RESPONSES[:1], tasks=["mmlu"])[0].ids)
     assert "Is it short? Answer with a single word: Y or N." in text and QUESTIONS["choice"] not in text
+    whole = JudgeRM(jax_lms[0], tok_a, "j", question="R: {response}\nP: {prompt}")
+    assert whole.message("say {response}", "ok") == "R: ok\nP: say {response}"  # placeholders filled once
 
 
 @pytest.mark.parametrize("extra, match", [
