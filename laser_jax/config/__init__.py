@@ -56,8 +56,8 @@ def base_config() -> ConfigDict:
     # every selector's arguments with their defaults; each selector declares and checks the ones it reads
     c.selector_args = ConfigDict(default_args())
     c.policy = _section_dict(PolicySection)
-    # Each reward model: name, kind (classifier | implicit_dpo | likelihood | verifier) and its fields:
-    # path (neural kinds), ref_path + beta (implicit_dpo), task (verifier), noise (Gaussian sigma).
+    # Each reward model: name, kind (classifier | implicit_dpo | likelihood | verifier | python | http |
+    # judge) and its fields (laser_jax.rewards.build: every field and its default).
     c.rewards = []
     for section in SECTIONS[1:]:
         c[section.name] = _section_dict(section)

@@ -41,22 +41,18 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
-import jax
 import numpy as np
-from flax import nnx
 
-from laser_jax.batch import left_pad
 from laser_jax.data.example import DataError
 from laser_jax.judge.winrate import FIRST, SECOND, TIE, judgement_from_logits
 from laser_jax.models import CausalLM
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
+from laser_jax.rewards.answers import answer_pair, has_chat_template, read_answer_logits
 from laser_jax.rewards.build import build_reward_model, check_spec
 from laser_jax.rewards.python_fn import load_function
-from laser_jax.sharding import global_batch, mesh_of, to_host
 from laser_jax.errors import is_int
 
 __all__ = ["JUDGE_TEMPLATE", "KINDS", "PLAIN_SUFFIX", "TRUNCATION_MARK", "FunctionJudge", "LMJudge",
@@ -123,28 +119,12 @@ def truncate_text(tokenizer: Any, text: str, max_tokens: int) -> tuple[str, bool
     return kept + TRUNCATION_MARK, True
 
 
-def _chat(tokenizer: Any) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def _first_token(tokenizer: Any, text: str) -> int | None:
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return int(ids[0]) if ids else None
-
-
 def answer_token_ids(tokenizer: Any) -> tuple[int, int, str]:
     """(id read for "A", id read for "B", the letter form used: "A" or " A"); rule in the module
-    docstring."""
-    forms = ("A", " A") if _chat(tokenizer) else (" A", "A")
-    for form in forms:
-        a, b = _first_token(tokenizer, form), _first_token(tokenizer, form.replace("A", "B"))
-        if a is not None and b is not None and a != b:
-            pieces = [len(tokenizer(x, add_special_tokens=False)["input_ids"])
-                      for x in (form, form.replace("A", "B"))]
-            if max(pieces) > 1:
-                log.warning("judge: %r / %r tokenise to %s tokens; reading the first token of each",
-                            form, form.replace("A", "B"), pieces)
-            return a, b, form
+    docstring (`laser_jax.rewards.answers.answer_pair`)."""
+    found = answer_pair(tokenizer, "A", "B")
+    if found is not None:
+        return found
     name = getattr(tokenizer, "name_or_path", type(tokenizer).__name__)
     raise DataError(f"--judge: the judge's tokenizer ({name}) starts 'A' and 'B' (also ' A' and ' B') "
                     "with the same token, so its answer cannot be read from one position; use "
@@ -163,7 +143,7 @@ def judge_inputs(tokenizer: Any, prompts: Sequence[str], firsts: Sequence[str],
         second, s_cut = truncate_text(tokenizer, second, max_response_tokens)
         cut[n] = p_cut, f_cut + s_cut
         text = judge_text(prompt, first, second)
-        if _chat(tokenizer):
+        if has_chat_template(tokenizer):
             out = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
                                                 add_generation_prompt=True, return_dict=True)
             ids = list(out["input_ids"])
@@ -174,37 +154,6 @@ def judge_inputs(tokenizer: Any, prompts: Sequence[str], firsts: Sequence[str],
 
 
 # ---------------------------------------------------------------------------- reading the answer
-
-
-@partial(jax.jit, static_argnames=("graphdef",))
-def _answer_logits(graphdef, state, ids, mask, answer_ids):
-    """(logits of the answer tokens at the next position [B, 2], logsumexp of all logits [B])."""
-    model = nnx.merge(graphdef, state)
-    hidden, _ = model.hidden(ids, mask)
-    logits = model.logits(hidden[:, -1])  # left padding: every row's last token is at T-1
-    return logits[:, answer_ids], jax.nn.logsumexp(logits, axis=-1)
-
-
-def read_answer_logits(model, rows: Sequence[Sequence[int]], answer_ids: tuple[int, int], *,
-                       batch_size: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(logits of the two answer tokens at the position after each row [N, 2], logsumexp over the
-    vocabulary there [N]), float64. Rows run longest first in left-padded batches of
-    ``batch_size`` (the last one filled up with copies of its last row, so few shapes compile)."""
-
-    graphdef, state = nnx.split(model)
-    mesh = mesh_of(state)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    pair, lse = np.zeros((len(rows), 2)), np.zeros(len(rows))
-    target = np.asarray(answer_ids, np.int32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = [rows[i] for i in idx] + [rows[idx[-1]]] * (batch_size - len(idx))
-        ids, mask = left_pad(batch, pad_id, max_tokens=max(map(len, batch)) + 64)
-        if mesh is not None:
-            ids, mask = global_batch(ids, mesh), global_batch(mask, mesh)
-        two, total = to_host(_answer_logits(graphdef, state, ids, mask, target))
-        pair[idx], lse[idx] = np.asarray(two, np.float64)[:len(idx)], np.asarray(total, np.float64)[:len(idx)]
-    return pair, lse
 
 
 class LMJudge:
@@ -232,7 +181,7 @@ class LMJudge:
     def describe(self) -> dict[str, Any]:
         tok = self.tokenizer
         return {"kind": "lm", "spec": self.spec, "orders": 2, "template": JUDGE_TEMPLATE,
-                "chat_template": _chat(tok), "plain_suffix": None if _chat(tok) else PLAIN_SUFFIX,
+                "chat_template": has_chat_template(tok), "plain_suffix": None if has_chat_template(tok) else PLAIN_SUFFIX,
                 "answer_tokens": {"A": [self.id_a, tok.convert_ids_to_tokens(self.id_a)],
                                   "B": [self.id_b, tok.convert_ids_to_tokens(self.id_b)]},
                 "answer_form": self.form, "max_prompt_tokens": self.max_prompt_tokens,

@@ -7,13 +7,14 @@
         {"kind": "likelihood", "path": "smollm2-135m-instruct"},
         {"kind": "verifier", "task": "gsm8k"},
         {"kind": "python", "function": "my_rewards:brevity", "max_words": 50},
+        {"kind": "judge", "path": "smollm2-135m-instruct", "question": "Is the final answer correct?"},
     ])
 
 Fields (unknown fields are an error):
 - every kind: kind (required), name (default: the path's last part, or "exact_match:<task>"),
   noise (sigma > 0 wraps the RM in `NoisyRM`; 0 / absent = no noise; `noise_sigma` is accepted as
   another name for it), noise_seed (default 0).
-- classifier / likelihood / implicit_dpo: path (required; anything `load_pretrained` accepts: an HF
+- classifier / likelihood / implicit_dpo / judge: path (required; anything `load_pretrained` accepts: an HF
   dir, a .gguf file, a laser_jax checkpoint, a hub id, "smollm2-135m-instruct"), tokenizer (a path
   to load the tokenizer from; default `path`), dtype (default the builder's), batch_size,
   max_length, chat_template (true / false / null = when the tokenizer has one), system.
@@ -35,6 +36,12 @@ Fields (unknown fields are an error):
 - python: function ("package.module:fn" or "path/to/file.py:fn", required; called as
   fn(prompts, responses, golds, **every other field of the entry) -> one number or None per
   response; `laser_jax.rewards.python_fn`); default name the function's.
+- judge: an LM asked a yes/no question about each (prompt, response), score = log p(yes) -
+  log p(no) at the answer position (`laser_jax.rewards.judge`): question (a question, or a whole
+  template with {prompt} and {response}; default: the row's task's question), yes / no (answer
+  strings whose first tokens are read; default "Yes" / "No", bare or space-prefixed as the
+  tokenizer splits them), share_prompt (default true: the text before the response runs once for
+  a prompt's n responses).
 - http: url (required, http:// or https://), batch_size (32), concurrency (4), timeout (60 s),
   retries (3), backoff (1.0 s, doubled per retry), headers (a mapping of strings); the body and
   reply are in `laser_jax.rewards.http`; default name the url's host and path.
@@ -72,9 +79,10 @@ from laser_jax.rewards.neural import DEFAULT_CHUNK
 from laser_jax.rewards.noise import NoisyRM
 from laser_jax.rewards.programs import RULES, program
 from laser_jax.rewards.http import HttpRM
+from laser_jax.rewards.judge import JudgeRM, check_question
 from laser_jax.rewards.python_fn import PythonRM, check_signature, load_function
 
-KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier", "python", "http")
+KINDS = ("classifier", "likelihood", "implicit_dpo", "verifier", "python", "http", "judge")
 BUILDER = "<the builder's>"  # a default given by the builder's keyword (dtype, batch_size, default_task)
 
 
@@ -120,6 +128,8 @@ FIELDS: dict[str, dict[str, Field]] = {
     "implicit_dpo": {**_COMMON, **_NEURAL, **_LM, "ref_path": Field(), "adapter": Field(), "adapter_sha256": Field(),
                      "beta": Field(0.1, cast=float, check=_finite(lambda v: v > 0), need="a number > 0")},
     "verifier": {**_COMMON, "task": Field(BUILDER), "rule": Field("exact_match", null_is_value=True)},
+    "judge": {**_COMMON, **_NEURAL, "question": Field(), "yes": Field(), "no": Field(),
+              "share_prompt": Field(True, null_is_value=True)},
     "python": {**_COMMON, "function": Field()},  # every other field: a keyword argument of the function
     "http": {**_COMMON, "url": Field(), "headers": Field(),
              "batch_size": Field(32, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1"),
@@ -129,7 +139,7 @@ FIELDS: dict[str, dict[str, Field]] = {
              "backoff": Field(1.0, cast=float, check=_finite(lambda v: v >= 0), need="a number of seconds >= 0")},
 }
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path",),
-            "verifier": ("task",), "python": ("function",), "http": ("url",)}
+            "verifier": ("task",), "python": ("function",), "http": ("url",), "judge": ("path",)}
 # implicit_dpo also needs exactly one of ref_path / adapter (_check_reference)
 
 
@@ -205,6 +215,8 @@ def check_spec(spec: Any, *, index: int | None = None, default_task: str | None 
         return problems + _check_http(spec, where)
     if kind == "implicit_dpo":
         problems += _check_reference(spec, where)
+    if kind == "judge":
+        problems += _check_judge(spec, where)
     for field in ("path", "ref_path", "tokenizer"):
         if spec.get(field) not in (None, ""):
             problems += check_model_path(spec[field], f"{where}.{field}")
@@ -250,6 +262,19 @@ def _check_reference(spec: Mapping, where: str) -> list[str]:
         return [f"{where}.adapter={str(file)!r}: sha256 mismatch: expected {want}, the file has {got}; restore the "
                 "right file or update adapter_sha256"]
     return []
+
+
+def _check_judge(spec: Mapping, where: str) -> list[str]:
+    """The question and answers of a judge entry (their tokens are checked once its tokenizer loads)."""
+    problems = check_question(spec.get("question"), where)
+    who = f"reward model {spec['name']!r}" if spec.get("name") else "the judge"
+    answers = {f: spec.get(f) for f in ("yes", "no")}
+    for field, v in answers.items():
+        if v is not None and (not isinstance(v, str) or not v):
+            problems.append(f"{where}.{field}={v!r}: {who}'s answer must be a non-empty string")
+    if isinstance(answers["yes"], str) and answers["yes"] and answers["yes"] == answers["no"]:
+        problems.append(f"{where}.yes and .no are both {answers['yes']!r}: {who} needs two different answers")
+    return problems
 
 
 def _check_verifier(spec: Mapping, where: str) -> list[str]:
@@ -320,7 +345,7 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
     if problems:
         raise ConfigError("; ".join(problems))
     where = f"rewards[{index}]" if index is not None else "rewards"
-    builder = {"dtype": dtype, "batch_size": batch_size}
+    builder = {"dtype": dtype, "batch_size": batch_size, "default_task": default_task}
     cache = ModelCache() if cache is None else cache
     spec = _with_task(spec, default_task)
     kind, name = spec["kind"], spec.get("name")
@@ -352,6 +377,13 @@ def _neural(spec: Mapping, where: str, cache: ModelCache, mesh, builder: Mapping
     tok = cache.tokenizer(spec.get("tokenizer") or path, f"{where}.tokenizer" if spec.get("tokenizer")
                           else f"{where}.path")
     model = cache.model(path, mdtype, mesh, f"{where}.path")
+    if kind == "judge":
+        if not isinstance(model, CausalLM):
+            raise ConfigError(f"{where}.path={path!r}: kind 'judge' needs a CausalLM (*ForCausalLM) checkpoint, this "
+                              f"one loads as {type(model).__name__}")
+        return JudgeRM(model, tok, name, question=spec.get("question"), yes=spec.get("yes"), no=spec.get("no"),
+                       task=builder.get("default_task"), share_prompt=bool(value(spec, "share_prompt")),
+                       where=where, **common)
     head = "SequenceClassifier (*ForSequenceClassification)" if kind == "classifier" else "CausalLM (*ForCausalLM)"
     if not isinstance(model, SequenceClassifier if kind == "classifier" else CausalLM):
         raise ConfigError(f"{where}.path={path!r}: kind {kind!r} needs a {head} checkpoint, this one loads as "

@@ -42,7 +42,7 @@ def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):
 
 @pytest.mark.parametrize("spec, match", [
     ({"kind": "foo"}, r"rewards\[2\]\.kind='foo' is not one of \('classifier', 'likelihood', 'implicit_dpo', "
-                      r"'verifier', 'python', 'http'\)"),
+                      r"'verifier', 'python', 'http', 'judge'\)"),
     ({"path": "x"}, r"rewards\[2\]\.kind is missing"),
     ({"kind": "likelihood"}, r"rewards\[2\]\.path is missing"),
     ({"kind": "implicit_dpo", "path": "x"}, r"rewards\[2\]\.ref_path is missing"),
