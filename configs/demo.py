@@ -14,9 +14,9 @@ Reward models, whose reliability differs by family (laser_jax/rewards/programs.p
         --methods laser,best,random,sequential,ensemble,exp3                       # 21-26 min, 2 cores
     python -m laser_jax.main --config configs/demo.py --workdir runs/demo-laser      # LASeR alone
 
-`configs/demo.py:quick` is the README's first command: 8 training prompts (3 steps per method,
-one batch per family: 1 arithmetic, 4 yes/no, 3 choice prompts, a batch's short family filled by
-repeating its prompts) and 24 test questions (one evaluation batch) instead of 24 (7 steps) and 48.
+`configs/demo.py:quick` is the README's training-demo command (docs/demo.md): 8 training prompts
+(3 steps per method, one batch per family: 1 arithmetic, 4 yes/no, 3 choice prompts, a batch's
+short family filled by repeating its prompts) and 24 test questions (one evaluation batch) instead of 24 (7 steps) and 48.
 Real data instead: --config.data.task=gsm8k --config.data.path=../shared/data/gsm8k/test.jsonl
 """
 

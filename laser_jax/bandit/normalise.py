@@ -37,7 +37,7 @@ drifting loss scale; unlike it, it never collapses on a few distinct values (0/1
 instead of clipping them to 0 or 1.
 
 Which rule to use is measured in bench/bench_normalise.py (a stationary routing problem and the
-best-of-n tables) and in the README's training comparison.
+best-of-n tables) and in docs/self_agreement.md's training comparison.
 """
 
 from __future__ import annotations
