@@ -6,12 +6,21 @@ Every method is replayed on the same samples and RM scores (laser_jax/best_of_n/
     python -m laser_jax.best_of_n --config configs/best_of_n.py:quick --workdir runs/bon-quick
 
 Queries: the demo's generated tasks (arithmetic, yes/no, multiple choice): 154 reported test
-queries and a labelled calibration stream of 38. Reward models as in configs/demo.py.
+queries and a labelled calibration stream of 38. Reward models: the committed pool of four
+implicit-DPO specialists (assets/rm_pool/, built by `python -m laser_jax.rm_pool --config
+configs/rm_pool.py`: SmolLM2 + one LoRA adapter each, trained on demo questions this config never
+asks). The protocol of the full run is pre-registered in docs/front_door_protocol.md; the demo's
+program RMs (calculator, choice_checker, smollm2_lik, length: configs/demo.py) were the pool before
+2026-12-06 (their results: docs/best_of_n.md).
 """
+
+from pathlib import Path
 
 from laser_jax.config import replay_config
 from laser_jax.config import base_config
-from laser_jax.rewards.programs import demo_rewards
+from laser_jax.training.specialists import pool_rewards
+
+POOL = Path(__file__).resolve().parents[1] / "assets" / "rm_pool"
 
 
 def get_config(size: str | None = None):
@@ -21,7 +30,7 @@ def get_config(size: str | None = None):
     c.selector = "laser"
     c.policy.path = "smollm2-135m-instruct"
     c.policy.lora_rank = 0
-    c.rewards = demo_rewards()  # calculator, choice_checker, smollm2_lik, length
+    c.rewards = pool_rewards(POOL)  # dpo_arithmetic, dpo_yesno, dpo_choice, dpo_all
     c.data.task = "demo"
     # one pool, the demo's 192 "train" questions (64 per family): 80 % (154) are the reported test
     # queries, the other 38 the labelled calibration stream (the bandit's warm-up, best's choice)
@@ -33,8 +42,7 @@ def get_config(size: str | None = None):
     c.sampling.max_prompt_tokens = 256
     c.training.batch_size = 12  # queries per sampling batch
     c.replay = replay_config()
-    c.replay.noise_rm = "choice_checker"  # the paper's noisy-RM analysis on the best single RM
-    c.replay.noise_sigma = 1.0
+    c.replay.noise_rm = ""  # no noisy-RM analysis (the protocol's choice)
     if size == "quick":
         c.data.train_limit = 12
         c.data.test_limit = 24
