@@ -30,7 +30,7 @@ from laser_jax.best_of_n.collect import collect
 from laser_jax.config import DEFAULT_METHODS, RunConfig, load, replay_config  # noqa: F401 - DEFAULT_METHODS, replay_config: their old home
 from laser_jax.errors import ConfigError
 from laser_jax.data.tasks import configured_task, get_task
-from laser_jax.training.identity import check_workdir_data
+from laser_jax.training.identity import changed_fields, check_workdir_data
 from laser_jax.training.runtime import build_runtime
 
 log = logging.getLogger("laser_jax")
@@ -133,13 +133,14 @@ def _collect_fields(config: dict) -> dict:
 
 def check_collect_config(c: ConfigDict, workdir: Path) -> None:
     """The collected samples depend on everything but ``replay`` and how the selectors learn
-    (`_collect_fields`): a workdir keeps one such config."""
+    (`_collect_fields`): a workdir keeps one such config (a field added by a later version of
+    laser_jax, at its default, counts as unchanged: `identity.changed_fields`)."""
     now = _collect_fields(json.loads(c.to_json_best_effort()))
     before = outputs.saved_record(workdir / "collect_config.json", now)
-    if before is not None:
-        before = _collect_fields(before)
-    if before is not None and before != now:
-        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if before is None:
+        return
+    diff = sorted({k.split(".", 1)[0] for k in changed_fields(now, _collect_fields(before))})
+    if diff:
         raise ConfigError(f"{workdir} holds samples collected with another config (sections differ: "
                           f"{', '.join(diff)}); only the replay section may change between reruns: use the "
                           "same config or choose another --workdir")

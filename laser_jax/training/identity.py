@@ -41,6 +41,31 @@ MOVED = {"selector_args.normalise": "bandit.normalise"}
 ADDED_AS = {"bandit.reward": "loss", "bandit.normalise": "quantile"}
 
 
+def _flatten_saved(before: dict) -> dict:
+    """A saved config flattened, its MOVED fields at their new place."""
+    flat = _flatten(before)
+    for old, new in MOVED.items():
+        if old in flat and new not in flat:
+            flat[new] = flat.pop(old)
+    return flat
+
+
+def changed_fields(now: dict, before: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The flattened config fields (``a.b``) whose value differs between a saved config ``before``
+    and ``now``, changed values first. A field ``before`` lacks counts as unchanged when ``now``
+    holds its default (a newer version's option; ``ADDED_AS`` holds the value that reproduces a run
+    written before the field existed where today's default differs); ``MOVED`` fields are compared
+    at their new place; fields starting with a prefix in ``ignore`` are left out."""
+    flat_now, flat_before = _flatten(now), _flatten_saved(before)
+    # a field added by a later version of laser_jax, at its default, changes nothing the run did
+    defaults = {**_flatten(json.loads(base_config().to_json_best_effort())), **ADDED_AS}
+    added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
+    return sorted((k for k in set(flat_now) | set(flat_before)
+                   if flat_now.get(k) != flat_before.get(k) and not (ignore and k.startswith(ignore))
+                   and k not in added),
+                  key=lambda k: (k not in flat_before or k not in flat_now, k))
+
+
 def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
     """First run: save config.json. Resumed run: the experiment's fields must be unchanged (a field
     the saved config lacks counts as unchanged when it holds its default: a newer version's
@@ -54,17 +79,8 @@ def check_workdir_config(c: ConfigDict, workdir: Path) -> None:
                                   hint=f"; it records the config of the run in {workdir}")
     if before is None:
         return
-    flat_now, flat_before = _flatten(now), _flatten(before)
-    # a field added by a later version of laser_jax, at its default, changes nothing the run did
-    defaults = {**_flatten(json.loads(base_config().to_json_best_effort())), **ADDED_AS}
-    for old, new in MOVED.items():  # a field that has moved is compared at its new place
-        if old in flat_before and new not in flat_before:
-            flat_before[new] = flat_before.pop(old)
-    added = {k for k in flat_now if k not in flat_before and k in defaults and flat_now[k] == defaults[k]}
-    diff = sorted((k for k in set(flat_now) | set(flat_before)
-                   if flat_now.get(k) != flat_before.get(k) and not k.startswith(RESUMABLE_CHANGES)
-                   and k not in added),
-                  key=lambda k: (k not in flat_before or k not in flat_now, k))  # changed values first
+    diff = changed_fields(now, before, ignore=RESUMABLE_CHANGES)
+    flat_now, flat_before = _flatten(now), _flatten_saved(before)
     appended = (diff == ["rewards"] and isinstance(flat_before.get("rewards"), list)
                 and len(flat_now["rewards"]) > len(flat_before["rewards"])
                 and flat_now["rewards"][:len(flat_before["rewards"])] == flat_before["rewards"])

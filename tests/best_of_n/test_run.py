@@ -36,7 +36,7 @@ def test_a_training_config_without_replay_is_refused_by_name():
 
 def test_the_shipped_config_validates():
     run.validate(_config())
-    run.validate(_config(methods=("laser", "fixed:calculator", "oracle")))
+    run.validate(_config(methods=("laser", "fixed:dpo_yesno", "oracle")))
 
 
 def test_table_shows_intervals_and_the_paired_difference():
@@ -50,3 +50,23 @@ def test_table_shows_intervals_and_the_paired_difference():
     text = run.table(rows)
     assert "| laser | 55.0 | 45.0-65.0 | 55.0 | +5.0 (-1.0, +11.0) | rm 25%, rm2 75% |" in text
     assert "| oracle (ref.) |" in text
+
+
+def test_a_collect_config_saved_before_a_field_existed_is_reused(tmp_path):
+    """collect_config.json written by a version without data.metric (added later, at its default)
+    is the same collection; a changed sampling field is refused by its section."""
+    import json
+
+    c = _config()
+    run.check_collect_config(c, tmp_path)  # the first run writes it
+    saved = json.loads((tmp_path / "collect_config.json").read_text())
+    del saved["data"]["metric"]
+    (tmp_path / "collect_config.json").write_text(json.dumps(saved))
+    run.check_collect_config(c, tmp_path)  # accepted: metric at its default
+    c.data.metric = "numeric"
+    with pytest.raises(ConfigError, match="sections differ: data"):
+        run.check_collect_config(c, tmp_path)
+    c.data.metric = "exact_match"
+    c.sampling.n = 3
+    with pytest.raises(ConfigError, match="sections differ: sampling"):
+        run.check_collect_config(c, tmp_path)
