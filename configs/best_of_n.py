@@ -43,6 +43,10 @@ def get_config(size: str | None = None):
     c.training.batch_size = 12  # queries per sampling batch
     c.replay = replay_config()
     c.replay.noise_rm = ""  # no noisy-RM analysis (the protocol's choice)
+    # every method of the replay (docs/front_door_protocol.md), fixed:<rm> for each RM of the pool
+    c.replay.methods = ("laser", "laser_per_query", "thompson", "laser_prior", "thompson_prior", "random",
+                        "sequential", "ensemble", "agreement", "online_ensemble", "exp3", "best",
+                        *(f"fixed:{r['name']}" for r in c.rewards), "oracle", "random_response")
     if size == "quick":
         c.data.train_limit = 12
         c.data.test_limit = 24
@@ -50,4 +54,5 @@ def get_config(size: str | None = None):
         c.sampling.max_new_tokens = 32
         c.replay.orders = 20
         c.replay.resamples = 200
+        c.replay.methods = replay_config().methods  # the default set: a smoke run
     return c
