@@ -391,8 +391,8 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
         rm = HttpRM(spec["url"], name or (parts.netloc + parts.path).rstrip("/"), headers=value(spec, "headers"),
                     api=value(spec, "api"), model=spec.get("model"), question=spec.get("question"),
                     yes=value(spec, "yes"), no=value(spec, "no"), task=default_task,
-                    **{f: _number(spec, f, where) for f in ("batch_size", "concurrency", "timeout", "retries", "backoff",
-                                                            "logprobs")})
+                    **{f: _number(spec, f, where)
+                       for f in ("batch_size", "concurrency", "timeout", "retries", "backoff", "logprobs")})
     else:
         rm = _neural(spec, where, cache, mesh, builder)
     if sigma:
