@@ -43,8 +43,13 @@ Fields (unknown fields are an error):
   tokenizer splits them), share_prompt (default true: the text before the response runs once for
   a prompt's n responses).
 - http: url (required, http:// or https://), batch_size (32), concurrency (4), timeout (60 s),
-  retries (3), backoff (1.0 s, doubled per retry), headers (a mapping of strings); the body and
-  reply are in `laser_jax.rewards.http`; default name the url's host and path.
+  retries (3), backoff (1.0 s, doubled per retry), headers (a mapping of strings), api ("scores":
+  POST prompts / responses / golds, read scores; "openai_completions": a judge behind an
+  OpenAI-compatible /v1/completions endpoint, score = logprob(yes) - logprob(no) of its one-token
+  answer); the body and reply are in `laser_jax.rewards.http`; default name the url's host and path.
+  With api="openai_completions" only: model (required: the served model's name), question (as
+  judge's; default the row's task's), yes / no ("Yes" / "No": tokens equal to them once
+  whitespace is stripped), logprobs (20: the top-K logprobs asked for; OpenAI's own API allows 5).
 
 Each field's default lives in `FIELDS` (read by the check and the build alike); an explicit null
 takes the default, except for dtype, chunk, share_prompt and rule, which take a null as given
@@ -136,8 +141,13 @@ FIELDS: dict[str, dict[str, Field]] = {
              "concurrency": Field(4, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1"),
              "timeout": Field(60.0, cast=float, check=_finite(lambda v: v > 0), need="a number of seconds > 0"),
              "retries": Field(3, cast=_as_int, check=lambda v: v >= 0, need="an integer >= 0"),
-             "backoff": Field(1.0, cast=float, check=_finite(lambda v: v >= 0), need="a number of seconds >= 0")},
+             "backoff": Field(1.0, cast=float, check=_finite(lambda v: v >= 0), need="a number of seconds >= 0"),
+             # the OpenAI-compatible completions form (api="openai_completions"); only there
+             "api": Field("scores"), "model": Field(), "question": Field(), "yes": Field("Yes"), "no": Field("No"),
+             "logprobs": Field(20, cast=_as_int, check=lambda v: v >= 1, need="an integer >= 1 (top logprobs)")},
 }
+HTTP_APIS = ("scores", "openai_completions")
+HTTP_JUDGE = ("model", "question", "yes", "no", "logprobs")  # fields of the openai_completions form
 REQUIRED = {"classifier": ("path",), "likelihood": ("path",), "implicit_dpo": ("path",),
             "verifier": ("task",), "python": ("function",), "http": ("url",), "judge": ("path",)}
 # implicit_dpo also needs exactly one of ref_path / adapter (_check_reference)
@@ -266,9 +276,14 @@ def _check_reference(spec: Mapping, where: str) -> list[str]:
 
 def _check_judge(spec: Mapping, where: str) -> list[str]:
     """The question and answers of a judge entry (their tokens are checked once its tokenizer loads)."""
-    problems = check_question(spec.get("question"), where)
+    return check_question(spec.get("question"), where) + _check_answers(spec, where,
+                                                                        {f: spec.get(f) for f in ("yes", "no")})
+
+
+def _check_answers(spec: Mapping, where: str, answers: Mapping[str, Any]) -> list[str]:
+    """A judge's yes / no answers (kind judge, http's completions form): non-empty and different."""
+    problems = []
     who = f"reward model {spec['name']!r}" if spec.get("name") else "the judge"
-    answers = {f: spec.get(f) for f in ("yes", "no")}
     for field, v in answers.items():
         if v is not None and (not isinstance(v, str) or not v):
             problems.append(f"{where}.{field}={v!r}: {who}'s answer must be a non-empty string")
@@ -310,15 +325,30 @@ def _check_python(spec: Mapping, where: str) -> list[str]:
 
 
 def _check_http(spec: Mapping, where: str) -> list[str]:
-    """The url and headers of an http entry."""
+    """The url, headers and api of an http entry; the judge fields of its completions form."""
     problems = []
-    url, headers = spec.get("url"), spec.get("headers")
+    url, headers, api = spec.get("url"), spec.get("headers"), value(spec, "api")
     if url not in (None, "") and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         problems.append(f"{where}.url={url!r} must be an http:// or https:// address")
     if headers is not None and not (isinstance(headers, Mapping) and
                                     all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         problems.append(f"{where}.headers must map header names to strings")
-    return problems
+    if api not in HTTP_APIS:
+        return problems + [f"{where}.api={spec.get('api')!r} is not one of {HTTP_APIS}"]
+    if api != "openai_completions":
+        given = [f for f in HTTP_JUDGE if spec.get(f) is not None]
+        return problems + [f"{where}.{f} is set but api is {api!r}; it is a field of api='openai_completions' "
+                           "(a served judge)" for f in given]
+    model = spec.get("model")
+    if model in (None, ""):
+        problems.append(f"{where}.model is missing (required for kind 'http' with api='openai_completions': the "
+                        "served model's name)")
+    elif not isinstance(model, str):
+        problems.append(f"{where}.model={model!r} must be a string (the served model's name)")
+    # the answers are matched to tokens with whitespace stripped: "Yes" and " Yes" are one answer
+    problems += _check_answers(spec, where, {f: value(spec, f).strip() if isinstance(value(spec, f), str)
+                                             else value(spec, f) for f in ("yes", "no")})
+    return problems + check_question(spec.get("question"), where)
 
 
 def check_specs(specs: Any, *, default_task: str | None = None) -> list[str]:
@@ -359,7 +389,10 @@ def build_reward_model(spec: Mapping[str, Any], *, index: int | None = None, cac
     elif kind == "http":
         parts = urllib.parse.urlsplit(spec["url"])
         rm = HttpRM(spec["url"], name or (parts.netloc + parts.path).rstrip("/"), headers=value(spec, "headers"),
-                    **{f: _number(spec, f, where) for f in ("batch_size", "concurrency", "timeout", "retries", "backoff")})
+                    api=value(spec, "api"), model=spec.get("model"), question=spec.get("question"),
+                    yes=value(spec, "yes"), no=value(spec, "no"), task=default_task,
+                    **{f: _number(spec, f, where)
+                       for f in ("batch_size", "concurrency", "timeout", "retries", "backoff", "logprobs")})
     else:
         rm = _neural(spec, where, cache, mesh, builder)
     if sigma:

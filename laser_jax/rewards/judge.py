@@ -101,6 +101,19 @@ def default_question(task: str | None, gold: str | None = None) -> str:
     return QUESTIONS[task_family(task, gold)]
 
 
+def judge_message(prompt: str, response: str, question: str | None = None, task: str | None = None,
+                  gold: str | None = None, yes: str = "Yes", no: str = "No") -> str:
+    """The judge's user message for one row: `question` (None: `default_question` of the row's
+    task and gold) in ``FRAME``, or, a question holding {response}, that template filled in one
+    pass (a prompt may itself hold "{response}"). Shared by kind ``judge`` and the
+    ``openai_completions`` form of kind ``http`` (`laser_jax.rewards.http`)."""
+    q = question if question is not None else default_question(task, gold)
+    if "{response}" in q:
+        fill = {"{prompt}": prompt, "{response}": response}
+        return re.sub(r"\{prompt\}|\{response\}", lambda m: fill[m.group(0)], q)
+    return FRAME.format(prompt=prompt, response=response, question=q, yes=yes.strip(), no=no.strip())
+
+
 def check_question(question: Any, where: str) -> list[str]:
     """Problems of a `question` field: a non-empty string; a whole template ({response} in it)
     uses no placeholder but {prompt} and {response}."""
@@ -179,11 +192,7 @@ class JudgeRM:
     # ---- text ------------------------------------------------------------------------------------
     def message(self, prompt: str, response: str, task: str | None = None, gold: str | None = None) -> str:
         """The judge's user message for one row (module doc)."""
-        q = self.question if self.question is not None else default_question(task or self.task, gold)
-        if "{response}" in q:
-            fill = {"{prompt}": prompt, "{response}": response}  # one pass: a prompt may hold "{response}"
-            return re.sub(r"\{prompt\}|\{response\}", lambda m: fill[m.group(0)], q)
-        return FRAME.format(prompt=prompt, response=response, question=q, yes=self.yes.strip(), no=self.no.strip())
+        return judge_message(prompt, response, self.question, task or self.task, gold, self.yes, self.no)
 
     def _render(self, message: str) -> str:
         if not self.chat:
