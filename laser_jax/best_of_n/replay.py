@@ -17,6 +17,10 @@ One replay (``replay``, per method, vmapped over orders, a lax.scan over steps):
                bandit reward = "gold": the mean metric of the B answers;
                                "nll": minus the mean length-normalised NLL of the B answers
                                       under the policy (the paper's; label-free)
+                               "consensus": the mean, over the B answers, of the standardised
+                                      scores the RMs NOT chosen give the answer (leave-one-out
+                                      agreement with the rest of the pool; ours, beyond the
+                                      paper; label-free: no arm maximises it by construction)
                state = selector.update(state, weights, contexts, reward, agreement)
                    (see ``learn`` below; agreement [K], read by online_ensemble: per RM, the
                    share of the step's queries whose answer is that RM's first choice)
@@ -24,7 +28,7 @@ One replay (``replay``, per method, vmapped over orders, a lax.scan over steps):
 Learning: the calibration queries are a labelled stream; every method sees it first. With the
 ``gold`` reward the bandit learns on it only (test labels are unknown when routing) and routes the
 test queries frozen (a selector with an ``exploit`` rule, e.g. thompson, routes them with it: its
-posterior mean, no sampling); with ``nll`` it keeps learning on the test queries too. Only test
+posterior mean, no sampling); with ``nll`` or ``consensus`` it keeps learning on the test queries too. Only test
 queries are reported.
 
 Methods (``METHODS``: bandit/methods.py's table plus best and the references; ``fixed:<rm>`` for
@@ -69,7 +73,7 @@ from laser_jax.bandit import methods as method_table
 from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
 from laser_jax.errors import DataError
 
-REWARDS = ("gold", "nll")
+REWARDS = ("gold", "nll", "consensus")
 REFERENCES = ("oracle", "random_response")
 SELECTOR_METHODS = tuple(method_table.METHODS)  # bandit/methods.py; laser_per_prompt: an alias
 METHODS = SELECTOR_METHODS + ("best",) + REFERENCES  # plus fixed:<rm>
@@ -124,15 +128,42 @@ class Tables:
         return self
 
 
-def project_contexts(contexts: np.ndarray, fit_on: np.ndarray, dim: int) -> np.ndarray:
-    """Contexts onto the top ``dim`` right singular vectors of ``contexts[fit_on]`` (uncentred,
-    so the common direction of LLM hidden states is kept): a smaller LinUCB, fitted without
-    labels. ``dim`` 0 or >= d: unchanged."""
-    d = contexts.shape[1]
-    if dim <= 0 or dim >= d:
-        return contexts.astype(np.float32)
-    _, _, vt = np.linalg.svd(contexts[fit_on].astype(np.float64), full_matrices=False)
-    return (contexts.astype(np.float64) @ vt[:dim].T).astype(np.float32)
+CONTEXT_TRANSFORMS = ("none", "centre", "whiten")
+
+
+def project_contexts(contexts: np.ndarray, fit_on: np.ndarray, dim: int, transform: str = "none") -> np.ndarray:
+    """The bandit's contexts, fitted without labels on ``contexts[fit_on]`` (the calibration queries):
+
+      none    onto the top ``dim`` right singular vectors (uncentred, so the common direction of
+              LLM hidden states is kept): a smaller LinUCB. ``dim`` 0 or >= d: unchanged.
+      centre  minus the fitted mean (then projected as ``none`` when ``dim`` > 0), plus a constant
+              1 feature (the intercept the common direction carried).
+      whiten  centred, onto the top ``dim`` principal directions (0: all with a non-zero variance),
+              each scaled to unit variance, plus a constant 1 feature.
+    """
+    if transform not in CONTEXT_TRANSFORMS:  # ReplaySection checks a config's: a caller's bug here
+        raise ValueError(f"transform must be one of {CONTEXT_TRANSFORMS}, got {transform!r}")
+    x = contexts.astype(np.float64)
+    fit = x[fit_on]
+    d = x.shape[1]
+    if transform == "none":
+        if dim <= 0 or dim >= d:
+            return contexts.astype(np.float32)
+        _, _, vt = np.linalg.svd(fit, full_matrices=False)
+        return (x @ vt[:dim].T).astype(np.float32)
+    mean = fit.mean(0)
+    x, fit = x - mean, fit - mean
+    if transform == "centre" and 0 < dim < d:
+        _, _, vt = np.linalg.svd(fit, full_matrices=False)
+        x = x @ vt[:dim].T
+    elif transform == "whiten":
+        _, sv, vt = np.linalg.svd(fit, full_matrices=False)
+        keep = sv > sv[0] * 1e-6
+        if dim > 0:
+            keep &= np.arange(len(sv)) < dim
+        std = sv[keep] / np.sqrt(max(len(fit) - 1, 1))
+        x = (x @ vt[keep].T) / std
+    return np.concatenate([x, np.ones((len(x), 1))], 1).astype(np.float32)
 
 
 def _selector_for(method: str, rm_names, hparams: dict) -> method_table.Method:
@@ -179,8 +210,29 @@ def _tie_breaks(keys, *, queries, samples):
     return jax.vmap(lambda k: jax.vmap(lambda q: one(k, q))(jnp.arange(queries)))(keys)
 
 
+def _consensus(zq, weights, pick):
+    """[B]: per query, the mean standardised score of its answer ``pick`` [B] under the RMs with
+    weight 0 (those not chosen; all RMs when every RM has weight), non-finite scores left out
+    (0 when no RM scores it). zq [B, K, n], weights [B, K] or [K]."""
+    zp = jnp.take_along_axis(zq, pick[:, None, None], -1)[..., 0]  # [B, K]
+    w = jnp.broadcast_to(weights, zp.shape)
+    others = w <= 0
+    others = jnp.where(jnp.any(others, -1, keepdims=True), others, True)
+    ok = others & jnp.isfinite(zp)
+    return jnp.sum(jnp.where(ok, zp, 0.0), -1) / jnp.maximum(jnp.sum(ok, -1), 1)
+
+
+def _own_consensus(zc, own):
+    """[K, Nc]: for arm k's own answer own[k, q] to calibration query q, the mean standardised
+    score the other RMs give it (`_consensus` with arm k chosen). zc [K, Nc, n]."""
+    k = zc.shape[0]
+    at = jnp.take_along_axis(zc[None], own[:, None, :, None], -1)[..., 0]  # [arm, rm, Nc]
+    ok = ~jnp.eye(k, dtype=bool)[:, :, None] & jnp.isfinite(at)
+    return jnp.sum(jnp.where(ok, at, 0.0), 1) / jnp.maximum(jnp.sum(ok, 1), 1)
+
+
 @functools.partial(jax.jit, static_argnames=("name", "per_prompt", "batch", "keep_state", "prior"))
-def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, *, name,
+def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, consensus, *, name,
                    per_prompt, batch, keep_state=False, prior=0):
     """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each (and each
     order's final selector state with ``keep_state``), for selector ``name`` (REGISTRY) from
@@ -203,7 +255,8 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, g
             zc = z[:, qc]  # [K, Nc, n]
             u = u_o[qc]  # [Nc, n]
             own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
-            got = jnp.where(gold, metric[qc[None, :], own], -nll[qc[None, :], own])
+            got = jnp.where(gold, metric[qc[None, :], own],
+                            jnp.where(consensus, _own_consensus(zc, own), -nll[qc[None, :], own]))
             state = selector.prior(state, contexts[qc], got.T)
         steps = idx_o.reshape(-1, batch)
 
@@ -224,7 +277,7 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, g
             pick = jnp.argmax(jnp.where(combined == best, u, -1.0), axis=-1)
             m = jnp.take_along_axis(metric[q], pick[:, None], 1)[:, 0]
             nl = jnp.take_along_axis(nll[q], pick[:, None], 1)[:, 0]
-            per_query = jnp.where(gold, m, -nl)
+            per_query = jnp.where(gold, m, jnp.where(consensus, _consensus(zq, weights, pick), -nl))
             if per_prompt:
                 raw = jnp.where(valid, per_query, jnp.nan)  # NaN: the bandit skips padding
             else:
@@ -299,7 +352,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
     ties = _tie_breaks(keys, queries=tables.metric.shape[0], samples=tables.metric.shape[1])
     args = (z, jnp.asarray(tables.metric, jnp.float32), jnp.asarray(tables.nll, jnp.float32),
             jnp.asarray(tables.contexts, jnp.float32), jnp.asarray(idx), jnp.asarray(is_test[0]), keys,
-            ties, jnp.asarray(reward == "gold"), jnp.asarray(reward == "nll"))
+            ties, jnp.asarray(reward == "gold"), jnp.asarray(reward != "gold"), jnp.asarray(reward == "consensus"))
     test_ids = np.flatnonzero(~tables.calibration)
     calib_ids = np.flatnonzero(tables.calibration)
     out: dict[str, MethodResult] = {}

@@ -57,7 +57,7 @@ def run(c: ConfigDict, workdir, methods=None, cache=None) -> dict:
     tables = collect(rt, params, workdir, progress=True)
     t_collect = time.perf_counter() - t0
     r = cfg.replay
-    contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
+    contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim, r.context_transform)
     tables = dataclasses.replace(tables, contexts=contexts)
     hparams = {name: hparams_from_args(name, cfg.selector_args, cfg.bandit.normalise)
                for name in ("laser", "thompson", "exp3", "online_ensemble")}

@@ -270,8 +270,10 @@ class ReplaySection(Section):
 
     Attributes:
       orders: query orders replayed. batch: queries per bandit decision.
-      rewards: bandit rewards replayed ("gold", "nll"). methods: the methods compared.
+      rewards: bandit rewards replayed ("gold", "nll", "consensus"). methods: the methods compared.
       context_dim: 0 = the policy's full hidden state, else a projection to that many dimensions.
+      context_transform: "none", "centre" or "whiten" (replay.project_contexts; fitted on the
+        calibration queries' contexts, no labels).
       resamples: bootstrap resamples of the intervals.
       noise_rm, noise_sigma: the noisy-RM analysis ("" = none): Gaussian noise of that sigma added to that RM.
     """
@@ -282,6 +284,7 @@ class ReplaySection(Section):
     rewards: tuple[str, ...] = ("gold", "nll")
     methods: tuple[str, ...] = DEFAULT_METHODS
     context_dim: int = 0
+    context_transform: str = "none"
     resamples: int = 2000
     noise_rm: str = ""
     noise_sigma: float = 1.0
@@ -297,6 +300,9 @@ class ReplaySection(Section):
         problems += need_number("replay.noise_sigma", self.noise_sigma, 0, low_open=True)
         for f, low in (("orders", 1), ("batch", 1), ("context_dim", 0), ("resamples", 100)):
             problems += need_int(f"replay.{f}", self[f], low)
+        if self.context_transform not in rp.CONTEXT_TRANSFORMS:
+            problems.append(f"replay.context_transform={self.context_transform!r} must be one of "
+                            f"{rp.CONTEXT_TRANSFORMS}")
         bad = [x for x in self.rewards if x not in rp.REWARDS]
         if bad or not self.rewards:
             problems.append(f"replay.rewards={tuple(self.rewards)!r} must be a non-empty subset of {rp.REWARDS}")

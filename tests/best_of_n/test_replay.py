@@ -266,3 +266,72 @@ def test_fixed_and_best_share_one_compiled_replay_and_pick_each_rms_tie_broken_b
         assert (res[name].arm == k).all()
     cal = [np.nanmean(res[name].calib_metric) for name in fixed]
     np.testing.assert_array_equal(res["best"].metric, res[fixed[int(np.argmax(cal))]].metric)
+
+
+def test_consensus_reward_is_the_other_rms_mean_standardised_score_by_hand():
+    """rp._consensus / _own_consensus against loops over a small tensor with non-finite scores."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(5)
+    b, k, n = 6, 4, 5
+    zq = rng.normal(size=(b, k, n))
+    zq[0, 1, :] = np.nan
+    zq[2, :, 3] = np.inf
+    pick = rng.integers(n, size=b)
+    one_hot = np.eye(k)[rng.integers(k, size=b)]
+    every = np.full((b, k), 0.25)
+    for weights in (one_hot, every):
+        want = []
+        for q in range(b):
+            others = [j for j in range(k) if weights[q, j] <= 0] or list(range(k))
+            vals = [zq[q, j, pick[q]] for j in others if np.isfinite(zq[q, j, pick[q]])]
+            want.append(np.mean(vals) if vals else 0.0)
+        got = rp._consensus(jnp.asarray(zq), jnp.asarray(weights), jnp.asarray(pick))
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+    zc = np.moveaxis(zq, 1, 0)  # [K, Nc, n]
+    own = rng.integers(n, size=(k, b))
+    want = np.zeros((k, b))
+    for a in range(k):
+        for q in range(b):
+            vals = [zc[j, q, own[a, q]] for j in range(k) if j != a and np.isfinite(zc[j, q, own[a, q]])]
+            want[a, q] = np.mean(vals) if vals else 0.0
+    np.testing.assert_allclose(np.asarray(rp._own_consensus(jnp.asarray(zc), jnp.asarray(own))), want,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_consensus_reward_steers_away_from_an_rm_that_disagrees_with_the_pool():
+    """Two RMs rank by correctness (noisy), a third prefers wrong answers: with the label-free
+    consensus reward, per-query LinUCB learns (on the test stream too) to avoid the third and beats
+    random routing; the gold-reward replay of the same orders differs (it is frozen on test)."""
+    rng = np.random.default_rng(11)
+    t = routing_tables(seed=4)
+    good = [t.metric + 0.8 * rng.normal(size=t.metric.shape) for _ in range(2)]
+    anti = -t.metric + 0.8 * rng.normal(size=t.metric.shape)
+    t = rp.Tables(metric=t.metric, scores=np.stack(good + [anti]), nll=t.nll, contexts=t.contexts,
+                  family=t.family, calibration=t.calibration, rm_names=("good_a", "good_b", "anti"),
+                  family_names=t.family_names)
+    res = rp.replay(t, ["laser_per_query", "random"], orders=8, seed=2, reward="consensus")
+    arms = res["laser_per_query"].arm
+    assert (arms == 2).mean() < 0.2, (arms == 2).mean()
+    assert res["laser_per_query"].metric.mean() > res["random"].metric.mean() + 0.1
+    gold = rp.replay(t, ["laser_per_query"], orders=8, seed=2, reward="gold")
+    assert not np.array_equal(gold["laser_per_query"].arm, arms)
+
+
+@pytest.mark.parametrize("transform,dim", [("centre", 0), ("centre", 5), ("whiten", 0), ("whiten", 5)])
+def test_context_transforms_are_fitted_on_the_calibration_contexts(tables, transform, dim):
+    x = rp.project_contexts(tables.contexts, tables.calibration, dim, transform).astype(np.float64)
+    fit = x[tables.calibration]
+    assert np.all(x[:, -1] == 1.0)  # the intercept feature
+    feats = fit[:, :-1]
+    np.testing.assert_allclose(feats.mean(0), 0.0, atol=1e-3 * (1 + np.abs(feats).max()))
+    d = tables.contexts.shape[1]
+    if dim:
+        assert x.shape[1] == dim + 1
+    if transform == "whiten":
+        np.testing.assert_allclose(np.cov(feats, rowvar=False), np.eye(feats.shape[1]), atol=1e-3)
+        assert x.shape[1] <= min(d, tables.calibration.sum() - 1) + 1
+    else:
+        assert dim or x.shape[1] == d + 1
+    with pytest.raises(ValueError, match="transform"):
+        rp.project_contexts(tables.contexts, tables.calibration, 0, "pca")

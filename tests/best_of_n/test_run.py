@@ -20,12 +20,14 @@ def _config(**replay):
 
 
 def test_every_replay_problem_is_named_at_once():
-    c = _config(orders=0, batch=True, rewards=("gold", "loss"), methods=("laser", "lasr", "fixed:rm_x"))
+    c = _config(orders=0, batch=True, rewards=("gold", "loss"), methods=("laser", "lasr", "fixed:rm_x"),
+                context_transform="pca")
     with pytest.raises(ConfigError) as e:
         run.validate(c)
     msg = str(e.value)
     for part in ("replay.orders=0", "replay.batch=True", "replay.rewards=('gold', 'loss')",
-                 "unknown method 'lasr'", "'fixed:rm_x' names no reward model", "5 problems"):
+                 "unknown method 'lasr'", "'fixed:rm_x' names no reward model", "replay.context_transform='pca'",
+                 "6 problems"):
         assert part in msg, (part, msg)
 
 
@@ -37,6 +39,7 @@ def test_a_training_config_without_replay_is_refused_by_name():
 def test_the_shipped_config_validates():
     run.validate(_config())
     run.validate(_config(methods=("laser", "fixed:dpo_yesno", "oracle")))
+    run.validate(_config(rewards=("consensus",), context_transform="whiten", context_dim=8))
 
 
 def test_table_shows_intervals_and_the_paired_difference():
