@@ -341,3 +341,41 @@ def test_a_bad_jsonl_file_through_the_command_line_exits_2_naming_it(tmp_path, a
                          timeout=300)
     assert out.returncode == 2, out.stderr[-3000:]
     assert f"{data}:2: no 'answer' key" in out.stderr and "Traceback" not in out.stderr, out.stderr[-3000:]
+
+
+def test_training_on_a_jsonl_file_scores_its_evaluation_with_data_metric(tmp_path, assets):
+    """configs/tiny.py (the training setting) on a JSONL file with data.metric=numeric: every
+    evaluation record's `correct` is numeric equality of its prediction with the line's answer,
+    recomputed here; accuracy_after is their mean."""
+    import importlib.util
+
+    from laser_jax.training import train
+
+    rows = [{"prompt": f"What is {i} + {i}?", "answer": str(2 * i), "family": "sums", "id": f"s{i}"}
+            for i in range(8)]
+    data = write_jsonl(tmp_path / "sums.jsonl", rows)
+    spec = importlib.util.spec_from_file_location("tiny_config", ROOT / "configs" / "tiny.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config()
+    c.policy.path = str(assets["policy"])
+    c.data.task, c.data.path, c.data.metric = "jsonl", str(data), "numeric"
+    c.data.train_split = c.data.test_split = "all"
+    c.training.iterations = 1
+    c.eval.before = False
+    c.logging.progress = c.logging.plot = c.logging.tensorboard = False
+    results = train(c, tmp_path / "run")
+    assert results["status"] == "complete" and results["task"] == "jsonl"
+    records = [json.loads(line) for line in (tmp_path / "run" / "eval_after.jsonl").read_text().splitlines()]
+    by_uid = {f"jsonl-{r['id']}": r for r in rows}
+    assert records and all(r["uid"] in by_uid for r in records)
+
+    def numeric_equal(pred, gold):
+        try:
+            return pred is not None and float(pred.replace(",", "")) == float(gold)
+        except ValueError:
+            return False
+
+    for r in records:
+        assert r["correct"] == numeric_equal(r["prediction"], by_uid[r["uid"]]["answer"]), r
+    assert results["accuracy_after"] == pytest.approx(np.mean([r["correct"] for r in records]))
