@@ -18,7 +18,7 @@ from laser_jax.models.embedded import smollm2_gguf
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"--config={ROOT / 'configs' / 'best_of_n.py'}:quick"
-SMALLER = ["--config.data.train_limit=8", "--config.data.test_limit=16", "--config.training.batch_size=8",
+SMALLER = ["--config.data.train_limit=8", "--config.data.test_limit=16", "--config.training.batch_size=24",
            "--config.sampling.max_new_tokens=24", "--config.sampling.max_prompt_tokens=128"]
 
 
