@@ -32,8 +32,8 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.models import decoder as D
-from laser_jax.models.attention import attend_shared, rope
-from laser_jax.models.layers import Dense
+from laser_jax.models.attention import attend_shared, rope, softcap
+from laser_jax.models.layers import ACTIVATIONS, Dense
 
 F32 = jnp.float32
 
@@ -101,12 +101,14 @@ def step(model: D.CausalLM, weights, tok, alive, state):
                  + jnp.sum(gen_mask, axis=1, dtype=jnp.int32))[:, None]
     rel_p = t + slot - jnp.arange(t)  # distance back to each prompt slot
     rel_g = slot - jnp.arange(gen_mask.shape[1])
-    inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+    inv_freqs = jnp.asarray(cfg.layer_inv_freq(), F32)  # [L, D/2]: Gemma 3's local / global bases
+    scale, cap, act = cfg.attention_scale(), cfg.attn_softcap, ACTIVATIONS[cfg.activation]
     zero = jnp.zeros((), jnp.int32)
     at = (zero, zero, zero, slot, zero)
-    x = tr.embed(tok).astype(tr.dtype)  # [R,E]
+    x = tr.embed_tokens(tok)  # [R,E]
     new_k, new_v = [], []
     for i, ((blk, w), window) in enumerate(zip(layers, cfg.layer_windows().tolist())):
+        inv_freq = inv_freqs[i]
         h = blk.input_norm(x)
         q = _linear(w["q"], h).reshape(rows, 1, heads, dim)
         k = _linear(w["k"], h).reshape(rows, 1, kv_heads, dim)
@@ -125,13 +127,14 @@ def step(model: D.CausalLM, weights, tok, alive, state):
         if window > 0:
             valid_p, valid_g = valid_p & (rel_p < window), valid_g & (rel_g < window)
         attn = attend_shared(q.reshape(b, n, 1, heads, dim), (state["prompt_k"][i], state["prompt_v"][i]),
-                               valid_p[:, None, None, :], (kg, vg), valid_g.reshape(b, n, 1, -1))
-        x = x + _linear(w["o"], attn.reshape(rows, heads * dim))
+                               valid_p[:, None, None, :], (kg, vg), valid_g.reshape(b, n, 1, -1),
+                               scale=scale, cap=cap)
+        x = x + blk.attn_out(_linear(w["o"], attn.reshape(rows, heads * dim)))
         h = blk.post_norm(x)
-        x = x + _linear(w["down"], jax.nn.silu(_linear(w["gate"], h)) * _linear(w["up"], h))
+        x = x + blk.mlp_out(_linear(w["down"], act(_linear(w["gate"], h)) * _linear(w["up"], h)))
         new_k.append(kg)
         new_v.append(vg)
-    logits = _linear(head, tr.final_norm(x), out_dtype=F32).astype(F32)
+    logits = softcap(_linear(head, tr.final_norm(x), out_dtype=F32).astype(F32), cfg.final_softcap)
     state = {**state, "gen_k": tuple(new_k), "gen_v": tuple(new_v),
              "gen_mask": jax.lax.dynamic_update_slice(gen_mask, alive[:, None], (zero, slot)), "index": slot + 1}
     return logits, state

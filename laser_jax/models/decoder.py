@@ -1,4 +1,4 @@
-"""A config-driven Flax NNX decoder for Llama, Mistral, Qwen2, Qwen3 and OLMo.
+"""A config-driven Flax NNX decoder for Llama, Mistral, Qwen2, Qwen3, OLMo, Gemma 2 and Gemma 3.
 
 Layout (every parameter carries logical axis names in its `out_sharding` metadata):
 
@@ -8,8 +8,10 @@ Layout (every parameter carries logical axis names in its `out_sharding` metadat
         attn.q.kernel            [layers, embed, heads, head_dim]     (+ bias [layers, heads, head_dim])
         attn.k/v.kernel          [layers, embed, kv_heads, head_dim]  (+ bias)
         attn.o.kernel            [layers, heads, head_dim, embed]     (+ bias)
-        attn.q_norm/k_norm.scale [layers, head_dim]       (Qwen3)
-        post_norm.scale          [layers, embed]
+        attn.q_norm/k_norm.scale [layers, head_dim]       (Qwen3, Gemma 3)
+        attn_out_norm.scale      [layers, embed]          (Gemma: on the attention output)
+        post_norm.scale          [layers, embed]          (the MLP's input norm)
+        mlp_out_norm.scale       [layers, embed]          (Gemma: on the MLP output)
         mlp.gate/up.kernel       [layers, embed, mlp];  mlp.down.kernel [layers, mlp, embed]
     model.final_norm.scale       [embed]
     lm_head.kernel               [embed, vocab]   (CausalLM, untied)  |  score.kernel [embed, labels]
@@ -17,8 +19,9 @@ Layout (every parameter carries logical axis names in its `out_sharding` metadat
 Attention works on "slots": a batch is left-padded, slot j of a row holds token j, `kv_mask`
 marks real tokens, a query at slot i sees keys at slots j <= i (and i - j < window for sliding
 layers). RoPE positions default to the count of real tokens before a slot, so a left-padded row
-gives the same logits as the same row unpadded. A KV cache (`init_cache`) is a dict of arrays
-passed in and returned: the model itself stays pure.
+gives the same logits as the same row unpadded. What differs per layer (window, RoPE frequencies:
+Gemma's sliding and global layers) is data scanned with the layers (`LayerInfo`), not a branch.
+A KV cache (`init_cache`) is a dict of arrays passed in and returned: the model itself stays pure.
 
 Prompt-once mode (one mechanism for everything that continues a prompt several times: the
 sampler's decode steps, the train step's chosen/rejected responses, RM scoring): `prefill` runs B
@@ -39,11 +42,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from laser_jax.errors import ConfigError
 from laser_jax.models.attention import (  # noqa: F401  (attention names kept importable from here)
-    ATTENTION_CHUNK, DENSE_ATTENTION_MAX, attend, attend_chunked, attend_shared, is_chunked, rope)
+    ATTENTION_CHUNK, DENSE_ATTENTION_MAX, attend, attend_chunked, attend_shared, is_chunked, rope, softcap)
 from laser_jax.models.config import DecoderConfig
 from laser_jax.models.layers import MLP, Dense, LayerNormNP, RMSNorm, make_norm  # noqa: F401
 
@@ -62,8 +66,8 @@ class Attention(nnx.Module):
                        rngs=rngs)
         self.o = Dense((h, d), (e,), ("heads", "head_dim"), ("embed",), bias=cfg.o_bias, dtype=dtype, rngs=rngs)
         if cfg.qk_norm:
-            self.q_norm = RMSNorm(d, cfg.norm_eps, ("head_dim",), dtype=dtype, rngs=rngs)
-            self.k_norm = RMSNorm(d, cfg.norm_eps, ("head_dim",), dtype=dtype, rngs=rngs)
+            self.q_norm = make_norm(cfg, dtype, rngs, d, ("head_dim",))
+            self.k_norm = make_norm(cfg, dtype, rngs, d, ("head_dim",))
         else:
             self.q_norm = self.k_norm = None
 
@@ -83,14 +87,40 @@ class Block(nnx.Module):
         self.attn = Attention(cfg, dtype=dtype, rngs=rngs)
         self.post_norm = make_norm(cfg, dtype, rngs)
         self.mlp = MLP(cfg, dtype=dtype, rngs=rngs)
+        sandwich = cfg.sandwich_norm
+        self.attn_out_norm = make_norm(cfg, dtype, rngs) if sandwich else None
+        self.mlp_out_norm = make_norm(cfg, dtype, rngs) if sandwich else None
+
+    def attn_out(self, y):
+        """The attention's output projection `y` as added to the residual (Gemma: normed)."""
+        return y if self.attn_out_norm is None else self.attn_out_norm(y)
+
+    def mlp_out(self, y):
+        """The MLP's output `y` as added to the residual (Gemma: normed)."""
+        return y if self.mlp_out_norm is None else self.mlp_out_norm(y)
 
 
 def _block_step(block: Block, x, attention):
     """One decoder layer on x [..., E]; `attention(attn_module, normed x)` -> (heads output, aux)."""
     h, aux = attention(block.attn, block.input_norm(x))
-    x = x + block.attn.o(h)
-    x = x + block.mlp(block.post_norm(x))
+    x = x + block.attn_out(block.attn.o(h))
+    x = x + block.mlp_out(block.mlp(block.post_norm(x)))
     return x, aux
+
+
+class LayerInfo(NamedTuple):
+    """What differs per layer beside its weights, scanned with them: index, attention window
+    (0 = full causal) and RoPE inverse frequencies [head_dim // 2]."""
+
+    index: jax.Array
+    window: jax.Array
+    inv_freq: jax.Array
+
+
+def layer_infos(cfg: DecoderConfig) -> LayerInfo:
+    """Every layer's `LayerInfo`, stacked [L, ...]."""
+    return LayerInfo(jnp.arange(cfg.num_layers, dtype=jnp.int32), jnp.asarray(cfg.layer_windows()),
+                     jnp.asarray(cfg.layer_inv_freq(), F32))
 
 
 class Prefix(NamedTuple):
@@ -121,22 +151,29 @@ class Transformer(nnx.Module):
         self.layers = make_layers(rngs)
         self.final_norm = make_norm(cfg, dtype, rngs)
 
+    def embed_tokens(self, input_ids):
+        """Token embeddings in the model's dtype (Gemma: times sqrt(hidden_size) rounded to the
+        embedding's dtype first, as transformers does)."""
+        x = self.embed(input_ids)
+        if self.cfg.scale_embeddings:
+            x = x * jnp.asarray(np.float32(self.cfg.hidden_size ** 0.5), x.dtype)
+        return x.astype(self.dtype)
+
     def _scan_layers(self, x, carry, xs, attention):
-        """x through the stacked layers with lax.scan: `attention(attn, h, carry, layer, window, xs_i)`
-        -> (heads output, carry); `xs` (per-layer arrays, leading axis L) are sliced by the scan."""
+        """x through the stacked layers with lax.scan: `attention(attn, h, carry, info, xs_i)` ->
+        (heads output, carry), `info` the layer's `LayerInfo`; `xs` (per-layer arrays, leading
+        axis L) are sliced by the scan."""
         graphdef, params = nnx.split(self.layers)
 
         def body(c, per_layer):
             x, carry = c
-            layer_params, layer, window, xs_i = per_layer
+            layer_params, info, xs_i = per_layer
             block = nnx.merge(graphdef, layer_params)
-            return _block_step(block, x, lambda attn, h: attention(attn, h, carry, layer, window, xs_i)), None
+            return _block_step(block, x, lambda attn, h: attention(attn, h, carry, info, xs_i)), None
 
         if self.remat:
             body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
-        layers = jnp.arange(self.cfg.num_layers, dtype=jnp.int32)
-        windows = jnp.asarray(self.cfg.layer_windows())
-        (x, carry), _ = jax.lax.scan(body, (x, carry), (params, layers, windows, xs))
+        (x, carry), _ = jax.lax.scan(body, (x, carry), (params, layer_infos(self.cfg), xs))
         return self.final_norm(x), carry
 
     def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None,
@@ -160,12 +197,13 @@ class Transformer(nnx.Module):
             count = jnp.cumsum(kv_mask.astype(jnp.int32), axis=1) - 1
             positions = jnp.maximum(jax.lax.dynamic_slice_in_dim(count, start, t, axis=1), 0)
         q_slots = start + jnp.arange(t)
-        inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+        scale, cap = cfg.attention_scale(), cfg.attn_softcap
 
-        def attention(attn, h, cache_kv, layer, window, _):
+        def attention(attn, h, cache_kv, info, _):
             """With `cache_kv` = (k_all, v_all) [L,B,S,KV,D], the new keys and values go into this
             layer's slots [start, start+T) in place and attention reads all S slots."""
-            q, k, v = attn.project(h, positions, inv_freq)
+            q, k, v = attn.project(h, positions, info.inv_freq)
+            layer = info.index
             if cache_kv is not None:
                 k_all, v_all = cache_kv
                 zero = jnp.zeros((), jnp.int32)
@@ -176,9 +214,10 @@ class Transformer(nnx.Module):
                 v = jax.lax.dynamic_index_in_dim(v_all, layer, 0, keepdims=False).astype(q.dtype)
                 cache_kv = (k_all, v_all)
             # ATTENTION_CHUNK read here, at trace time: setting decoder.ATTENTION_CHUNK changes the chunk
-            return attend(q, k, v, q_slots, kv_mask, window, cfg.attention, ATTENTION_CHUNK), cache_kv
+            out = attend(q, k, v, q_slots, kv_mask, info.window, cfg.attention, ATTENTION_CHUNK, scale=scale, cap=cap)
+            return out, cache_kv
 
-        x = self.embed(input_ids).astype(self.dtype)
+        x = self.embed_tokens(input_ids)
         x, cache_kv = self._scan_layers(x, cache_kv, None, attention)
         if cache is None:
             return x, None
@@ -197,21 +236,21 @@ class Transformer(nnx.Module):
         own_count = jnp.cumsum(mask.astype(jnp.int32), axis=2) - 1
         before = jnp.sum(prefix.mask, axis=1, dtype=jnp.int32)[:, None, None]
         positions = jnp.maximum(before + own_count, 0).reshape(b * n, r)
-        inv_freq = jnp.asarray(cfg.inv_freq(), F32)
+        scale, cap = cfg.attention_scale(), cfg.attn_softcap
         rel_p = (s + jnp.arange(r))[:, None] - jnp.arange(s)[None, :]  # [R,S] query slot - key slot
         rel_o = jnp.arange(r)[:, None] - jnp.arange(r)[None, :]  # [R,R]
         kvh, dim, heads = cfg.num_kv_heads, cfg.head_dim, cfg.num_heads
 
-        def attention(attn, h, carry, layer, window, kv):
-            q, k, v = attn.project(h, positions, inv_freq)  # [B*N,R,...]
+        def attention(attn, h, carry, info, kv):
+            q, k, v = attn.project(h, positions, info.inv_freq)  # [B*N,R,...]
             own = tuple(jnp.swapaxes(a.reshape(b, n, r, kvh, dim), 2, 3) for a in (k, v))  # [B,N,KV,R,D]
-            in_window = lambda rel: (window <= 0) | (rel < window)
+            in_window = lambda rel: (info.window <= 0) | (rel < info.window)
             valid_p = prefix.mask[:, None, None, :] & in_window(rel_p)[None, None]
             valid_o = mask[:, :, None, :] & ((rel_o >= 0) & in_window(rel_o))[None, None]
-            out = attend_shared(q.reshape(b, n, r, heads, dim), kv, valid_p, own, valid_o)
+            out = attend_shared(q.reshape(b, n, r, heads, dim), kv, valid_p, own, valid_o, scale=scale, cap=cap)
             return out.reshape(b * n, r, heads, dim), carry
 
-        x = self.embed(input_ids.reshape(b * n, r)).astype(self.dtype)
+        x = self.embed_tokens(input_ids.reshape(b * n, r))
         x, _ = self._scan_layers(x, None, (prefix.k, prefix.v), attention)
         return x.reshape(b, n, r, -1)
 
@@ -234,14 +273,14 @@ class CausalLM(nnx.Module):
         return self.model(input_ids, attention_mask, positions=positions, cache=cache, prefix=prefix)
 
     def logits(self, hidden):
-        """hidden [..., E] -> float32 logits [..., V]."""
+        """hidden [..., E] -> float32 logits [..., V] (Gemma: soft-capped, cfg.final_softcap)."""
         if self.lm_head is None:
             emb = self.model.embed.embedding[...]
             out = jnp.einsum("...e,ve->...v", hidden, emb.astype(hidden.dtype), preferred_element_type=F32)
         else:
             out = jnp.einsum("...e,ev->...v", hidden, self.lm_head.kernel[...].astype(hidden.dtype),
                              preferred_element_type=F32)
-        return out.astype(F32)
+        return softcap(out.astype(F32), self.cfg.final_softcap)
 
     def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None):
         h, new_cache = self.hidden(input_ids, attention_mask, positions=positions, cache=cache)

@@ -5,6 +5,8 @@ settings (`norm`, biases); `laser_jax.models.decoder` composes them into blocks.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -50,13 +52,19 @@ class Dense(nnx.Module):
 
 
 class RMSNorm(nnx.Module):
-    def __init__(self, dim: int, eps: float, names, *, dtype, rngs):
+    """RMSNorm times `scale` (Llama: normalised x cast to x's dtype, then scaled), or with
+    `unit_offset` times (1 + scale) in float32, cast after (Gemma; scale starts at 0)."""
+
+    def __init__(self, dim: int, eps: float, names, *, dtype, rngs, unit_offset: bool = False):
         self.eps = eps
-        self.scale = _param(rngs, (dim,), names, dtype, "ones")
+        self.unit_offset = unit_offset
+        self.scale = _param(rngs, (dim,), names, dtype, "zeros" if unit_offset else "ones")
 
     def __call__(self, x):
         xf = x.astype(F32)
         xf = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
+        if self.unit_offset:
+            return (xf * (1.0 + self.scale[...].astype(F32))).astype(x.dtype)
         return self.scale[...].astype(x.dtype) * xf.astype(x.dtype)
 
 
@@ -73,19 +81,29 @@ class LayerNormNP(nnx.Module):
         return ((xf - mean) * jax.lax.rsqrt(var + self.eps)).astype(x.dtype)
 
 
-def make_norm(cfg: DecoderConfig, dtype, rngs):
-    """The family's norm over `embed`: RMSNorm, or OLMo's non-parametric LayerNorm."""
+def make_norm(cfg: DecoderConfig, dtype, rngs, dim: int | None = None, names=("norm",)):
+    """The family's norm (`cfg.norm`) over `embed` (or `dim` named `names`: the q/k norms):
+    RMSNorm, Gemma's (1 + w) RMSNorm, or OLMo's non-parametric LayerNorm."""
     if cfg.norm == "layernorm_np":
         return LayerNormNP(cfg.norm_eps)
-    return RMSNorm(cfg.hidden_size, cfg.norm_eps, ("norm",), dtype=dtype, rngs=rngs)
+    return RMSNorm(dim or cfg.hidden_size, cfg.norm_eps, names, dtype=dtype, rngs=rngs,
+                   unit_offset=cfg.norm == "rms_1p")
+
+
+# DecoderConfig.activation -> the gated MLP's activation on the gate
+ACTIVATIONS = {"silu": jax.nn.silu, "gelu_tanh": partial(jax.nn.gelu, approximate=True),
+               "gelu": partial(jax.nn.gelu, approximate=False)}
 
 
 class MLP(nnx.Module):
+    """down(act(gate(x)) * up(x)): SwiGLU, or GeGLU for Gemma (`cfg.activation`)."""
+
     def __init__(self, cfg: DecoderConfig, *, dtype, rngs):
         e, f = cfg.hidden_size, cfg.intermediate_size
+        self.activation = cfg.activation
         self.gate = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
         self.up = Dense((e,), (f,), ("embed",), ("mlp",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
         self.down = Dense((f,), (e,), ("mlp",), ("embed",), bias=cfg.mlp_bias, dtype=dtype, rngs=rngs)
 
     def __call__(self, x):
-        return self.down(jax.nn.silu(self.gate(x)) * self.up(x))
+        return self.down(ACTIVATIONS[self.activation](self.gate(x)) * self.up(x))

@@ -6,7 +6,8 @@ index, our stacked layer parameters take it as their leading index. Kinds:
   [*in_dims, *out_dims] (`n_in` of our dims are inputs);
 - "reshape": biases and similar, reshaped to our shape;
 - "copy": same shape (embeddings, norm scales).
-All five families (Llama, Mistral, Qwen2, Qwen3, OLMo) share HF's layout, so they share one table;
+Five families (Llama, Mistral, Qwen2, Qwen3, OLMo) share HF's layout, so they share one table;
+Gemma 2 and 3 share another (`HF_GEMMA`: two more norms per layer, HF's names mean other norms);
 a family's optional tensors (biases, q/k norms, lm_head, score) are mapped only when the built
 model has that parameter. A checkpoint tensor must match exactly one rule, and every problem
 (missing, unexpected, mis-shaped) is gathered into one CheckpointError naming the file.
@@ -71,7 +72,16 @@ HF_DECODER: tuple[Rule, ...] = (
     Rule("lm_head.weight", "lm_head/kernel", "linear", 1),
     Rule("score.weight", "score/kernel", "linear", 1),
 )
-TABLES: dict[str, tuple[Rule, ...]] = {f: HF_DECODER for f in ("llama", "mistral", "qwen2", "qwen3", "olmo")}
+# Gemma 2 / 3: HF's post_attention_layernorm norms the attention output (ours: attn_out_norm), and
+# pre_/post_feedforward_layernorm norm the MLP's input (post_norm, as for the other families) and output
+HF_GEMMA: tuple[Rule, ...] = tuple(r for r in HF_DECODER if r.path != "model/layers/post_norm/scale") + (
+    Rule(_L + "post_attention_layernorm.weight", "model/layers/attn_out_norm/scale"),
+    Rule(_L + "pre_feedforward_layernorm.weight", "model/layers/post_norm/scale"),
+    Rule(_L + "post_feedforward_layernorm.weight", "model/layers/mlp_out_norm/scale"),
+)
+TABLES: dict[str, tuple[Rule, ...]] = {
+    **{f: HF_DECODER for f in ("llama", "mistral", "qwen2", "qwen3", "olmo")},
+    "gemma2": HF_GEMMA, "gemma3": HF_GEMMA}
 # Tensors that carry no parameters of ours (buffers some exporters write).
 IGNORED = (re.compile(r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq"), re.compile(r"model\.rotary_emb\..*"))
 
