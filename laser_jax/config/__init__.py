@@ -8,7 +8,7 @@ listing every problem, each naming its field; everything below the entry reads t
 
 Sections and their defaults: `laser_jax.config.sections` (the one home of each default and each
 check). Selector arguments: `laser_jax.bandit` (`default_args`, `check_args`). Reward models:
-`laser_jax.rewards.build.check_specs`.
+`laser_jax.rewards.spec.check_specs`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def base_config() -> ConfigDict:
     c.selector_args = ConfigDict(default_args())
     c.policy = _section_dict(PolicySection)
     # Each reward model: name, kind (classifier | implicit_dpo | likelihood | verifier | python | http |
-    # judge) and its fields (laser_jax.rewards.build: every field and its default).
+    # judge) and its fields (laser_jax.rewards.spec: every field and its default).
     c.rewards = []
     for section in SECTIONS[1:]:
         c[section.name] = _section_dict(section)
@@ -95,7 +95,7 @@ class RunConfig:
 
     def check(self, setting: str = "training") -> list[str]:
         """Every problem of the fields `setting` reads, each naming its field."""
-        from laser_jax.rewards.build import check_specs  # reward-model kinds' registry: see sections.py
+        from laser_jax.rewards.spec import check_specs  # reward-model kinds' registry: see sections.py
 
         rewards = list(self.rewards)
         problems = self.data.check() + check_specs(rewards, default_task=self.data.task)

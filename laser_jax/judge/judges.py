@@ -51,7 +51,8 @@ from laser_jax.models import CausalLM
 from laser_jax.models.cache import ModelCache
 from laser_jax.models.loading import check_model_path
 from laser_jax.rewards.answers import answer_pair, has_chat_template, read_answer_logits
-from laser_jax.rewards.build import build_reward_model, check_spec
+from laser_jax.rewards.build import build_reward_model
+from laser_jax.rewards.spec import check_spec
 from laser_jax.rewards.python_fn import load_function
 from laser_jax.errors import is_int
 

@@ -20,7 +20,7 @@ from laser_jax.models import load_pretrained, tiny
 from laser_jax.models.adapters import file_sha256, load_adapter, read_adapter, save_adapter
 from laser_jax.models.lora import add_lora
 from laser_jax.rewards import AdapterDPORM, ImplicitDPORM, MultiLoRARMs, RMSet, build_reward_models
-from laser_jax.rewards.build import check_spec
+from laser_jax.rewards.spec import check_spec
 
 # (seed, rank, alpha, targets): three adapters of different ranks, scales and projections
 ADAPTERS = [(1, 4, 8.0, ("q", "k", "v", "o", "gate", "up", "down")), (2, 2, 2.0, ("q", "v")),

@@ -9,7 +9,7 @@ from laser_jax.errors import ConfigError
 from laser_jax.models.cache import ModelCache
 from laser_jax.rewards import (ClassifierRM, ImplicitDPORM, LikelihoodRM, NoisyRM, RMSet, StackedRMs, VerifierRM,
                                build_reward_model, build_reward_models)
-from laser_jax.rewards.build import FIELDS, check_spec, value
+from laser_jax.rewards.spec import FIELDS, check_spec, value
 
 
 def test_builds_every_kind_and_shares_loads(lm_dirs, classifier_dirs, helpers):

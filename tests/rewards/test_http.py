@@ -18,7 +18,7 @@ import pytest
 
 from laser_jax.errors import RemoteError
 from laser_jax.rewards import build_reward_models
-from laser_jax.rewards.build import check_specs
+from laser_jax.rewards.spec import check_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "tiny.py"

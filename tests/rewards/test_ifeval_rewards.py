@@ -8,7 +8,7 @@ from laser_jax.errors import DataError
 
 from laser_jax.data import ifeval
 from laser_jax.rewards import build_reward_model
-from laser_jax.rewards.build import check_spec
+from laser_jax.rewards.spec import check_spec
 from laser_jax.rewards.programs import RULES, ifeval_group_share, ifeval_rewards, program
 
 I = ifeval.Instruction  # noqa: E741

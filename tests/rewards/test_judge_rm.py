@@ -17,7 +17,8 @@ import torch
 from laser_jax.errors import ConfigError
 from laser_jax.models.cache import ModelCache
 from laser_jax.rewards.batching import prompt_groups
-from laser_jax.rewards.build import build_reward_model, check_spec
+from laser_jax.rewards.build import build_reward_model
+from laser_jax.rewards.spec import check_spec
 from laser_jax.rewards.judge import FRAME, PLAIN_SUFFIX, QUESTIONS, JudgeRM, default_question
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from laser_jax.config import base_config, from_config, load
 from laser_jax.config.sections import DataSection
 from laser_jax.data.prompts import format_prompt
 from laser_jax.rewards import build_reward_models
-from laser_jax.rewards.build import check_specs
+from laser_jax.rewards.spec import check_specs
 from laser_jax.training.identity import changed_fields
 from laser_jax.training.runtime import load_data
 from laser_jax.training.specialists import check_pool_config, pool_rewards, specialist_config
