@@ -75,11 +75,34 @@ def _lora_modules(model):
     return [(name, m) for name, m in dense_modules(model).items() if m.lora_a is not None]
 
 
+# DecoderConfig's fields when adapters first recorded their base (before the Gemma families):
+# these always enter the identity; a field added since enters only where it differs from its default,
+# so adding a field to DecoderConfig leaves every adapter written before it valid.
+_IDENTITY_FIELDS = (
+    "vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+    "head_dim", "family", "head", "num_labels", "rope_theta", "rope_type", "rope_factor",
+    "rope_low_freq_factor", "rope_high_freq_factor", "rope_original_max_position",
+    "max_position_embeddings", "norm", "norm_eps", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "clip_qkv",
+    "sliding_window", "layer_types", "tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id",
+    "attention")
+
+
+def config_identity(cfg) -> str:
+    """The JSON of a DecoderConfig that an adapter's base_config_sha256 hashes: every field of
+    `_IDENTITY_FIELDS`, and each later field whose value differs from its default."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in _IDENTITY_FIELDS or value != f.default:
+            out[f.name] = value
+    return json.dumps(out, sort_keys=True, default=str)
+
+
 def base_identity(model) -> tuple[str, str]:
     """(sha256 of the model's DecoderConfig, sha256 of a sample of its base weights: the first
     `_SAMPLE` values of each non-LoRA parameter, rounded to bfloat16 so that a float32 and a
     bfloat16 load of one checkpoint agree)."""
-    cfg = json.dumps(dataclasses.asdict(model.cfg), sort_keys=True, default=str)
+    cfg = config_identity(model.cfg)
     h = hashlib.sha256()
     state = nnx.state(model, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam)))
     for path, x in sorted(nnx.to_flat_state(state), key=lambda kv: str(kv[0])):
