@@ -1,12 +1,23 @@
 """Test-wide settings. Tiny models compile far longer than they run, so LLVM's backend
 optimisation is turned down (XLA_FLAGS must be set before JAX starts its CPU backend); the
-numbers computed are the same operations either way."""
+numbers computed are the same operations either way.
+
+One persistent XLA compilation cache serves the whole run: both xdist workers and every command
+line a test starts (they inherit the environment), so the tiny configs' programs, which a dozen
+test modules run through subprocesses, compile once. Its entries are keyed by the program, the
+XLA flags and the JAX version, so a hit is the same executable; the size cap turns on JAX's file
+lock, which makes concurrent readers and writers safe. Set JAX_COMPILATION_CACHE_DIR to move it."""
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "laser_jax_tests_xla"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py: helpers shared by test modules
 

@@ -39,9 +39,8 @@ def env(tmp_path_factory):
             f"spec = importlib.util.spec_from_file_location('tiny', {TINY!r})\n"
             "tiny = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(tiny)\n\n\n"
             f"def get_config():\n    c = tiny.get_config()\n    {change}\n    return c\n")
-    # one XLA compilation cache for the module's runs: the tiny models' functions compile once
-    e = dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    # the XLA compilation cache (tests/conftest.py) is shared with every other module
+    e = dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
     return e, files
 
 

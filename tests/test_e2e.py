@@ -32,8 +32,7 @@ SHORT = ["--config.data.train_limit=6", "--config.logging.progress=False"]  # 2 
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")  # build the tiny models once, before parallel use
-    e = dict(os.environ, LASER_JAX_CACHE=str(cache), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    e = dict(os.environ, LASER_JAX_CACHE=str(cache))
     return e
 
 

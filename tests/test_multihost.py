@@ -38,8 +38,7 @@ def free_port() -> int:
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")
-    return dict(os.environ, LASER_JAX_CACHE=str(cache), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    return dict(os.environ, LASER_JAX_CACHE=str(cache),
                 JAX_NUM_PROCESSES="2", XLA_FLAGS="--xla_backend_optimization_level=0")
 
 

@@ -27,8 +27,7 @@ def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")
     # one XLA compilation cache for the module's runs: the tiny models' functions compile once
-    return dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"),
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_pairwise_ranking_accuracy_by_hand():
 def test_ctrl_c_then_rerun_resumes(tmp_path):
     cache = tmp_path / "cache"
     smoke_assets(cache / "tiny")
-    env = dict(os.environ, LASER_JAX_CACHE=str(cache), JAX_COMPILATION_CACHE_DIR=str(cache / "xla"))
+    env = dict(os.environ, LASER_JAX_CACHE=str(cache))
     workdir = tmp_path / "cmp"
     cmd = [sys.executable, "-m", "laser_jax.compare", f"--workdir={workdir}", *ARGS]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
