@@ -126,3 +126,27 @@ def test_greedy_prompt_once_equals_full_forward(gemma):
         seq_i = list(r) + tokens[i].tolist()
         np.testing.assert_array_equal(_ref_logits(ref, seq_i)[len(r) - 1:-1].argmax(-1), tokens[i])
     print("greedy:", [tok.decode(x) for x in tokens], f"max |logprob diff| {np.abs(logprobs - want_lp).max():.2e}")
+
+
+def test_likelihood_rm_scores_text_by_its_own_tokenizer(gemma):
+    """Gemma-3-270M as a likelihood RM of text another policy wrote (configs/gemma_rm.py): the RM
+    re-tokenises prompt and response with Gemma's tokenizer (plain text, BOS in front, EOS after
+    the response: the base model has no chat template), shares each prompt's forward across its
+    responses, and its score is transformers' mean response log-prob over those ids."""
+    import torch
+
+    from laser_jax.rewards.lm import LikelihoodRM
+
+    ours, tok, _, ref = gemma
+    assert not getattr(tok, "chat_template", None)
+    prompts = ["What is 12*7?\n", "What is 12*7?\n", "Is a tomato a fruit? Answer yes or no.\n"]
+    responses = ["12*7 = 84.\nFinal answer: 84", "It is 74, I think.", "Yes: botanically it is a fruit."]
+    got = LikelihoodRM(ours, tok, "gemma_lik", batch_size=4, chunk=32).score(prompts, responses)
+    for p, r, g in zip(prompts, responses, got):
+        head, full = tok(p)["input_ids"], tok(p + r)["input_ids"]
+        assert full[:len(head)] == head  # the prompts end in a newline: the span is the joint text's
+        resp = full[len(head):] + [tok.eos_token_id]
+        logp = torch.log_softmax(torch.tensor(_ref_logits(ref, head + resp)), -1).numpy()
+        want = np.mean([logp[len(head) + j - 1, t] for j, t in enumerate(resp)])
+        assert abs(g - want) <= 1e-3, (p, r, g, want)
+    assert got[0] > got[1]  # Gemma prefers the right product
