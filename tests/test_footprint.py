@@ -86,3 +86,27 @@ def test_gemma_preset_bytes_and_plan():
     fsdp8 = {"data": 1, "fsdp": 8, "tensor": 1}
     assert p["policy (frozen base)"] == sharded_bytes(PRESETS["gemma-3-4b"], jnp.bfloat16, fsdp8, lora_rank=8)[0]
     assert p["reward models"] == sharded_bytes(PRESETS["gemma-3-1b"], jnp.bfloat16, fsdp8)[0]
+
+
+def test_gemma_configs_validate_and_plan_offline(monkeypatch, tmp_path):
+    """configs/gemma_policy.py and every size of configs/gemma_rm.py pass the run config's checks
+    and plan from the presets (no model fetched)."""
+    import importlib.util
+    from pathlib import Path
+
+    from laser_jax.config import from_config
+
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path))  # gemma_policy writes its sums there
+    root = Path(__file__).resolve().parents[1] / "configs"
+    configs = []
+    for name, sizes in (("gemma_policy", [()]), ("gemma_rm", [(), ("quick",), ("smoke",)])):
+        spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        configs += [mod.get_config(*s) for s in sizes]
+    for c in configs:
+        run = from_config(c)
+        assert "gemma-3-270m" in [run.policy.path] + [r.get("path") for r in c.rewards]
+        assert plan(c, (1, 1, 1))["total"] > 0
+    assert configs[0].policy.path == "gemma-3-270m" and (tmp_path / "gemma-demo" / "sums.jsonl").exists()
+    assert [r["name"] for r in configs[-1].rewards] == ["calculator", "smollm2_lik", "gemma_lik"]
