@@ -117,3 +117,15 @@ def table(c, meshes: list[tuple[int, int, int]]) -> str:
     for key in plans[0]:
         lines.append("| " + " | ".join([key] + [f"{p[key] / GiB:.1f}" for p in plans]) + " |")
     return "\n".join(lines)
+
+
+def presets_table(meshes: list[tuple[int, int, int]], dtype: str = "bfloat16") -> str:
+    """Every preset architecture (models/presets.py): family, parameters and its weights' GiB per
+    device in `dtype` on each mesh (what `python -m laser_jax.memory --presets` prints)."""
+    jdtype = D.to_dtype(dtype)
+    head = ["preset", "family", "params (B)"] + [f"{dtype} GiB/dev {m[0]}x{m[1]}x{m[2]}" for m in meshes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, cfg in PRESETS.items():
+        cells = [f"{sharded_bytes(cfg, jdtype, dict(zip(shd.MESH_AXES, m)))[0] / GiB:.2f}" for m in meshes]
+        lines.append("| " + " | ".join([name, cfg.family, f"{cfg.num_params() / 1e9:.2f}"] + cells) + " |")
+    return "\n".join(lines)

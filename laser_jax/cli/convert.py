@@ -18,7 +18,7 @@ from laser_jax.models.loading import convert
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m laser_jax.convert", description=__doc__.split("\n\n")[0])
-    ap.add_argument("src", help="HF model directory, .gguf file, hub id, or 'smollm2-135m-instruct'")
+    ap.add_argument("src", help="HF model directory, .gguf file, hub id, 'smollm2-135m-instruct' or 'gemma-3-270m'")
     ap.add_argument("dst", help="output directory (must not exist unless --overwrite)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--overwrite", action="store_true")

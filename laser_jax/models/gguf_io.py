@@ -1,8 +1,15 @@
 """GGUF files (llama.cpp): config from the metadata, tensors dequantised with the `gguf` package.
 
-Tensor names are translated to HF's (one table, `GGUF_TO_HF`) so that the HF rule table in
-`params.py` does the rest. llama.cpp stores Llama q/k projection rows permuted for its RoPE
-layout; `_unpermute` undoes that, as HF's GGUF loader does.
+Tensor names are translated to HF's (one table, `GGUF_TO_HF`, and the Gemma names in
+`GEMMA_TO_HF`) so that the HF rule tables in `params.py` do the rest. llama.cpp stores Llama q/k
+projection rows permuted for its RoPE layout; `_unpermute` undoes that, as HF's GGUF loader does.
+
+Gemma 2 / 3: llama.cpp's converter writes every norm weight as 1 + w (its RMSNorm multiplies by
+the stored weight, Gemma's by 1 + w), so `tensors` subtracts 1 again, as transformers' GGUF loader
+does. What the metadata does not hold, llama.cpp fixes per architecture (src/llama-model.cpp,
+LLM_ARCH_GEMMA2 / GEMMA3), and so does `_gemma_fields`: every 2nd (Gemma 2) or 6th (Gemma 3) layer
+global, local RoPE base 10000 (Gemma 3), attention scale head_dim**-0.5 except for the 27B
+models' (hidden / heads)**-0.5, Gemma 2's soft-caps 50 / 30 where the file gives none.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from laser_jax.models.config import CheckpointError, DecoderConfig
+from laser_jax.models.config import FAMILY_SETTINGS, CheckpointError, DecoderConfig
 
 # GGUF tensor name template -> HF template; {i} is the layer index.
 GGUF_TO_HF = {
@@ -36,8 +43,23 @@ GGUF_TO_HF = {
     "blk.{i}.ffn_up.weight": "model.layers.{i}.mlp.up_proj.weight",
     "blk.{i}.ffn_down.weight": "model.layers.{i}.mlp.down_proj.weight",
 }
-_PATTERNS = [(re.compile(re.escape(g).replace(r"\{i\}", r"(\d+)")), h) for g, h in GGUF_TO_HF.items()]
-ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3"}
+# Gemma's four norms per layer: llama.cpp's ffn_norm is HF's pre_feedforward_layernorm there
+GEMMA_TO_HF = {
+    **GGUF_TO_HF,
+    "blk.{i}.ffn_norm.weight": "model.layers.{i}.pre_feedforward_layernorm.weight",
+    "blk.{i}.post_attention_norm.weight": "model.layers.{i}.post_attention_layernorm.weight",
+    "blk.{i}.post_ffw_norm.weight": "model.layers.{i}.post_feedforward_layernorm.weight",
+}
+
+
+def _compile(table):
+    return [(re.compile(re.escape(g).replace(r"\{i\}", r"(\d+)")), h) for g, h in table.items()]
+
+
+_PATTERNS = {"default": _compile(GGUF_TO_HF), "gemma": _compile(GEMMA_TO_HF)}
+ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "gemma2": "gemma2",
+         "gemma3": "gemma3"}
+GEMMA = ("gemma2", "gemma3")
 
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
@@ -205,7 +227,31 @@ def read_config(path: Path, reader=None) -> DecoderConfig:
     )
     if rope_type == "linear":
         cfg.update(rope_type="linear", rope_factor=float(_field(reader, f"{arch}.rope.scaling.factor", 1.0)))
+    if arch in GEMMA:
+        cfg.update(_gemma_fields(reader, arch, cfg))
     return DecoderConfig(**cfg)
+
+
+def _gemma_fields(reader: GGUFFile, arch: str, cfg: dict) -> dict:
+    """Gemma 2 / 3 settings from the metadata, else llama.cpp's fixed values (module docstring)."""
+
+    gemma2, n = arch == "gemma2", cfg["num_layers"]
+    pattern = _field(reader, f"{arch}.attention.sliding_window_pattern", 2 if gemma2 else 6)
+    if isinstance(pattern, list):  # newer llama.cpp: one bool per layer, true = sliding
+        sliding = [bool(x) for x in pattern]
+    else:
+        sliding = [bool((i + 1) % int(pattern)) for i in range(n)]
+    big = n == (46 if gemma2 else 62)  # the 27B models (llama.cpp's LLM_TYPE_27B)
+    out = dict(FAMILY_SETTINGS[arch], activation="gelu_tanh",
+               query_pre_attn_scalar=float(cfg["hidden_size"] // cfg["num_heads"] if big else cfg["head_dim"]),
+               final_softcap=_field(reader, f"{arch}.final_logit_softcapping", 30.0 if gemma2 else None) or None)
+    if gemma2:
+        out["attn_softcap"] = _field(reader, f"{arch}.attn_logit_softcapping", 50.0) or None
+    else:
+        out["rope_local_theta"] = float(_field(reader, f"{arch}.rope.freq_base_swa", 10000.0))
+    if cfg["sliding_window"]:
+        out["layer_types"] = tuple("sliding_attention" if s else "full_attention" for s in sliding)
+    return out
 
 
 def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -214,8 +260,8 @@ def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, dim, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def hf_name(name: str) -> str | None:
-    for rx, template in _PATTERNS:
+def hf_name(name: str, family: str = "llama") -> str | None:
+    for rx, template in _PATTERNS["gemma" if family in GEMMA else "default"]:
         m = rx.fullmatch(name)
         if m:
             return template.format(i=m.group(1)) if m.groups() else template
@@ -246,8 +292,9 @@ def tensors(path: Path, cfg: DecoderConfig, reader=None):
     reader = reader or _reader(path)
     check_types(path, reader)
     permute = cfg.family in ("llama", "mistral")
+    unit_offset = cfg.family in GEMMA  # stored as 1 + w (module docstring)
     for t in reader.tensors:
-        name = hf_name(t.name)
+        name = hf_name(t.name, cfg.family)
         if name is None:
             yield f"gguf:{t.name}", t.shape, lambda: None
             continue
@@ -264,6 +311,8 @@ def tensors(path: Path, cfg: DecoderConfig, reader=None):
                 arr = _unpermute(arr, cfg.num_heads)
             elif permute and ".k_proj." in name:
                 arr = _unpermute(arr, cfg.num_kv_heads)
+            elif unit_offset and name.endswith("norm.weight"):
+                arr = arr - np.float32(1.0)
             return arr
 
         yield name, shape, load

@@ -4,7 +4,7 @@ A `path` may be
 - an HF model directory (config.json + *.safetensors, single or sharded with an index file),
 - a .gguf file (llama.cpp; dequantised),
 - a laser_jax Flax checkpoint directory (written by `python -m laser_jax.convert`),
-- the alias "smollm2-135m-instruct" (the embedded real model, see `embedded.py`),
+- the aliases "smollm2-135m-instruct" and "gemma-3-270m" (the embedded real models, see `embedded.py`),
 - a Hugging Face hub id such as "meta-llama/Meta-Llama-3-8B-Instruct" (downloaded with
   huggingface_hub into its cache; needs network access to the hub).
 """
@@ -34,7 +34,7 @@ def check_model_path(value, field: str) -> list[str]:
     the embedded alias or a hub id (org/name), else the problem naming `field`."""
     if not value:
         return [f"{field} is empty: give an HF directory, a .gguf file, a laser_jax checkpoint, a hub id "
-                "or 'smollm2-135m-instruct'"]
+                "or an embedded alias ('smollm2-135m-instruct', 'gemma-3-270m')"]
     s = str(value)
     if Path(s).expanduser().exists() or s.lower() in embedded.ALIASES or _looks_like_hub_id(s):
         return []
@@ -60,7 +60,7 @@ def resolve(path) -> Path:
                 f"({type(e).__name__}: {str(e)[:300]}); check the id and network access (HF_TOKEN for gated "
                 "models), or give a local directory / .gguf file") from None
     raise CheckpointError(f"{path}: no such file or directory (expected an HF model directory, a .gguf file, a "
-                          "laser_jax checkpoint, a hub id org/name, or 'smollm2-135m-instruct')")
+                          "laser_jax checkpoint, a hub id org/name, or 'smollm2-135m-instruct' / 'gemma-3-270m')")
 
 
 def _kind(path: Path) -> str:
