@@ -42,7 +42,7 @@ from laser_jax.rewards.batching import bucket_length, bucket_rows
 from laser_jax.rewards.neural import DEFAULT_BATCH, classifier_logits, lm_shared_sums
 from laser_jax.rewards.spec import DEFAULT_CHUNK
 from laser_jax.training.runtime import compile_step
-from laser_jax.training.update import PairBatch, StepConfig, make_optimizer
+from laser_jax.training.update import PairBatch, StepConfig, make_optimizer, micro_batch_count
 from laser_jax.xla_cost import measure, parse_topology, tpu_topology
 
 
@@ -153,13 +153,15 @@ def policy_jobs(c, mesh) -> tuple[dict, dict[str, int]]:
         {"st": st, "mesh": mesh}, resident=w, note="x max_new_tokens per sampling call"))
 
     # the train step on B prompts x P pairs of max_new_tokens responses
+    shards = shd.shard_fraction(shd.data_spec(1, mesh=mesh), dict(mesh.shape))
+    micro = micro_batch_count(b, hp.micro_batches, shards) if b % hp.micro_batches == 0 else hp.micro_batches
     p = t.pairs_per_prompt
     batch = PairBatch(batch_arg((b, tp), jnp.int32, mesh), batch_arg((b, tp), jnp.int32, mesh),
                       batch_arg((b, 2, p, m), jnp.int32, mesh), batch_arg((b, 2, p, m), jnp.int32, mesh),
                       batch_arg((b, p), jnp.float32, mesh))
     jobs["train_step"] = Job(step_fn, (params, frozen, params, opt_state, batch),
-                             resident=sum(resident.values()), scan_trips=cfg.num_layers * hp.micro_batches,
-                             note=f"cost x layers x micro_batches ({hp.micro_batches})")
+                             resident=sum(resident.values()), scan_trips=cfg.num_layers * micro,
+                             note=f"cost x layers x micro-batches run ({micro} of micro_batches={hp.micro_batches})")
     return jobs, resident
 
 
@@ -189,8 +191,8 @@ def reward_jobs(c, mesh) -> tuple[dict, dict[str, int]]:
         per = max(1, bs // s.n)  # prompt-once batches (rewards/batching.shared_batches)
         b, nn = bucket_rows(per, per), bucket_rows(s.n, 1 << 30)
         sp, r = bucket_length(s.max_prompt_tokens), bucket_length(s.max_new_tokens)
-        args = (graphdef, state, batch_arg((b, sp), jnp.int32, mesh), batch_arg((b, sp), jnp.int32, mesh),
-                batch_arg((b, nn, r), jnp.int32, mesh), batch_arg((b, nn, r), jnp.int32, mesh))
+        resp = jax.ShapeDtypeStruct((b, nn, r), jnp.int32, sharding=shd.rows_sharding((b, nn, r), mesh))
+        args = (graphdef, state, batch_arg((b, sp), jnp.int32, mesh), batch_arg((b, sp), jnp.int32, mesh), resp, resp)
         chunk = rm.get("chunk", DEFAULT_CHUNK)
         note = "run twice (policy and reference)" if kind == "implicit_dpo" else ""
         jobs[f"score:{name}"] = Job(lm_shared_sums, args, {"chunk": chunk, "out_sharding": rep},
@@ -237,8 +239,11 @@ def default_mesh(chips: int) -> tuple[int, int, int]:
     return (1, chips, 1)
 
 
-def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None, log=None) -> dict:
-    """The report of one topology (see the module doc; JSON-ready)."""
+def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None, log=None,
+                skip_if_resident_exceeds: bool = False) -> dict:
+    """The report of one topology (see the module doc; JSON-ready). With `skip_if_resident_exceeds`
+    (the smallest-slice search), a slice whose resident state per chip alone exceeds its HBM is
+    reported as not fitting without compiling anything (`functions` empty)."""
     c = from_config(c)
     chip, _ = parse_topology(topology)
     topo = tpu_topology(topology)
@@ -257,6 +262,13 @@ def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None
                                  *rjobs, "train_step")}
     resident = {**resident, **rres, **sres}
     resident_total = sum(resident.values())
+    base = {"topology": topology, "chip": chip.name, "chips": len(devices), "hbm_bytes": chip.hbm_bytes,
+            "mesh": "x".join(map(str, mesh_shape)), "resident_bytes": resident_total, "resident": resident}
+    if resident_total > chip.hbm_bytes and skip_if_resident_exceeds:  # no function can fit: nothing to compile
+        if log:
+            log(f"{topology}: the resident state alone ({resident_total / 1024 ** 3:.2f} GiB/chip) exceeds HBM")
+        return {**base, "peak_bytes": resident_total, "peak_function": "(resident state)", "fits": False,
+                "functions": {}}
     functions, compiled_by_name = {}, {}
     for name, job in jobs.items():
         if isinstance(job, tuple):  # built from another function's compiled output shardings
@@ -276,7 +288,5 @@ def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None
         f["note"] = job.note
         functions[name] = f
     peak = max(f["peak_bytes"] for f in functions.values())
-    return {"topology": topology, "chip": chip.name, "chips": len(devices), "hbm_bytes": chip.hbm_bytes,
-            "mesh": "x".join(map(str, mesh_shape)), "resident_bytes": resident_total, "resident": resident,
-            "peak_bytes": peak, "peak_function": max(functions, key=lambda k: functions[k]["peak_bytes"]),
+    return {**base, "peak_bytes": peak, "peak_function": max(functions, key=lambda k: functions[k]["peak_bytes"]),
             "fits": bool(peak <= chip.hbm_bytes), "functions": functions}

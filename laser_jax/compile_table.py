@@ -39,6 +39,10 @@ def table(reports: list[dict]) -> str:
                    f"{verdict}; peak {_gib(r['peak_bytes'])} GiB in {r['peak_function']}, resident "
                    f"{_gib(r['resident_bytes'])} GiB")
         out.append("")
+        if not r["functions"]:
+            out.append("(nothing compiled: the resident state alone exceeds HBM)")
+            out.append("")
+            continue
         out.append("| function | args GiB | out GiB | alias GiB | temp GiB | peak GiB | TFLOP | GB accessed | "
                    "collectives GB | roofline ms | bound |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")

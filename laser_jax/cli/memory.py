@@ -57,7 +57,9 @@ def compile_body(args) -> int:
         print(ct.comparison(config, reports))
     found = {}
     for g in gens:
-        found[g], tried = ct.smallest(config, g, lambda t: compile_run(config, t, None, log=log), log=log)
+        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, (1, r["chips"], 1)))}
+        found[g], tried = ct.smallest(config, g, lambda t: done.get(t) or compile_run(
+            config, t, None, log=log, skip_if_resident_exceeds=True), log=log)
         reports += [r for r in tried if r["topology"] not in {x["topology"] for x in reports}]
     if gens:
         print()
