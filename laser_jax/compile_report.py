@@ -145,7 +145,8 @@ def policy_jobs(c, mesh) -> tuple[dict, dict[str, int]]:
     def carry_shardings(compiled):  # the prefill's own, or (refused) its batch-major split
         if compiled is not None:
             return compiled.output_shardings
-        return jax.tree.map(lambda x: NamedSharding(mesh, shd.data_spec(x.ndim, mesh=mesh, shape=x.shape)),
+        return jax.tree.map(lambda x: NamedSharding(mesh, shd.data_spec(x.ndim, mesh=mesh, shape=x.shape)
+                                                    if x.ndim else jax.sharding.PartitionSpec()),
                             carry_shapes)
 
     jobs["sample_decode_step"] = ("after", "sample_prefill", lambda compiled: Job(
@@ -220,14 +221,16 @@ def selector_jobs(c, mesh, hidden: int, num_arms: int) -> tuple[dict, dict[str, 
 
 
 _REFUSED = re.compile(r"required for HLO temporaries \(([0-9.]+)([KMGT])\)")
+_USED = re.compile(r"Used ([0-9.]+)([KMGT]) of [0-9.]+[KMGT] hbm")
 
 
 def refused(error: Exception, resident_total: int) -> dict:
     """The figures of a function XLA refused to compile because its temporaries exceed the chip's
     HBM: the temporaries from XLA's message, the rest unknown (None); other errors are raised."""
-    m = _REFUSED.search(str(error))
+    m = _REFUSED.search(str(error)) or _USED.search(str(error))
     if "RESOURCE_EXHAUSTED" not in str(error) or not m:
         raise error
+    # "HLO temporaries (X)": the temporaries; "Used X of Y hbm": everything (counted as temporaries: an upper bound)
     temp = int(float(m.group(1)) * 1024 ** "KMGT".index(m.group(2)) * 1024)
     return {"argument_bytes": None, "output_bytes": None, "alias_bytes": None, "temp_bytes": temp,
             "peak_bytes": resident_total + temp, "flops": None, "bytes_accessed": None, "collective_bytes": None,

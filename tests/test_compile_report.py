@@ -124,3 +124,19 @@ def test_tiny_config_compiles_for_v5e_2x2(tmp_path, capsys):
     # the train step does real work: at least the forward + backward of the policy on its pairs
     assert r["functions"]["train_step"]["flops"] > r["functions"]["context"]["flops"]
     assert r["functions"]["train_step"]["collective_bytes"] > 0  # fsdp over 4 chips: weights gathered
+
+
+@pytest.mark.parametrize("message, temp_gib", [
+    ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries (31.00G) exceeds "
+     "available HBM (15.75G).", 31.0),
+    ("RESOURCE_EXHAUSTED: E1000: CompileTimeHbmOom: XLA:TPU compile permanent error. Ran out of memory in memory "
+     "space hbm. Used 15.82G of 15.75G hbm. Exceeded hbm capacity by 70.32M.", 15.82),
+])
+def test_a_function_xla_refuses_is_reported_with_its_bytes_not_raised(message, temp_gib):
+    from laser_jax.compile_report import refused
+
+    f = refused(RuntimeError(message), resident_total=GiB)
+    assert f["temp_bytes"] == int(temp_gib * GiB) and f["peak_bytes"] == GiB + int(temp_gib * GiB)
+    assert f["flops"] is None and f["refused"].startswith("RESOURCE_EXHAUSTED")
+    with pytest.raises(ValueError):
+        refused(ValueError("something else"), resident_total=0)
