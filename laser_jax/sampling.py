@@ -46,11 +46,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding
 
 from laser_jax.errors import is_number
 from laser_jax.models import decode as decode_mode
 from laser_jax.models import decoder as D
-from laser_jax.sharding import constrain, global_batch, mesh_of, replicated_for, to_host
+from laser_jax.sharding import constrain, global_batch, logical_to_spec, mesh_of, replicated_for, to_host
 
 F32 = jnp.float32
 
@@ -224,54 +225,105 @@ def _is_eos(tok, eos_ids):
     return jnp.any(tok[:, None] == jnp.asarray(eos_ids, jnp.int32)[None, :], axis=-1)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "st", "out_sharding"))
-def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static,
-                out_sharding=None):
-    model = nnx.merge(graphdef, state)
+def shard_cache(cache, mesh):
+    """The decode state's arrays on `mesh`: prompt keys/values [B,KV,S,D] and the generated cache
+    [B,n,KV,slots,D] split over the batch axes (B) and kv heads (tensor), masks [rows, ...] over the
+    batch axes (each where it divides; `sharding.logical_to_spec`). Without this constraint XLA may
+    keep the B x n cache whole on every chip. Nothing when `mesh` is None."""
+    if mesh is None:
+        return cache
+    names = {4: ("batch", "kv_heads", None, None), 5: ("batch", None, "kv_heads", None, None)}
+
+    def one(x):
+        spec = logical_to_spec(names.get(x.ndim, ("batch",) + (None,) * (x.ndim - 1)) if x.ndim else (),
+                               mesh=mesh, shape=x.shape)
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+
+    return jax.tree.map(one, cache)
+
+
+def _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st: _Static, mesh=None):
+    """Steps 1-2: prefill the B prompts once and sample the first token of each of the B*n rows.
+    Returns the decode loop's carry (step, last token, finished, cache, tokens, logprobs,
+    sampling logprobs, lengths)."""
     b, t = prompt_ids.shape
     n, m = st.n, st.max_new_tokens
     rows = b * n
-
-    # 1-2. prefill the B prompts once; sample the first token of each of the B*n rows.
     hidden, prefix = D.prefill(model, prompt_ids, prompt_mask)
     logits = model.logits(hidden[:, -1:])[:, 0]  # left padding: the last slot is the last token
     logits = jnp.repeat(logits, n, axis=0) if n > 1 else logits
-    cache = decode_mode.init_state(prefix, n, max(m - 1, 1))
-    weights = decode_mode.decode_weights(model)
+    cache = shard_cache(decode_mode.init_state(prefix, n, max(m - 1, 1)), mesh)
     tok, lp, slp = _choose(logits, jax.random.fold_in(key, 0), temperature, top_p, top_k, st)
     finished = _is_eos(tok, st.eos_ids)
     tokens = jnp.full((rows, m), st.pad_id, jnp.int32).at[:, 0].set(tok)
     logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(lp)
     samp_logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(slp)
     lengths = jnp.ones((rows,), jnp.int32)
+    return (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
 
-    # 3. decode one token per step; a row that finished feeds pad with mask 0.
+
+def _body(model, weights, key, temperature, top_p, top_k, st: _Static, carry, mesh=None):
+    """Step 3, one decode step: every row feeds its last token (a finished row feeds pad with
+    mask 0) and samples the next one."""
+    step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
+    alive = ~finished
+    logits, cache = decode_mode.step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
+    cache = shard_cache(cache, mesh)
+    tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, top_k, st)
+    tok = jnp.where(alive, tok, st.pad_id)
+    lp = jnp.where(alive, lp, 0.0)
+    slp = jnp.where(alive, slp, 0.0)
+    tokens = jax.lax.dynamic_update_slice(tokens, tok[:, None], (0, step))
+    logprobs = jax.lax.dynamic_update_slice(logprobs, lp[:, None], (0, step))
+    samp_logprobs = jax.lax.dynamic_update_slice(samp_logprobs, slp[:, None], (0, step))
+    lengths = lengths + alive.astype(jnp.int32)
+    finished = finished | (alive & _is_eos(tok, st.eos_ids))
+    return step + 1, tok, finished, cache, tokens, logprobs, samp_logprobs, lengths
+
+
+@partial(jax.jit, static_argnames=("graphdef", "st", "mesh"))
+def start_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static, mesh=None):
+    """`_start` alone, jitted (the compile report lowers it: the sampler's prefill); `mesh`: the
+    one the state lives on (the cache is split over it, as in `sample`)."""
+    return _start(nnx.merge(graphdef, state), prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "st", "mesh"), donate_argnums=(2,))
+def decode_step_jit(graphdef, state, carry, key, temperature, top_p, top_k, *, st: _Static, mesh=None):
+    """One decode step alone, jitted (the compile report lowers it). Re-lays the decode weights out
+    on each call, which the sampler does once per call (`decode.decode_weights`)."""
+    model = nnx.merge(graphdef, state)
+    return _body(model, decode_mode.decode_weights(model), key, temperature, top_p, top_k, st, carry, mesh)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "st", "out_sharding"))
+def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static,
+                out_sharding=None):
+    model = nnx.merge(graphdef, state)
+    b, n, m = prompt_ids.shape[0], st.n, st.max_new_tokens
+    mesh = None if out_sharding is None else out_sharding.mesh
+    carry = _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)
+    weights = decode_mode.decode_weights(model)
+
     def cond(carry):
         step, finished = carry[0], carry[2]
         return (step < m) & ~jnp.all(finished)
 
-    def body(carry):
-        step, last, finished, cache, tokens, logprobs, samp_logprobs, lengths = carry
-        alive = ~finished
-        logits, cache = decode_mode.step(model, weights, jnp.where(alive, last, st.pad_id), alive, cache)
-        tok, lp, slp = _choose(logits, jax.random.fold_in(key, step), temperature, top_p, top_k, st)
-        tok = jnp.where(alive, tok, st.pad_id)
-        lp = jnp.where(alive, lp, 0.0)
-        slp = jnp.where(alive, slp, 0.0)
-        tokens = jax.lax.dynamic_update_slice(tokens, tok[:, None], (0, step))
-        logprobs = jax.lax.dynamic_update_slice(logprobs, lp[:, None], (0, step))
-        samp_logprobs = jax.lax.dynamic_update_slice(samp_logprobs, slp[:, None], (0, step))
-        lengths = lengths + alive.astype(jnp.int32)
-        finished = finished | (alive & _is_eos(tok, st.eos_ids))
-        return step + 1, tok, finished, cache, tokens, logprobs, samp_logprobs, lengths
-
-    carry = (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
+    body = partial(_body, model, weights, key, temperature, top_p, top_k, st, mesh=mesh)
     steps, _, finished, _, tokens, logprobs, samp_logprobs, lengths = jax.lax.while_loop(cond, body, carry)
     shape = (b, n, m)
     out = SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
                        lengths.reshape(b, n), finished.reshape(b, n), steps)
     # the samples go back to every host (decoding, RM scoring): replicated outputs on a mesh
     return constrain(out, out_sharding)
+
+
+def static_config(cfg: "SamplingConfig") -> _Static:
+    """What the compiled sampler depends on, from a SamplingConfig."""
+    greedy = cfg.temperature == 0
+    return _Static(max_new_tokens=int(cfg.max_new_tokens), n=int(cfg.n), greedy=greedy,
+                   use_top_k=(not greedy) and cfg.top_k > 0, use_top_p=(not greedy) and cfg.top_p < 1.0,
+                   eos_ids=cfg.eos_ids, pad_id=int(cfg.pad_id))
 
 
 def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: SamplingConfig) -> SampleOutput:
@@ -291,9 +343,7 @@ def sample(model: D.CausalLM, prompt_ids, prompt_mask, key: jax.Array, cfg: Samp
     if prompt_ids.ndim != 2 or prompt_ids.shape != prompt_mask.shape:
         raise ValueError(f"prompt_ids {prompt_ids.shape} and prompt_mask {prompt_mask.shape} must both be [B,T]")
     greedy = cfg.temperature == 0
-    st = _Static(max_new_tokens=int(cfg.max_new_tokens), n=int(cfg.n), greedy=greedy,
-                 use_top_k=(not greedy) and cfg.top_k > 0, use_top_p=(not greedy) and cfg.top_p < 1.0,
-                 eos_ids=cfg.eos_ids, pad_id=int(cfg.pad_id))
+    st = static_config(cfg)
     temperature = jnp.asarray(cfg.temperature if not greedy else 1.0, F32)
     return _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, jnp.asarray(cfg.top_p, F32),
                        jnp.asarray(cfg.top_k, jnp.int32), st=st,

@@ -185,6 +185,20 @@ def batch_sharding(x, mesh: Mesh, rules=DEFAULT_RULES) -> NamedSharding:
     return NamedSharding(mesh, data_spec(len(x.shape), rules, mesh, x.shape))
 
 
+def rows_sharding(shape, mesh: Mesh, rules=DEFAULT_RULES, axes: Sequence[int] = (0, 1)) -> NamedSharding:
+    """The batch rule's mesh axes on the first of `axes` whose size they divide (replicated if
+    none): for prompt-once batches [groups, responses, ...] whose few groups do not divide over
+    the chips but whose responses do (a reward model's micro-batch of one prompt and its n
+    samples), so the work is split instead of repeated on every chip."""
+    shards = math.prod(mesh.shape[a] for a in _rule_map(rules).get("batch", ()))
+    for i in axes:
+        if i < len(shape) and shards > 1 and shape[i] % shards == 0:
+            names = [None] * len(shape)
+            names[i] = "batch"
+            return NamedSharding(mesh, logical_to_spec(names, rules, mesh, shape))
+    return NamedSharding(mesh, data_spec(len(shape), rules, mesh, shape))
+
+
 def global_batch(x, mesh: Mesh, rules=DEFAULT_RULES) -> jax.Array:
     """A batch-major host array -> a global jax.Array split over the batch rule's mesh axes.
 

@@ -1,9 +1,14 @@
-"""Command line: device memory of a run, per device, for several meshes, from abstract shapes.
+"""Command line: device memory of a run, per device, for several meshes, from abstract shapes;
+with --compile, every function of a LASeR step compiled by the TPU compiler for real TPU slices.
 
     python -m laser_jax.memory --config configs/gsm8k.py --meshes 1x8x1,1x16x1,1x32x1,2x16x2
     python -m laser_jax.memory --presets --meshes 1x1x1,1x8x1   # every preset architecture's weights
+    python -m laser_jax.memory --config configs/gsm8k.py --compile v5e:4x4,v5p:2x2x1,v6e:2x4 --json out.json
+    python -m laser_jax.memory --config configs/gsm8k.py --smallest v5e,v5p,v6e
 
-What each row counts: laser_jax/footprint.py. Exit codes: 0, 2 bad config or --meshes, 1 a bug.
+What each analytic row counts: laser_jax/footprint.py; what --compile measures:
+laser_jax/compile_report.py (needs libtpu: pip install 'laser_jax[tpu]'; no TPU). Exit codes: 0;
+2 bad config, --meshes, --compile, --mesh, or libtpu missing; 1 a bug.
 """
 
 from __future__ import annotations
@@ -16,6 +21,57 @@ from laser_jax.cli.launch import load_config_file, run_command
 from laser_jax.footprint import presets_table, table
 
 
+def _mesh(text: str):
+    m = tuple(int(x) for x in text.split("x"))
+    if len(m) != 3 or min(m) < 1:
+        raise ValueError(text)
+    return m
+
+
+def compile_body(args) -> int:
+    from laser_jax import compile_table as ct
+    from laser_jax.compile_report import compile_run
+    from laser_jax.xla_cost import INSTALL, have_libtpu, parse_topology
+
+    topos = [t for t in (args.compile or "").split(",") if t]
+    gens = [g for g in (args.smallest or "").split(",") if g]
+    try:
+        for t in topos:
+            parse_topology(t)
+        mesh = _mesh(args.mesh) if args.mesh else None
+    except ValueError as e:
+        print(f"error: {e}" if "topology" in str(e) else
+              f"error: --mesh {args.mesh!r}: give sizes like 1x16x1 (data x fsdp x tensor)", file=sys.stderr)
+        return 2
+    bad = [g for g in gens if g not in ct.SLICES]
+    if bad:
+        print(f"error: --smallest {','.join(bad)}: generations are {sorted(ct.SLICES)}", file=sys.stderr)
+        return 2
+    if not have_libtpu():
+        print(f"error: --compile / --smallest: {INSTALL}", file=sys.stderr)
+        return 2
+    config = load_config_file(args.config)
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    reports = [compile_run(config, t, mesh, log=log) for t in topos]
+    if reports:
+        print(ct.table(reports))
+        print(ct.comparison(config, reports))
+    found = {}
+    for g in gens:
+        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, (1, r["chips"], 1)))}
+        found[g], tried = ct.smallest(config, g, lambda t: done.get(t) or compile_run(
+            config, t, None, log=log, skip_if_resident_exceeds=True), log=log)
+        reports += [r for r in tried if r["topology"] not in {x["topology"] for x in reports}]
+    if gens:
+        print()
+        print(ct.smallest_table(found))
+        print()
+        print(ct.comparison(config, [r for r in found.values() if r]))
+    if args.json:
+        ct.write_json(args.json, reports)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m laser_jax.memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", help="a run config (its policy, RMs, KV cache, ... per device)")
@@ -23,6 +79,12 @@ def main(argv=None) -> int:
                     help="list the preset architectures (models/presets.py) and their weights per device")
     ap.add_argument("--meshes", default="1x8x1,1x16x1,1x32x1,2x16x2,1x64x1",
                     help="comma-separated data x fsdp x tensor sizes")
+    ap.add_argument("--compile", metavar="TOPOLOGY[,TOPOLOGY...]",
+                    help="compile every function for these TPU slices (e.g. v5e:4x4,v5p:2x2x1,v6e:2x4)")
+    ap.add_argument("--mesh", metavar="DxFxT", help="mesh for --compile (default 1 x chips x 1)")
+    ap.add_argument("--json", metavar="PATH", help="write the --compile / --smallest reports here")
+    ap.add_argument("--smallest", metavar="GEN[,GEN...]",
+                    help="find the smallest slice of each generation (v4, v5e, v5p, v6e) that fits")
     args = ap.parse_args(argv)
     if not args.config and not args.presets:
         print("error: give --config FILE or --presets", file=sys.stderr)
@@ -30,6 +92,11 @@ def main(argv=None) -> int:
     if args.config and not Path(args.config).exists():
         print(f"error: --config {args.config}: no such file", file=sys.stderr)
         return 2
+    if args.compile or args.smallest:
+        if not args.config:
+            print("error: --compile / --smallest need --config FILE", file=sys.stderr)
+            return 2
+        return run_command(lambda: compile_body(args))
     try:
         meshes = [tuple(int(x) for x in m.split("x")) for m in args.meshes.split(",")]
         assert all(len(m) == 3 and min(m) >= 1 for m in meshes)

@@ -56,7 +56,8 @@ def _head_logprobs(model, h: jax.Array, targets: jax.Array, chunk: int | None) -
     b, e = h.shape[0], h.shape[-1]
     h = h.reshape(b, pieces, chunk, e).swapaxes(0, 1)  # [pieces, B, chunk, E]
     targets = targets.reshape(b, pieces, chunk).swapaxes(0, 1)
-    out = jax.lax.map(lambda xs: logprobs_from_logits(model.logits(xs[0]), xs[1]), (h, targets))
+    # checkpointed: under a gradient each chunk's logits are recomputed, not kept for every chunk
+    out = jax.lax.map(jax.checkpoint(lambda xs: logprobs_from_logits(model.logits(xs[0]), xs[1])), (h, targets))
     return out.swapaxes(0, 1).reshape(b, pieces * chunk)[:, :n]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from laser_jax.rewards.text import Encoded
-from laser_jax.sharding import global_batch
+from laser_jax.sharding import global_batch, put, rows_sharding
 
 MIN_LENGTH = 32
 
@@ -152,10 +152,13 @@ def shared_batches(rows: Sequence[Encoded], groups: Sequence[Sequence[int]], bat
 
 
 def placed_shared(sb: SharedBatch, mesh) -> SharedBatch:
-    """`placed` for a prompt-once batch (groups split over the batch axes)."""
+    """`placed` for a prompt-once batch: groups split over the batch axes; the responses too, along
+    the groups or, when there are too few groups to divide, along the responses
+    (`sharding.rows_sharding`)."""
     if mesh is None:
         return sb
 
+    resp = rows_sharding(sb.ids.shape, mesh)  # groups, or (too few groups) responses, over the batch axes
     return dataclasses.replace(sb, prompt_ids=global_batch(sb.prompt_ids, mesh),
                                prompt_mask=global_batch(sb.prompt_mask, mesh),
-                               ids=global_batch(sb.ids, mesh), mask=global_batch(sb.mask, mesh))
+                               ids=put(sb.ids, resp), mask=put(sb.mask, resp))

@@ -164,10 +164,13 @@ def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig,
                  context: str = "last_hidden") -> tuple:
     """(optimizer, its state's shardings, the jitted train step, the jitted context function)."""
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
+    # micro-batches never smaller than the batch axes' split (update.micro_batch_count)
+    hp = dataclasses.replace(hp, batch_shards=shd.shard_fraction(shd.data_spec(1, mesh=mesh), dict(mesh.shape)))
     rep = shd.replicated(mesh)
-    # AdamW moments follow their parameters; scalars (the step count) are replicated
-    opt_sh = jax.tree.map(lambda x: x.sharding if isinstance(x.sharding, jax.sharding.NamedSharding) else rep,
-                          jax.jit(optimizer.init)(params))
+    # AdamW moments follow their parameters; scalars (the step count) are replicated. Read from the
+    # compiled init, so `params` may be abstract (ShapeDtypeStructs with shardings: compile_report)
+    opt_sh = jax.tree.map(lambda s: s if isinstance(s, jax.sharding.NamedSharding) else rep,
+                          jax.jit(optimizer.init).lower(params).compile().output_shardings)
     step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp),
                       in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
                       out_shardings=(params_sh, opt_sh, rep), donate_argnums=(0, 3))

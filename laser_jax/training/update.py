@@ -11,9 +11,12 @@ The state is explicit: `params` (what the optimizer trains: the LoRA adapters, o
 `frozen` (the base weights under LoRA, empty otherwise), `ref` (the trainable part of the
 reference policy, frozen at the start of each iteration; with LoRA the reference shares `frozen`
 and needs no second full model) and `opt_state`. Reference log-probs are computed outside the
-gradient. Micro-batches (`micro_batches` > 1, splitting the prompts) accumulate gradients in a
-lax.scan; the loss is a sum over pairs divided by the number of real pairs in the whole batch, so
-the result does not depend on how the batch is split.
+gradient, one micro-batch at a time. Micro-batches (`micro_batches` > 1, splitting the prompts)
+accumulate gradients in a lax.scan, never fewer prompts per micro-batch than the mesh's batch
+shards (`micro_batch_count`); the LM head runs `chunk` positions at a time, each chunk's logits
+recomputed in the backward pass (`logprobs._head_logprobs`); the loss is a sum over pairs divided
+by the number of real pairs in the whole batch, so the result does not depend on how the batch is
+split.
 """
 
 from __future__ import annotations
@@ -38,6 +41,18 @@ class StepConfig:
     loss_type: str = "sigmoid"
     label_smoothing: float = 0.0
     micro_batches: int = 1
+    # rows the batch axes split each micro-batch's prompts over (the mesh's batch shards; set by
+    # runtime.compile_step): fewer micro-batches are run when micro_batches would leave a
+    # micro-batch fewer prompts than that (they would be replicated on every chip, not split)
+    batch_shards: int = 1
+    chunk: int | None = 128  # LM-head positions at a time for the log-probs (bounds the [rows, chunk, V] logits)
+
+
+def micro_batch_count(prompts: int, micro_batches: int, batch_shards: int = 1) -> int:
+    """The micro-batches a step of `prompts` runs: the largest divisor of `prompts` that is at
+    most `micro_batches` and leaves every micro-batch at least min(batch_shards, prompts) prompts."""
+    need = min(max(batch_shards, 1), prompts)
+    return max(d for d in range(1, max(micro_batches, 1) + 1) if prompts % d == 0 and prompts // d >= need)
 
 
 class PairBatch(NamedTuple):
@@ -93,20 +108,28 @@ def make_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int 
     return optax.chain(*parts)
 
 
-def _pair_logps(model, batch: PairBatch):
+def _pair_logps(model, batch: PairBatch, chunk: int | None = None):
     """Chosen and rejected summed log-probs [B*P] and chosen token counts [B*P]."""
     b, _, p, r = batch.ids.shape
     total, count = logprobs.response_logprobs(model, batch.prompt_ids, batch.prompt_mask,
-                                              batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r))
+                                              batch.ids.reshape(b, 2 * p, r), batch.mask.reshape(b, 2 * p, r),
+                                              chunk=chunk)
     return total[:, :p].reshape(-1), total[:, p:].reshape(-1), count[:, :p].reshape(-1)
 
 
 def _split_micro(batch: PairBatch, m: int) -> PairBatch:
-    """Split the prompts (and their pairs) into m micro-batches: leading axis m."""
+    """Split the prompts (and their pairs) into m micro-batches, leading axis m; micro-batch j holds
+    prompts j, m + j, 2m + j, ... so that each keeps the batch axes' split of the rows (a mesh
+    splits the prompts in contiguous blocks)."""
     b = batch.prompt_ids.shape[0]
     if b % m:
         raise ValueError(f"training.micro_batches={m} does not divide the batch of {b} prompts")
-    return jax.tree.map(lambda x: x.reshape(m, b // m, *x.shape[1:]), batch)
+    return jax.tree.map(lambda x: x.reshape(b // m, m, *x.shape[1:]).swapaxes(0, 1), batch)
+
+
+def _join_micro(x, m: int):
+    """[m, B/m * P] per-pair values of `_split_micro`'s micro-batches -> [B, P] in prompt order."""
+    return x.reshape(m, -1, *x.shape[2:]).swapaxes(0, 1).reshape(-1, *x.shape[2:])
 
 
 def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig,
@@ -118,15 +141,14 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     DPO term alone (the bandit rewards of training/feedback.py read them).
     """
     ref_model = nnx.merge(graphdef, ref, frozen)
-    ref_c, ref_r, _ = jax.lax.stop_gradient(_pair_logps(ref_model, batch))
     n_pairs = jnp.maximum(jnp.sum(batch.weights), 1.0)
-    m = hp.micro_batches
+    b = batch.prompt_ids.shape[0]
+    m = micro_batch_count(b, hp.micro_batches, hp.batch_shards) if b % hp.micro_batches == 0 else hp.micro_batches
     micro = _split_micro(batch, m)
-    ref_c, ref_r = ref_c.reshape(m, -1), ref_r.reshape(m, -1)
 
     def loss_fn(p, mb: PairBatch, rc, rr):
         model = nnx.merge(graphdef, p, frozen)
-        c, r, n_tok = _pair_logps(model, mb)
+        c, r, n_tok = _pair_logps(model, mb, hp.chunk)
         lp = losses.PairLogps(c, r, rc, rr, n_tok)
         kw = dict(beta=hp.beta, alpha_nll=hp.alpha_nll, loss_type=hp.loss_type, label_smoothing=hp.label_smoothing)
         sums = losses.preference_loss_sums(lp, mb.weights.reshape(-1), **kw)
@@ -135,19 +157,23 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
-    def accumulate(carry, xs):
+    def accumulate(carry, mb):
         grads, sums = carry
-        g, (s, per_pair) = grad_fn(params, *xs)
+        # the reference's log-probs of this micro-batch only (outside the gradient)
+        rc, rr, _ = jax.lax.stop_gradient(_pair_logps(ref_model, mb, hp.chunk))
+        g, (s, per_pair) = grad_fn(params, mb, rc, rr)
         return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, sums, s)), per_pair
 
     zero_grads = jax.tree.map(jnp.zeros_like, params)
+    first = jax.tree.map(lambda x: x[0], micro)
+    pairs = first.weights.size
     zero_sums = jax.tree.map(lambda _: jnp.zeros((), jnp.float32), jax.eval_shape(
-        lambda: grad_fn(params, jax.tree.map(lambda x: x[0], micro), ref_c[0], ref_r[0])[1][0]))
-    (grads, sums), (per_pair, per_dpo) = jax.lax.scan(accumulate, (zero_grads, zero_sums), (micro, ref_c, ref_r))
+        lambda: grad_fn(params, first, jnp.zeros((pairs,), jnp.float32), jnp.zeros((pairs,), jnp.float32))[1][0]))
+    (grads, sums), (per_pair, per_dpo) = jax.lax.scan(accumulate, (zero_grads, zero_sums), micro)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     metrics = losses.finalise(sums)
     metrics["grad_norm"] = optax.global_norm(grads)
-    metrics["pair_loss"] = per_pair.reshape(batch.weights.shape)
-    metrics["pair_dpo"] = per_dpo.reshape(batch.weights.shape)
+    metrics["pair_loss"] = _join_micro(per_pair, m).reshape(batch.weights.shape)
+    metrics["pair_dpo"] = _join_micro(per_dpo, m).reshape(batch.weights.shape)
     return params, opt_state, metrics
