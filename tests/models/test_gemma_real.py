@@ -150,3 +150,31 @@ def test_likelihood_rm_scores_text_by_its_own_tokenizer(gemma):
         want = np.mean([logp[len(head) + j - 1, t] for j, t in enumerate(resp)])
         assert abs(g - want) <= 1e-3, (p, r, g, want)
     assert got[0] > got[1]  # Gemma prefers the right product
+
+
+def test_gemma_judges_another_policys_pairs(gemma):
+    """Gemma-3-270M as an LM judge of pairs written by another policy (laser_jax.judge: ``--judge
+    lm:gemma-3-270m``): a judge that is not the policy, with its own tokenizer and no chat template
+    (plain text + PLAIN_SUFFIX). Its P(first) and the answer tokens' mass equal a PyTorch softmax of
+    transformers' last-position logits over the same ids, in both orders."""
+    from laser_jax.judge.judges import LMJudge, judge_inputs, judge_pairs
+
+    ours, tok, _, ref = gemma
+    prompts = ["What is 2 + 2?", "What is the capital of France?", "Name a primary colour."]
+    good = ["2 + 2 = 4.", "The capital of France is Paris.", "Red is a primary colour."]
+    bad = ["2 + 2 = 7.", "I like turtles.", "Bananas grow on trees in summer."]
+    judge = LMJudge(ours, tok, spec="lm:gemma-3-270m", batch_size=4)
+    assert judge.describe()["chat_template"] is False
+    ab, ba = judge_pairs(judge, prompts, good, bad)
+    for order, (firsts, seconds) in ((ab, (good, bad)), (ba, (bad, good))):
+        rows, _ = judge_inputs(tok, prompts, firsts, seconds, max_prompt_tokens=1024, max_response_tokens=1024)
+        for i, row in enumerate(rows):
+            assert row[0] == tok.bos_token_id
+            z = _ref_logits(ref, row)[-1].astype(np.float64)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            pa, pb = p[judge.id_a], p[judge.id_b]
+            assert order.p_first[i] == pytest.approx(pa / (pa + pb), abs=1e-3)
+            assert order.extra["mass"][i] == pytest.approx(pa + pb, rel=1e-2)
+    print("gemma judge P(first) AB", np.round(ab.p_first, 3), "BA", np.round(ba.p_first, 3),
+          "mass", np.round(ab.extra["mass"], 3))
