@@ -184,16 +184,20 @@ class JaxDPO:
         from flax import nnx
 
         from laser_jax.models.lora import frozen_filter, trainable_filter
-        from laser_jax.training.update import PairBatch, StepConfig, make_optimizer, train_step
+        from laser_jax.sharding import mesh_of
+        from laser_jax.training.runtime import compile_step
+        from laser_jax.training.update import PairBatch, StepConfig, make_optimizer
 
         self.jax = jax
         self.graphdef, self.params, self.frozen = nnx.split(model, trainable_filter(False), frozen_filter(False))
         self.optimizer = make_optimizer(learning_rate=LR, total_steps=1000, weight_decay=0.0, max_grad_norm=1.0)
         self.hp = StepConfig(beta=BETA, alpha_nll=ALPHA)
         self.ref = jax.tree.map(jnp.copy, self.params)
-        self.opt_state = jax.jit(self.optimizer.init)(self.params)
-        self.step_fn = jax.jit(functools.partial(train_step, self.graphdef, self.optimizer, self.hp),
-                               donate_argnums=(0, 3))
+        # the loop's own jitted step and optimizer placement (runtime.compile_step): an optimizer state
+        # from a plain jax.jit(init) has an unplaced step count, so the step would compile twice
+        _, opt_sh, self.step_fn, _ = compile_step(self.graphdef, mesh_of(self.params), self.params, self.frozen,
+                                                  self.optimizer, self.hp)
+        self.opt_state = jax.jit(self.optimizer.init, out_shardings=opt_sh)(self.params)
         self.batch = PairBatch(*(jnp.asarray(x) for x in batch))
 
     def step(self):
