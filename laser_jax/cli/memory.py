@@ -30,7 +30,8 @@ def _mesh(text: str):
 
 def compile_body(args) -> int:
     from laser_jax import compile_table as ct
-    from laser_jax.compile_report import compile_run
+    from laser_jax.compile_report import compile_run, default_mesh
+    from laser_jax.config import from_config
     from laser_jax.xla_cost import INSTALL, have_libtpu, parse_topology
 
     topos = [t for t in (args.compile or "").split(",") if t]
@@ -58,7 +59,8 @@ def compile_body(args) -> int:
         print(ct.comparison(config, reports))
     found = {}
     for g in gens:
-        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, (1, r["chips"], 1)))}
+        batch = from_config(config).training.batch_size
+        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, default_mesh(r["chips"], batch)))}
         found[g], tried = ct.smallest(config, g, lambda t: done.get(t) or compile_run(
             config, t, None, log=log, skip_if_resident_exceeds=True), log=log)
         reports += [r for r in tried if r["topology"] not in {x["topology"] for x in reports}]
