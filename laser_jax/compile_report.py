@@ -238,11 +238,16 @@ def refused(error: Exception, resident_total: int) -> dict:
             "refused": str(error).strip().splitlines()[0][:300]}
 
 
-def default_mesh(chips: int, prompts: int | None = None) -> tuple[int, int, int]:
-    """1 x chips x 1 (fsdp over every chip), or, when the chips outnumber a batch's `prompts`,
-    1 x f x chips/f with f the largest divisor of both (more batch shards than prompts would hold
-    whole copies of the sampler's cache and the step's activations: the rest goes to "tensor")."""
-    if prompts is None or chips <= prompts:
+def default_mesh(chips: int) -> tuple[int, int, int]:
+    return (1, chips, 1)
+
+
+def search_mesh(chips: int, prompts: int) -> tuple[int, int, int]:
+    """The mesh `--smallest` compiles a slice with: 1 x chips x 1 (fsdp over every chip), or, when
+    the chips outnumber a batch's `prompts`, 1 x f x chips/f with f the largest divisor of both
+    (more batch shards than prompts would hold whole copies of the sampler's cache and the step's
+    activations: the rest goes to "tensor")."""
+    if chips <= prompts:
         return (1, chips, 1)
     f = math.gcd(chips, prompts)
     return (1, f, chips // f)
@@ -257,7 +262,7 @@ def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None
     chip, _ = parse_topology(topology)
     topo = tpu_topology(topology)
     devices = list(topo.devices)
-    mesh_shape = tuple(mesh_shape or default_mesh(len(devices), c.training.batch_size))
+    mesh_shape = tuple(mesh_shape or default_mesh(len(devices)))
     if math.prod(mesh_shape) != len(devices):
         raise ValueError(f"--mesh {'x'.join(map(str, mesh_shape))} has {math.prod(mesh_shape)} chips but "
                          f"{topology} has {len(devices)}")
