@@ -242,6 +242,17 @@ def default_mesh(chips: int) -> tuple[int, int, int]:
     return (1, chips, 1)
 
 
+def search_mesh(chips: int, prompts: int) -> tuple[int, int, int]:
+    """The mesh `--smallest` compiles a slice with: 1 x chips x 1 (fsdp over every chip), or, when
+    the chips outnumber a batch's `prompts`, 1 x f x chips/f with f the largest divisor of both
+    (more batch shards than prompts would hold whole copies of the sampler's cache and the step's
+    activations: the rest goes to "tensor")."""
+    if chips <= prompts:
+        return (1, chips, 1)
+    f = math.gcd(chips, prompts)
+    return (1, f, chips // f)
+
+
 def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None, log=None,
                 skip_if_resident_exceeds: bool = False) -> dict:
     """The report of one topology (see the module doc; JSON-ready). With `skip_if_resident_exceeds`

@@ -10,6 +10,7 @@ A logical axis whose size does not divide by its mesh axes is replicated instead
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Iterable, Sequence
 
@@ -242,6 +243,32 @@ def replicated_for(tree) -> NamedSharding | None:
     function whose result every host reads (samples, RM scores)."""
     mesh = mesh_of(tree)
     return None if mesh is None else replicated(mesh)
+
+
+_ACTIVATIONS: list = []  # (mesh, rules) of the `activation_sharding` blocks being traced, innermost last
+
+
+@contextlib.contextmanager
+def activation_sharding(mesh: Mesh | None, rules=DEFAULT_RULES):
+    """While tracing a function under this block, `constrain_activation` pins activations to the
+    shardings their logical names give on `mesh` (nothing when `mesh` is None). Read at trace
+    time, as decoder.ATTENTION_CHUNK is: enter it inside the jitted function's body."""
+    _ACTIVATIONS.append((mesh, rules))
+    try:
+        yield
+    finally:
+        _ACTIVATIONS.pop()
+
+
+def constrain_activation(x, names: Sequence[str | None]):
+    """Inside an `activation_sharding` block: `x` constrained to the sharding of its logical axis
+    `names` (e.g. ("batch", "length", "embed")) on that block's mesh; elsewhere `x` unchanged.
+    Without it XLA may split a layer's activations over "embed" (the fsdp axis the weights
+    use) instead of over the batch, keeping every row on every chip."""
+    if not _ACTIVATIONS or _ACTIVATIONS[-1][0] is None:
+        return x
+    mesh, rules = _ACTIVATIONS[-1]
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, logical_to_spec(names, rules, mesh, x.shape)))
 
 
 def constrain(tree, sharding):

@@ -14,6 +14,7 @@ laser_jax/compile_report.py (needs libtpu: pip install 'laser_jax[tpu]'; no TPU)
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def _mesh(text: str):
 
 def compile_body(args) -> int:
     from laser_jax import compile_table as ct
-    from laser_jax.compile_report import compile_run
+    from laser_jax.compile_report import compile_run, search_mesh
+    from laser_jax.config import from_config
     from laser_jax.xla_cost import INSTALL, have_libtpu, parse_topology
 
     topos = [t for t in (args.compile or "").split(",") if t]
@@ -58,9 +60,11 @@ def compile_body(args) -> int:
         print(ct.comparison(config, reports))
     found = {}
     for g in gens:
-        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, (1, r["chips"], 1)))}
+        batch = from_config(config).training.batch_size
+        done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, search_mesh(r["chips"], batch)))}
         found[g], tried = ct.smallest(config, g, lambda t: done.get(t) or compile_run(
-            config, t, None, log=log, skip_if_resident_exceeds=True), log=log)
+            config, t, search_mesh(math.prod(parse_topology(t)[1]), batch), log=log, skip_if_resident_exceeds=True),
+            log=log)
         reports += [r for r in tried if r["topology"] not in {x["topology"] for x in reports}]
     if gens:
         print()

@@ -46,6 +46,7 @@ import numpy as np
 from flax import nnx
 
 from laser_jax.errors import ConfigError
+from laser_jax.sharding import constrain_activation
 from laser_jax.models.attention import (  # noqa: F401  (attention names kept importable from here)
     ATTENTION_CHUNK, DENSE_ATTENTION_MAX, attend, attend_chunked, attend_shared, is_chunked, rope, softcap)
 from laser_jax.models.config import DecoderConfig
@@ -159,28 +160,38 @@ class Transformer(nnx.Module):
             x = x * jnp.asarray(np.float32(self.cfg.hidden_size ** 0.5), x.dtype)
         return x.astype(self.dtype)
 
-    def _scan_layers(self, x, carry, xs, attention):
+    def _scan_layers(self, x, carry, xs, attention, emit: bool = False):
         """x through the stacked layers with lax.scan: `attention(attn, h, carry, info, xs_i)` ->
         (heads output, carry), `info` the layer's `LayerInfo`; `xs` (per-layer arrays, leading
-        axis L) are sliced by the scan."""
+        axis L) are sliced by the scan. With `emit`, attention returns (heads output, (carry, y))
+        and the per-layer y come back stacked: (x, carry, ys)."""
         graphdef, params = nnx.split(self.layers)
+
+        names = ("batch", "length", "embed")  # the rows split over the batch axes (sharding.activation_sharding)
 
         def body(c, per_layer):
             x, carry = c
             layer_params, info, xs_i = per_layer
             block = nnx.merge(graphdef, layer_params)
-            return _block_step(block, x, lambda attn, h: attention(attn, h, carry, info, xs_i)), None
+            x = constrain_activation(x, names)
+            x, aux = _block_step(block, x, lambda attn, h: attention(attn, h, carry, info, xs_i))
+            carry, y = aux if emit else (aux, None)
+            return (constrain_activation(x, names), carry), y
 
         if self.remat:
             body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
-        (x, carry), _ = jax.lax.scan(body, (x, carry), (params, layer_infos(self.cfg), xs))
-        return self.final_norm(x), carry
+        x = constrain_activation(x, names)
+        (x, carry), ys = jax.lax.scan(body, (x, carry), (params, layer_infos(self.cfg), xs))
+        return (self.final_norm(x), carry, ys) if emit else (self.final_norm(x), carry)
 
     def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None,
-                 prefix: Prefix | None = None):
+                 prefix: Prefix | None = None, emit_kv: bool = False):
         """Hidden states after the final norm, [B,T,E] (and the updated cache when one is given).
         With `prefix`: input_ids [B,N,R] are N continuations of each prefilled prompt (see
-        `continuations`); returns ([B,N,R,E], None)."""
+        `continuations`); returns ([B,N,R,E], None). With `emit_kv` (no cache): ([B,T,E], (k, v))
+        with every layer's keys and values [L,B,T,KV,D] in the model's dtype, as a fresh cache of
+        T slots would hold them (`prefill`), returned by the layer scan rather than written into a
+        cache it carries (under a gradient the scan would keep that whole carry once per layer)."""
         if prefix is not None:
             return self.continuations(input_ids, attention_mask, prefix), None
         cfg = self.cfg
@@ -204,6 +215,11 @@ class Transformer(nnx.Module):
             layer's slots [start, start+T) in place and attention reads all S slots."""
             q, k, v = attn.project(h, positions, info.inv_freq)
             layer = info.index
+            if emit_kv:  # the values a cache of the model's dtype would hold, and attention reads back
+                k, v = k.astype(self.dtype), v.astype(self.dtype)
+                out = attend(q, k.astype(q.dtype), v.astype(q.dtype), q_slots, kv_mask, info.window, cfg.attention,
+                             ATTENTION_CHUNK, scale=scale, cap=cap)
+                return out, (None, (k, v))
             if cache_kv is not None:
                 k_all, v_all = cache_kv
                 zero = jnp.zeros((), jnp.int32)
@@ -218,6 +234,9 @@ class Transformer(nnx.Module):
             return out, cache_kv
 
         x = self.embed_tokens(input_ids)
+        if emit_kv:
+            x, _, kv = self._scan_layers(x, None, None, attention, emit=True)
+            return x, kv
         x, cache_kv = self._scan_layers(x, cache_kv, None, attention)
         if cache is None:
             return x, None
@@ -348,9 +367,8 @@ def with_attention(model, impl: str):
 def prefill(model: "CausalLM", ids, mask) -> tuple[jax.Array, Prefix]:
     """Run B left-padded prompts [B,S] once: (hidden [B,S,E], their `Prefix`). Left padding puts
     each prompt's last token in slot S-1, so hidden[:, -1] predicts every continuation's first token."""
-    b, s = ids.shape
-    hidden, cache = model.hidden(ids, mask, cache=init_cache(model.cfg, b, s, model.model.dtype))
-    return hidden, Prefix(jnp.swapaxes(cache["k"], 2, 3), jnp.swapaxes(cache["v"], 2, 3), cache["mask"])
+    hidden, (k, v) = model.model(ids, mask, emit_kv=True)  # as a fresh cache of S slots would hold them
+    return hidden, Prefix(jnp.swapaxes(k, 2, 3), jnp.swapaxes(v, 2, 3), mask.astype(bool))
 
 
 def to_dtype(name) -> Any:

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from laser_jax.models import decoder as D
+from laser_jax.sharding import constrain_activation
 
 F32 = jnp.float32
 
@@ -56,8 +57,15 @@ def _head_logprobs(model, h: jax.Array, targets: jax.Array, chunk: int | None) -
     b, e = h.shape[0], h.shape[-1]
     h = h.reshape(b, pieces, chunk, e).swapaxes(0, 1)  # [pieces, B, chunk, E]
     targets = targets.reshape(b, pieces, chunk).swapaxes(0, 1)
+    h = constrain_activation(h, (None, "batch", "length", "embed"))
+
+    def piece(xs):  # one chunk's rows split over the batch axes (sharding.activation_sharding)
+        logits = constrain_activation(model.logits(constrain_activation(xs[0], ("batch", "length", "embed"))),
+                                      ("batch", "length", "vocab"))
+        return logprobs_from_logits(logits, xs[1])
+
     # checkpointed: under a gradient each chunk's logits are recomputed, not kept for every chunk
-    out = jax.lax.map(jax.checkpoint(lambda xs: logprobs_from_logits(model.logits(xs[0]), xs[1])), (h, targets))
+    out = jax.lax.map(jax.checkpoint(piece), (h, targets))
     return out.swapaxes(0, 1).reshape(b, pieces * chunk)[:, :n]
 
 

@@ -171,7 +171,15 @@ def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig,
     # compiled init, so `params` may be abstract (ShapeDtypeStructs with shardings: compile_report)
     opt_sh = jax.tree.map(lambda s: s if isinstance(s, jax.sharding.NamedSharding) else rep,
                           jax.jit(optimizer.init).lower(params).compile().output_shardings)
-    step_fn = jax.jit(functools.partial(train_step, graphdef, optimizer, hp),
+    step = functools.partial(train_step, graphdef, optimizer, hp)
+
+    def step_on_mesh(params, frozen, ref, opt_state, batch):
+        with shd.activation_sharding(mesh):  # activations split over the batch axes, not over "embed"
+            return step(params, frozen, ref, opt_state, batch)
+
+    step_on_mesh.__name__ = "train_step"  # the compiled module's name, as before
+
+    step_fn = jax.jit(step_on_mesh,
                       in_shardings=(params_sh, frozen_sh, params_sh, opt_sh, None),
                       out_shardings=(params_sh, opt_sh, rep), donate_argnums=(0, 3))
 
