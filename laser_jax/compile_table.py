@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from laser_jax.footprint import plan
+from laser_jax.footprint import parse_mesh, plan
 
 GiB = 1024 ** 3
 
@@ -69,7 +69,7 @@ def comparison(config, reports: list[dict]) -> str:
     out = ["| topology | mesh | analytic total GiB | XLA resident GiB | XLA peak GiB (function) | XLA / analytic |",
            "|---|---|---|---|---|---|"]
     for r in reports:
-        analytic = plan(config, mesh_tuple(r["mesh"]))["total"]
+        analytic = plan(config, parse_mesh(r["mesh"]))["total"]
         ratio = r["peak_bytes"] / analytic if analytic else float("nan")
         flag = " (> 20 %)" if abs(ratio - 1) > 0.2 else ""
         out.append(f"| {r['topology']} | {r['mesh']} | {_gib(analytic)} | {_gib(r['resident_bytes'])} | "

@@ -34,6 +34,17 @@ from laser_jax.models.presets import PRESETS
 GiB = 1024 ** 3
 
 
+def parse_mesh(text: str) -> tuple[int, int, int]:
+    """"DxFxT" (data x fsdp x tensor sizes, each >= 1) -> (D, F, T); ValueError otherwise."""
+    try:
+        mesh = tuple(int(x) for x in text.split("x"))
+    except ValueError:
+        mesh = ()
+    if len(mesh) != 3 or min(mesh) < 1:
+        raise ValueError(f"{text!r}: give sizes like 1x8x1 (data x fsdp x tensor)")
+    return mesh
+
+
 def architecture(path: str) -> DecoderConfig:
     if path in PRESETS:
         return PRESETS[path]

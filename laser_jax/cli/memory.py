@@ -19,14 +19,7 @@ import sys
 from pathlib import Path
 
 from laser_jax.cli.launch import load_config_file, run_command
-from laser_jax.footprint import presets_table, table
-
-
-def _mesh(text: str):
-    m = tuple(int(x) for x in text.split("x"))
-    if len(m) != 3 or min(m) < 1:
-        raise ValueError(text)
-    return m
+from laser_jax.footprint import parse_mesh, presets_table, table
 
 
 def compile_body(args) -> int:
@@ -40,10 +33,13 @@ def compile_body(args) -> int:
     try:
         for t in topos:
             parse_topology(t)
-        mesh = _mesh(args.mesh) if args.mesh else None
     except ValueError as e:
-        print(f"error: {e}" if "topology" in str(e) else
-              f"error: --mesh {args.mesh!r}: give sizes like 1x16x1 (data x fsdp x tensor)", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        mesh = parse_mesh(args.mesh) if args.mesh else None
+    except ValueError as e:
+        print(f"error: --mesh {e}", file=sys.stderr)
         return 2
     bad = [g for g in gens if g not in ct.SLICES]
     if bad:
@@ -59,8 +55,8 @@ def compile_body(args) -> int:
         print(ct.table(reports))
         print(ct.comparison(config, reports))
     found = {}
+    batch = from_config(config).training.batch_size if gens else 0
     for g in gens:
-        batch = from_config(config).training.batch_size
         done = {r["topology"]: r for r in reports if r["mesh"] == "x".join(map(str, search_mesh(r["chips"], batch)))}
         found[g], tried = ct.smallest(config, g, lambda t: done.get(t) or compile_run(
             config, t, search_mesh(math.prod(parse_topology(t)[1]), batch), log=log, skip_if_resident_exceeds=True),
@@ -102,10 +98,9 @@ def main(argv=None) -> int:
             return 2
         return run_command(lambda: compile_body(args))
     try:
-        meshes = [tuple(int(x) for x in m.split("x")) for m in args.meshes.split(",")]
-        assert all(len(m) == 3 and min(m) >= 1 for m in meshes)
-    except (ValueError, AssertionError):
-        print(f"error: --meshes {args.meshes!r}: give sizes like 1x8x1,2x4x1 (data x fsdp x tensor)", file=sys.stderr)
+        meshes = [parse_mesh(m) for m in args.meshes.split(",")]
+    except ValueError as e:
+        print(f"error: --meshes: {e}", file=sys.stderr)
         return 2
 
     def body() -> int:
