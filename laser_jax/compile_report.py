@@ -154,8 +154,7 @@ def policy_jobs(c, mesh) -> tuple[dict, dict[str, int]]:
         {"st": st, "mesh": mesh}, resident=w, note="x max_new_tokens per sampling call"))
 
     # the train step on B prompts x P pairs of max_new_tokens responses
-    shards = shd.shard_fraction(shd.data_spec(1, mesh=mesh), dict(mesh.shape))
-    micro = micro_batch_count(b, hp.micro_batches, shards) if b % hp.micro_batches == 0 else hp.micro_batches
+    micro = micro_batch_count(b, hp.micro_batches, shd.batch_shards(mesh))  # as the step runs them
     p = t.pairs_per_prompt
     batch = PairBatch(batch_arg((b, tp), jnp.int32, mesh), batch_arg((b, tp), jnp.int32, mesh),
                       batch_arg((b, 2, p, m), jnp.int32, mesh), batch_arg((b, 2, p, m), jnp.int32, mesh),
@@ -271,7 +270,7 @@ def compile_run(c, topology: str, mesh_shape: tuple[int, int, int] | None = None
     rjobs, rres = reward_jobs(c, mesh)
     hidden = architecture(c.policy.path).hidden_size
     sjobs, sres = selector_jobs(c, mesh, hidden, len(c.rewards))
-    jobs = {**{"context": jobs.pop("context")}, **sjobs, **jobs, **rjobs}
+    jobs = {**jobs, **sjobs, **rjobs}
     jobs = {k: jobs[k] for k in ("context", "select", "update", "sample_prefill", "sample_decode_step",
                                  *rjobs, "train_step")}
     resident = {**resident, **rres, **sres}

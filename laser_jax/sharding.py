@@ -148,6 +148,11 @@ def state_shardings(state, mesh: Mesh, rules=DEFAULT_RULES):
     return jax.tree.map(one, state, is_leaf=_is_var)
 
 
+def batch_shards(mesh: Mesh, rules=DEFAULT_RULES) -> int:
+    """Into how many pieces the batch rule splits a batch-major array's rows on `mesh`."""
+    return shard_fraction(data_spec(1, rules, mesh=mesh), dict(mesh.shape))
+
+
 def shard_fraction(spec: PartitionSpec, sizes: dict[str, int]) -> int:
     """Into how many pieces `spec` splits an array over a mesh of axis `sizes`."""
     parts = 1
@@ -191,7 +196,7 @@ def rows_sharding(shape, mesh: Mesh, rules=DEFAULT_RULES, axes: Sequence[int] = 
     none): for prompt-once batches [groups, responses, ...] whose few groups do not divide over
     the chips but whose responses do (a reward model's micro-batch of one prompt and its n
     samples), so the work is split instead of repeated on every chip."""
-    shards = math.prod(mesh.shape[a] for a in _rule_map(rules).get("batch", ()))
+    shards = batch_shards(mesh, rules)
     for i in axes:
         if i < len(shape) and shards > 1 and shape[i] % shards == 0:
             names = [None] * len(shape)

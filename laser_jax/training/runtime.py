@@ -165,7 +165,7 @@ def compile_step(graphdef, mesh, params, frozen, optimizer, hp: StepConfig,
     """(optimizer, its state's shardings, the jitted train step, the jitted context function)."""
     params_sh, frozen_sh = shd.state_shardings(params, mesh), shd.state_shardings(frozen, mesh)
     # micro-batches never smaller than the batch axes' split (update.micro_batch_count)
-    hp = dataclasses.replace(hp, batch_shards=shd.shard_fraction(shd.data_spec(1, mesh=mesh), dict(mesh.shape)))
+    hp = dataclasses.replace(hp, batch_shards=shd.batch_shards(mesh))
     rep = shd.replicated(mesh)
     # AdamW moments follow their parameters; scalars (the step count) are replicated. Read from the
     # compiled init, so `params` may be abstract (ShapeDtypeStructs with shardings: compile_report)

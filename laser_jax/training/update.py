@@ -50,7 +50,10 @@ class StepConfig:
 
 def micro_batch_count(prompts: int, micro_batches: int, batch_shards: int = 1) -> int:
     """The micro-batches a step of `prompts` runs: the largest divisor of `prompts` that is at
-    most `micro_batches` and leaves every micro-batch at least min(batch_shards, prompts) prompts."""
+    most `micro_batches` and leaves every micro-batch at least min(batch_shards, prompts) prompts;
+    `micro_batches` itself when it does not divide `prompts` (`_split_micro` refuses it by name)."""
+    if prompts % max(micro_batches, 1):
+        return micro_batches
     need = min(max(batch_shards, 1), prompts)
     return max(d for d in range(1, max(micro_batches, 1) + 1) if prompts % d == 0 and prompts // d >= need)
 
@@ -143,7 +146,7 @@ def train_step(graphdef, optimizer: optax.GradientTransformation, hp: StepConfig
     ref_model = nnx.merge(graphdef, ref, frozen)
     n_pairs = jnp.maximum(jnp.sum(batch.weights), 1.0)
     b = batch.prompt_ids.shape[0]
-    m = micro_batch_count(b, hp.micro_batches, hp.batch_shards) if b % hp.micro_batches == 0 else hp.micro_batches
+    m = micro_batch_count(b, hp.micro_batches, hp.batch_shards)
     micro = _split_micro(batch, m)
 
     def loss_fn(p, mb: PairBatch, rc, rr):
