@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import json
+import math
 
+from laser_jax import outputs
 from laser_jax.footprint import parse_mesh, plan
 
 GiB = 1024 ** 3
@@ -59,10 +60,6 @@ def table(reports: list[dict]) -> str:
     return "\n".join(out)
 
 
-def mesh_tuple(mesh: str) -> tuple[int, int, int]:
-    return tuple(int(x) for x in mesh.split("x"))
-
-
 def comparison(config, reports: list[dict]) -> str:
     """Markdown: per topology, the analytic planner's total (footprint.plan) beside XLA's peak,
     and their ratio (flagged when they differ by more than 20 %)."""
@@ -82,11 +79,7 @@ def first_candidate(config, generation: str, hbm_bytes: int) -> int:
     from laser_jax.xla_cost import parse_topology
 
     for i, topo in enumerate(SLICES[generation]):
-        _, dims = parse_topology(topo)
-        chips = 1
-        for d in dims:
-            chips *= d
-        if plan(config, (1, chips, 1))["total"] <= hbm_bytes:
+        if plan(config, (1, math.prod(parse_topology(topo)[1]), 1))["total"] <= hbm_bytes:
             return max(i - 1, 0)  # one below: XLA may fit where the estimate does not
     return 0
 
@@ -123,5 +116,5 @@ def smallest_table(found: dict[str, dict | None]) -> str:
 
 
 def write_json(path, reports: list[dict]) -> None:
-    with open(path, "w") as f:
-        json.dump(reports, f, indent=1, sort_keys=False)
+    """The reports as JSON, written atomically (`outputs.write_json`: non-finite numbers as null)."""
+    outputs.write_json(path, reports)
