@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py: helpers shared 
 # time) do not end on one long file while the others sit idle; the rest keep their order. xdist
 # (3.5 on) would otherwise hand out files by their number of tests, most first, which put the long
 # files of 1-3 tests last: setup.cfg passes --no-loadscope-reorder (xdist 3.8) to keep this order.
-LONGEST_FIRST = ("test_e2e.py", "test_gemma_rm.py", "test_gemma_real.py", "test_cli.py", "test_reliability.py", "test_instruction_following.py",
+LONGEST_FIRST = ("test_e2e.py", "test_gemma_rm.py", "test_gemma_real.py", "test_cli.py", "test_reliability.py",
+                 "test_instruction_following.py",
                  "test_sharding.py", "test_linucb_large_d.py", "test_front_door.py", "test_smollm2.py",
                  "test_multihost.py", "test_linucb.py", "test_sampling.py", "test_demo.py", "test_judge_cli.py",
                  "test_compare.py", "test_update.py", "test_selectors.py", "test_parity.py", "test_replay.py",
