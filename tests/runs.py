@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -21,6 +22,15 @@ def tiny_config():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.get_config()
+
+
+def real_model_env(**extra) -> dict:
+    """The environment for a command line that runs a real model (SmolLM2, Gemma): this one's, with
+    XLA's backend optimisation back on (tests/conftest.py turns it down for the tiny models; a 135M
+    model runs long enough for it to pay for itself), plus ``extra``."""
+    env = dict(os.environ, **extra)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    return env
 
 
 def metrics(workdir):

