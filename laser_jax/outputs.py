@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,23 @@ def saved_record(path: Path, now: Any, *, write: bool = True, hint: str = "") ->
         raise ConfigError(f"{path} is damaged ({e}){hint}; restore it, or choose another --workdir") from None
 
 
+def summary_writer_class():
+    """tensorboardX.SummaryWriter, imported without PyTorch. tensorboardX's writer module imports
+    torch whenever it is installed (~1.4 s), only to accept torch tensors besides numpy arrays;
+    laser_jax logs floats. While it is imported, ``sys.modules["torch"] = None`` makes ``import
+    torch`` raise ImportError, which tensorboardX handles; torch stays importable afterwards. Left
+    alone when something has already imported torch."""
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    sys.modules["torch"] = None
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricsLog:
     """metrics.jsonl: one JSON object per training step, and the TensorBoard scalars."""
 
@@ -131,8 +149,7 @@ class MetricsLog:
             keep = [r for r in self._records() if r.get("step", 0) <= resume_step]
             write_text_atomic(self.path, "".join(json_text(r) + "\n" for r in keep))
         if tensorboard:
-            from tensorboardX import SummaryWriter
-
+            SummaryWriter = summary_writer_class()
             self.writer = SummaryWriter(str(Path(workdir) / "tensorboard"), purge_step=resume_step + 1)
 
     def write(self, record: dict) -> None:

@@ -11,6 +11,7 @@ A `path` may be
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -109,10 +110,13 @@ def load_pretrained(path, *, dtype="float32", mesh=None, rules=shd.DEFAULT_RULES
     return params.load_into(cfg, abstract, source, str(path), mesh=mesh, rules=rules)
 
 
+# tokenizer_config.json's class names for transformers' generic fast tokenizer (one class in
+# transformers 5: PreTrainedTokenizerFast is TokenizersBackend)
+GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
 def load_tokenizer(path):
     """The transformers tokenizer belonging to a model path (GGUF, HF dir, Flax checkpoint, hub id)."""
-    from transformers import AutoTokenizer
-
     path = resolve(path)
     try:
         if path.is_file() and path.suffix == ".gguf":
@@ -121,9 +125,9 @@ def load_tokenizer(path):
             if not (path / "tokenizer").is_dir():
                 raise CheckpointError(f"{path}: this checkpoint holds no tokenizer/ folder; convert it again "
                                       "from a source with a tokenizer, or load the tokenizer from the source")
-            tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+            tok = _from_pretrained(path / "tokenizer")
         else:
-            tok = AutoTokenizer.from_pretrained(str(path))
+            tok = _from_pretrained(path)
     except CheckpointError:
         raise
     except Exception as e:
@@ -131,6 +135,23 @@ def load_tokenizer(path):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def _from_pretrained(path: Path):
+    """AutoTokenizer.from_pretrained(path), or, when the folder's tokenizer_config.json names the
+    generic fast tokenizer, that class's own from_pretrained: the class AutoTokenizer would pick,
+    without importing transformers' model configuration modules, which import PyTorch whenever it
+    is installed (~1.4 s of every command line's start-up)."""
+    import transformers
+
+    config = Path(path) / "tokenizer_config.json"
+    try:
+        name = json.loads(config.read_text()).get("tokenizer_class") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        name = None  # AutoTokenizer reports what is wrong with the folder
+    if name in GENERIC_TOKENIZERS:
+        return transformers.PreTrainedTokenizerFast.from_pretrained(str(path))
+    return transformers.AutoTokenizer.from_pretrained(str(path))
 
 
 def convert(src, dst, *, dtype: str = "float32", overwrite: bool = False, with_tokenizer: bool = True) -> Path:

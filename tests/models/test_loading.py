@@ -273,3 +273,25 @@ def test_a_dtype_lora_target_or_preset_the_user_names_wrong_is_a_config_error():
         add_lora(None, 4, 8.0, ("q", "qq"))
     with pytest.raises(ConfigError, match="no preset architecture for 'llama-7b'"):
         preset("llama-7b")
+
+
+def test_a_generic_tokenizer_loads_as_autotokenizer_would_without_pytorch(tmp_path):
+    """A folder whose tokenizer_config.json names the generic fast tokenizer (the tiny models') is
+    read by that class directly: the tokenizer AutoTokenizer gives (class, ids, chat template,
+    pad id), and a fresh process that loads it has not imported PyTorch (transformers' Auto
+    classes import it whenever it is installed, ~1.4 s of every command line's start-up)."""
+    from laser_jax.models.loading import load_tokenizer
+    from laser_jax.models.tiny import smoke_assets
+
+    smoke_assets(tmp_path / "tiny")
+    for name in ("policy", "rm_classifier"):
+        path = tmp_path / "tiny" / name
+        ours, auto = load_tokenizer(path), tf.AutoTokenizer.from_pretrained(str(path))
+        assert type(ours) is type(auto)
+        text = "Q: 12 + 30 = ? A: 42"
+        assert ours(text)["input_ids"] == auto(text)["input_ids"]
+        assert ours.chat_template == auto.chat_template and ours.pad_token_id == auto.pad_token_id
+    probe = ("import sys; from laser_jax.models.loading import load_tokenizer; "
+             f"load_tokenizer({str(tmp_path / 'tiny' / 'policy')!r}); print('torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr[-2000:]
