@@ -125,14 +125,14 @@ def summary_writer_class():
     laser_jax logs floats. While it is imported, ``sys.modules["torch"] = None`` makes ``import
     torch`` raise ImportError, which tensorboardX handles; torch stays importable afterwards. Left
     alone when something has already imported torch."""
-    if "torch" in sys.modules:
-        from tensorboardX import SummaryWriter
-        return SummaryWriter
-    sys.modules["torch"] = None
+    block = "torch" not in sys.modules
+    if block:
+        sys.modules["torch"] = None
     try:
         from tensorboardX import SummaryWriter
     finally:
-        del sys.modules["torch"]
+        if block:
+            del sys.modules["torch"]
     return SummaryWriter
 
 
