@@ -488,6 +488,47 @@ def test_refresh_folds_the_pending_block_into_the_base():
         linucb.init(K, D, refresh=0)
 
 
+def test_when_under_vmap_runs_the_branch_on_exactly_the_rows_that_need_it():
+    """qr.when under a vmap wider than WHEN_CHUNK gathers the rows whose predicate holds, a chunk at
+    a time (here 13 of 20 rows: two rounds), and leaves the others as they were."""
+    from laser_jax.bandit import qr
+
+    rows = 20
+    assert rows > qr.WHEN_CHUNK and 13 > qr.WHEN_CHUNK
+    pred = np.zeros(rows, bool)
+    pred[[0, 2, 3, 5, 7, 8, 9, 11, 12, 14, 17, 18, 19]] = True
+    x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3)
+    y = np.arange(rows, dtype=np.int32)
+    got_x, got_y = jax.jit(jax.vmap(lambda p, a, b: qr.when(p, lambda ops: (ops[0] * 2 + 1, ops[1] - 7), (a, b))))(
+        pred, x, y)
+    np.testing.assert_array_equal(got_x, np.where(pred[:, None], x * 2 + 1, x))
+    np.testing.assert_array_equal(got_y, np.where(pred, y - 7, y))
+    none_x, _ = jax.jit(jax.vmap(lambda a, b: qr.when(False, lambda ops: (ops[0] + 1, ops[1]), (a, b))))(x, y)
+    np.testing.assert_array_equal(none_x, x)
+
+
+def test_vmapped_updates_equal_one_state_at_a_time():
+    """LinUCB updates under a vmap over 12 states (the replay's vmap over orders), with block
+    refreshes due in many of them at once, equal the same updates state by state."""
+    states, steps, p = 12, 9, 3
+    rng = np.random.default_rng(5)
+    contexts = rng.normal(size=(steps, states, D)).astype(np.float32) * 5
+    arms = rng.integers(0, 2, size=(steps, states)).astype(np.int32)
+    arms[:3] = 0  # every state's arm 0 is due a refresh after step 3
+    rewards = rng.normal(size=(steps, states)).astype(np.float32)
+    one = linucb.init(K, D, history_size=H, refresh=p)
+    batched = jax.tree.map(lambda a: jnp.broadcast_to(a, (states,) + a.shape), one)
+    vupdate = jax.jit(jax.vmap(lambda s, a, c, r: linucb.update(s, a, c, r)[0]))
+    for t in range(steps):
+        batched = vupdate(batched, arms[t], contexts[t], rewards[t])
+    for i in range(states):
+        ref = one
+        for t in range(steps):
+            ref, _ = linucb.update_jit(ref, arms[t, i], contexts[t, i], rewards[t, i])
+        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(ref)):
+            np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
 def test_triangular_solve_matches_float64():
     """`_solve_rt` (forward substitution) against float64 on an ill-conditioned factor."""
     rng = np.random.default_rng(3)
