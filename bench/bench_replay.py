@@ -8,6 +8,7 @@ stats.summarise and the noisy-RM analysis.
     python bench/bench_replay.py --compare /tmp/base    # also the code checked out in /tmp/base
                                                         #   (e.g. `git worktree add /tmp/base 8f6a57c`)
     python bench/bench_replay.py --quick                # 10 orders, one reward: a smoke run
+    python bench/bench_replay.py --methods front_door   # the front door's 19 methods, not DEFAULT_METHODS
 
 Shapes (configs/best_of_n.py with the replay section's defaults): 192 queries (154 test, 38
 calibration), n=8 samples, 4 RMs, contexts d=576 (SmolLM2-135M's hidden size; replay.context_dim
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
@@ -109,6 +111,12 @@ def measure(a) -> dict:
     r.orders = a.orders
     r.noise_rm = tables.rm_names[min(1, len(tables.rm_names) - 1)]
     methods = list(DEFAULT_METHODS) + [f"fixed:{k}" for k in tables.rm_names]
+    if a.methods == "front_door":  # configs/best_of_n.py's full list, fixed:<rm> for these tables' RMs
+        spec = importlib.util.spec_from_file_location("front_door", ROOT / "configs" / "best_of_n.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        methods = [m for m in module.get_config().replay.methods if not m.startswith("fixed:")]
+        methods += [f"fixed:{k}" for k in tables.rm_names]
     rewards = a.rewards.split(",")
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
     tables = dataclasses.replace(tables, contexts=contexts)
@@ -168,6 +176,8 @@ def main() -> None:
                    help="the workdir's config (with --workdir)")
     p.add_argument("--orders", type=int, default=100)
     p.add_argument("--rewards", default="gold,nll")
+    p.add_argument("--methods", choices=("default", "front_door"), default="default",
+                   help="the replay section's DEFAULT_METHODS, or configs/best_of_n.py's full list (19 methods)")
     p.add_argument("--quick", action="store_true", help="10 orders, gold only")
     p.add_argument("--compare", type=Path, default=None, help="another checkout, measured first")
     p.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
@@ -186,12 +196,12 @@ def main() -> None:
     results = {}
     if a.compare:
         cmd = [sys.executable, __file__, "--emit", "--code", str(a.compare.resolve()), "--orders", str(a.orders),
-               "--rewards", a.rewards] + (["--workdir", str(a.workdir.resolve()), "--config", str(a.config.resolve())] if a.workdir else [])
+               "--rewards", a.rewards, "--methods", a.methods] + (["--workdir", str(a.workdir.resolve()), "--config", str(a.config.resolve())] if a.workdir else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=a.compare)
         line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
         results[f"base {a.compare.name}"] = json.loads(line[7:])
     results["this checkout"] = measure(a)
-    print(f"# {a.orders} orders, rewards {a.rewards}, " + (f"workdir {a.workdir}" if a.workdir else "synthetic tables"))
+    print(f"# {a.orders} orders, rewards {a.rewards}, methods {a.methods}, " + (f"workdir {a.workdir}" if a.workdir else "synthetic tables"))
     print_table(results)
     report("replay", {"orders": a.orders, "rewards": a.rewards, "results": results}, info, a.json)
 

@@ -54,6 +54,14 @@ every RM):
   oracle           reference: per query, the best of the fixed:<rm> answers (hindsight).
   random_response  reference (the floor): the mean metric over the query's n responses.
 
+LinUCB state: laser and thompson (and their _prior variants) replay with a low-rank state of as
+many basis rows as the stream has slots when that is below the context size and max_pulls is
+automatic (`_fit_state`): exact, since no arm is pulled more often, and [slots, slots] factors per
+arm and order instead of [d, d]; an explicit max_pulls is kept (0: dense). LinUCB's picks are the
+dense state's (to float32 rounding); Thompson's draws are other samples of the same posterior (the
+two forms factor its covariance differently), so thompson's sampled picks differ from runs before
+2026-12-07, which replayed the dense state.
+
 Scores: a non-finite RM score excludes that response for that RM (as in training); a query
 whose responses all lose under the chosen weights falls back to a tie-broken pick among all.
 Standardising, combining and the agreement are bandit/combine.py's best-of-n variants.
@@ -179,6 +187,19 @@ def _selector_for(method: str, rm_names, hparams: dict) -> method_table.Method:
     if m.selector == "fixed":
         return m
     return dataclasses.replace(m, hparams={**hparams.get(m.selector, {}), **m.hparams})
+
+
+def _fit_state(name: str, hp: dict, dim: int, slots: int) -> dict:
+    """``hp`` with a LinUCB-state selector's automatic ``max_pulls`` (-1 / None) set to the stream's
+    ``slots`` when that is below the context size: no arm is pulled more often than there are stream
+    slots (the offline prior's calibration pulls included), so a low-rank state with that many
+    basis rows is exact (bandit/linucb.py), and its factors are [slots, slots] instead of [d, d]
+    per arm and order (d = 576, 192 queries: nll laser_per_query's replay 34 -> 12 s, the same arms
+    on the front door's shapes; at d = 4096 the dense factors of 100 orders would need 27 GB).
+    An explicit max_pulls (0: dense, m: low-rank) is kept."""
+    if "max_pulls" not in REGISTRY[name].valid_hparams or hp.get("max_pulls", -1) not in (-1, None) or slots >= dim:
+        return hp
+    return {**hp, "max_pulls": int(slots)}
 
 
 def streams(tables: Tables, orders: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +381,8 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
         if method in ("best",) + REFERENCES:
             continue
         spec = _selector_for(method, tables.rm_names, hparams)
-        selector = make_selector(spec.selector, **spec.hparams)
+        selector = make_selector(spec.selector, **_fit_state(spec.selector, spec.hparams, tables.contexts.shape[1],
+                                                             idx.shape[1]))
         # one init state for every order: each registered selector's init ignores its key
         state0 = selector.init(jax.random.fold_in(keys[0], 0), len(tables.rm_names), tables.contexts.shape[1])
         m, arm, *state = _replay_orders(state0, *args, name=spec.selector, per_prompt=selector.per_prompt,
