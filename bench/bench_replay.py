@@ -19,7 +19,9 @@ RM; rewards gold and nll; noise analysis on one RM (sigma 1). Synthetic values a
 Per method: wall seconds from the end of the previous method's replay to the end of its own
 (`replay._by_query` marks each end; best / oracle / random_response are built from the fixed
 replays on the host, inside "host"), and the XLA compile seconds in that interval (jax.monitoring's
-trace + lowering + backend compile durations); run = wall - compile. With --compare the same
+trace + lowering + backend compile durations); run = wall - compile. Since 2026-12-07 the replay
+compiles the next method's program on a second thread while this one runs, so compile seconds
+overlap the runs: they are counted where they end, and their sum can exceed the wall. With --compare the same
 script runs in a subprocess on the other code (its own imports), then here; the two tables are
 printed side by side with the totals (wall clock of the whole run.py sequence).
 """

@@ -251,11 +251,11 @@ def test_fixed_and_best_share_one_compiled_replay_and_pick_each_rms_tie_broken_b
     t = rp.Tables(**{**t.__dict__, "scores": np.round(t.scores, 1)})  # ties within a query's scores
     orders, seed = 3, 7
     fixed = [f"fixed:{r}" for r in t.rm_names]
-    rp._replay_orders.clear_cache()
+    rp._COMPILED.clear()
     res = rp.replay(t, fixed + ["best"], orders=orders, seed=seed)
-    assert rp._replay_orders._cache_size() == 1
+    assert len(rp._COMPILED) == 1
     rp.replay(t, fixed[:1], orders=orders, seed=seed, reward="nll", z=rp.noisy_scores(t, "rm_a", 1.0))
-    assert rp._replay_orders._cache_size() == 1
+    assert len(rp._COMPILED) == 1
     z = standardise_per_query(t.scores)
     keys = jax.random.split(jax.random.key(seed), orders)
     for k, name in enumerate(fixed):
