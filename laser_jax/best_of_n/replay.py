@@ -69,7 +69,6 @@ Standardising, combining and the agreement are bandit/combine.py's best-of-n var
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 
@@ -80,6 +79,7 @@ import numpy as np
 from laser_jax.bandit import REGISTRY, make_selector
 from laser_jax.bandit import methods as method_table
 from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
+from laser_jax.best_of_n.ahead import compiled_in_order
 from laser_jax.errors import DataError
 
 REWARDS = ("gold", "nll", "consensus")
@@ -341,37 +341,7 @@ def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.nda
     return z
 
 
-_COMPILED: dict = {}  # `_programs`' compiled replays, by static arguments and argument types
-_COMPILED_MAX = 64
-
-
-def _program_key(state0, args, statics) -> tuple:
-    leaves, tree = jax.tree.flatten((state0, args))
-    return (tuple(sorted(statics.items())), tree,
-            tuple((x.shape, str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves))
-
-
-def _programs(jobs):
-    """The compiled `_replay_orders` of each job (init state, arguments, static arguments), in
-    order: compiled ahead of time on a second thread, one job ahead of the caller, so compiling the
-    next selector's program overlaps running this one (half of a front-door replay was compiling,
-    one program per selector and reward, while the runs leave a core idle). Programs are kept
-    across calls (`_COMPILED`: the noise analysis replays the same programs on other scores)."""
-    def compile_one(state0, args, statics):
-        return _replay_orders.lower(state0, *args, **statics).compile()
-
-    keys = [_program_key(*job) for job in jobs]
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay-compile") as pool:
-        pending = {}
-        for key, job in zip(keys, jobs):
-            if key not in _COMPILED and key not in pending:
-                pending[key] = pool.submit(compile_one, *job)
-        for key in keys:
-            if key not in _COMPILED:
-                if len(_COMPILED) >= _COMPILED_MAX:
-                    _COMPILED.pop(next(iter(_COMPILED)))
-                _COMPILED[key] = pending[key].result()
-            yield _COMPILED[key]
+_COMPILED: dict = {}  # compiled replays by static arguments and argument types (ahead.compiled_in_order)
 
 
 def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward: str = "gold",
@@ -422,7 +392,8 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
         jobs.append((method, state0, dict(name=spec.selector, per_prompt=selector.per_prompt, batch=batch,
                                           keep_state=keep_state, prior=n_cal if spec.prior else 0)))
     out: dict[str, MethodResult] = {}
-    for (method, state0, _), program in zip(jobs, _programs([(s0, args, st) for _, s0, st in jobs])):
+    programs = compiled_in_order(_replay_orders, [((s0, *args), st) for _, s0, st in jobs], _COMPILED)
+    for (method, state0, _), program in zip(jobs, programs):
         m, arm, *state = program(state0, *args)
         out[method] = _by_query(method, np.asarray(m), np.asarray(arm), idx, test_ids, calib_ids)
         if keep_state:
