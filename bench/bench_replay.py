@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import subprocess
 import sys
@@ -59,16 +58,12 @@ def synthetic_tables(rp, np, *, queries=192, calibration=38, n=8, rms=4, dim=576
 
 def workdir_tables(workdir: Path, config: Path):
     """A collected workdir's tables, as run.py gets them (collect reuses every batch it holds)."""
-    import importlib.util
-
     from laser_jax.best_of_n.collect import collect
     from laser_jax.best_of_n.run import validate
+    from laser_jax.cli.launch import load_config_file
     from laser_jax.training.runtime import build_runtime
 
-    spec = importlib.util.spec_from_file_location("bench_config", config)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rt, params = build_runtime(validate(mod.get_config()), workdir.absolute(), None)
+    rt, params = build_runtime(validate(load_config_file(str(config))), workdir.absolute(), None)
     return collect(rt, params, workdir.absolute())
 
 
@@ -114,10 +109,10 @@ def measure(a) -> dict:
     r.noise_rm = tables.rm_names[min(1, len(tables.rm_names) - 1)]
     methods = list(DEFAULT_METHODS) + [f"fixed:{k}" for k in tables.rm_names]
     if a.methods == "front_door":  # configs/best_of_n.py's full list, fixed:<rm> for these tables' RMs
-        spec = importlib.util.spec_from_file_location("front_door", ROOT / "configs" / "best_of_n.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        methods = [m for m in module.get_config().replay.methods if not m.startswith("fixed:")]
+        from laser_jax.cli.launch import load_config_file
+
+        front_door = load_config_file(str(ROOT / "configs" / "best_of_n.py"))
+        methods = [m for m in front_door.replay.methods if not m.startswith("fixed:")]
         methods += [f"fixed:{k}" for k in tables.rm_names]
     rewards = a.rewards.split(",")
     contexts = rp.project_contexts(tables.contexts, tables.calibration, r.context_dim)
