@@ -156,9 +156,9 @@ def when(pred, fn, operand):
     """``fn(operand)`` where ``pred``, else ``operand`` (lax.cond). Under vmap with a batched
     ``pred`` lax.cond runs ``fn`` on every row and selects; here ``fn`` runs only on the rows that
     need it, so a rare branch (the block refresh, one pull in ``refresh`` per arm) costs nothing on
-    the steps no row takes it and little on the others: up to WHEN_CHUNK rows, ``fn`` on all of
-    them and a select; wider, the rows that need it gathered WHEN_CHUNK at a time (`_chunk_step`;
-    the same values: measured bit-identical on a best-of-n replay of 100 orders)."""
+    the steps no row takes it and little on the others: the rows that need it are gathered
+    WHEN_CHUNK at a time (`_chunk_step`; the same values: measured bit-identical on a best-of-n
+    replay of 100 orders)."""
     @jax.custom_batching.custom_vmap
     def run(pred, operand):
         return jax.lax.cond(pred, fn, lambda ops: ops, operand)
@@ -170,30 +170,23 @@ def when(pred, fn, operand):
         pred = grow(pred, pred_b)
         operand = jax.tree.map(grow, operand, ops_b)
 
-        if axis_size <= WHEN_CHUNK:
-            def some(ops):
-                new = jax.vmap(fn)(ops)
-                return jax.tree.map(lambda a, b: jax.lax.select(
-                    jnp.broadcast_to(pred.reshape(pred.shape + (1,) * (a.ndim - 1)), a.shape), a, b), new, ops)
-
-            out = jax.lax.cond(jnp.any(pred), some, lambda ops: ops, operand)
-        else:
-            out, _ = jax.lax.while_loop(lambda carry: jnp.any(carry[1]), _chunk_step(fn, axis_size),
-                                        (operand, pred))
+        out, _ = jax.lax.while_loop(lambda carry: jnp.any(carry[1]), _chunk_step(fn, axis_size), (operand, pred))
         return out, jax.tree.map(lambda _: True, out)
 
     return run(pred, operand)
 
 
 def _chunk_step(fn, size: int):
-    """One round of `when` under a vmap of ``size`` > WHEN_CHUNK rows: ``fn`` on (up to)
-    WHEN_CHUNK of the rows still to do, gathered, written back in place; the rest wait for the
-    next round. Rows that need ``fn`` are few at a time (a replay's 100 orders: a block refresh is
-    due in ~3 of them per pull), so rounds of a few rows replace ``fn`` on every row."""
+    """One round of `when` under a vmap of ``size`` rows: ``fn`` on (up to) min(WHEN_CHUNK, size)
+    of the rows still to do, gathered, written back in place; the rest wait for the next round.
+    Rows that need ``fn`` are few at a time (a replay's 100 orders: a block refresh is due in ~3 of
+    them per pull), so rounds of a few rows replace ``fn`` on every row."""
+    chunk = min(WHEN_CHUNK, size)
+
     def step(carry):
         ops, todo = carry
-        idx = jnp.nonzero(todo, size=WHEN_CHUNK, fill_value=0)[0]
-        dst = jnp.where(jnp.arange(WHEN_CHUNK) < jnp.sum(todo), idx, size)  # size: a dropped write
+        idx = jnp.nonzero(todo, size=chunk, fill_value=0)[0]
+        dst = jnp.where(jnp.arange(chunk) < jnp.sum(todo), idx, size)  # size: a dropped write
         new = jax.vmap(fn)(jax.tree.map(lambda a: jnp.take(a, idx, axis=0), ops))
         ops = jax.tree.map(lambda a, b: a.at[dst].set(b, mode="drop"), ops, new)
         return ops, todo.at[dst].set(False, mode="drop")
