@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from laser_jax.models.tiny import smoke_assets
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -46,7 +46,7 @@ def env(tmp_path_factory):
 
 def run(env, *args, timeout=300):
     e, _ = env
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=e, cwd=ROOT,
+    return forked.run([sys.executable, "-m", *args], capture_output=True, text=True, env=e, cwd=ROOT,
                           timeout=timeout)
 
 

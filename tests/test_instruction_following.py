@@ -16,6 +16,7 @@ from laser_jax import outputs
 from laser_jax.data import Example, ifeval
 from laser_jax.evaluate import summarise as summarise_eval
 from runs import real_model_env
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -165,14 +166,13 @@ def judge_after_vs_before(workdir: Path, out: Path, limit: int) -> dict:
     """`python -m laser_jax.judge` on the run's answers after training against its answers before
     (the SFT policy), SmolLM2 as the judge: judge.json, judgements, the category PNG, AlpacaEval
     exports. (SmolLM2-135M mostly prefers the first position: a plumbing check, not a verdict.)"""
-    import subprocess
     import sys
 
     env = real_model_env()
     cmd = [sys.executable, "-m", "laser_jax.judge", f"--a={workdir}", f"--b={workdir}",
            "--b_eval_file=eval_before.jsonl", "--judge=lm:smollm2-135m-instruct", f"--out={out}",
            f"--limit={limit}", "--max_response_tokens=64", "--resamples=500"]
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    run = forked.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads((out / "judge.json").read_text())
     assert result["prompts"] == limit and result["a"]["name"] == "run:eval_after"

@@ -15,6 +15,7 @@ import pytest
 
 from laser_jax.models.tiny import smoke_assets
 from runs import assert_same_final_state, comparable, metrics
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_kill_9_at_random_instants_then_resume(tmp_path):
         return [sys.executable, "-m", "laser_jax.main", f"--workdir={workdir}", *ARGS]
 
     full, killed = tmp_path / "full", tmp_path / "killed"
-    ref = subprocess.run(cmd(full), capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    ref = forked.run(cmd(full), capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     def steps_logged():
@@ -56,7 +57,7 @@ def test_kill_9_at_random_instants_then_resume(tmp_path):
         proc.wait()
         kills += 1
         instants.append((target, round(delay, 2)))
-    final = subprocess.run(cmd(killed), capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    final = forked.run(cmd(killed), capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     assert comparable(metrics(full)) == comparable(metrics(killed))
     assert_same_final_state(full, killed, step=9)

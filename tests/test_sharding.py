@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from laser_jax import sharding as shd
 from laser_jax.models.tiny import smoke_assets
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[1]
 MESHES = ["1x1x1", "8x1x1", "1x8x1", "1x4x2", "2x2x2"]
@@ -24,7 +24,7 @@ def results(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")
     env = dict(os.environ, LASER_JAX_CACHE=str(cache))
-    run = subprocess.run([sys.executable, str(ROOT / "tests" / "sharded_step.py"), ",".join(MESHES)],
+    run = forked.run([sys.executable, str(ROOT / "tests" / "sharded_step.py"), ",".join(MESHES)],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     line = next(line for line in run.stdout.splitlines() if line.startswith("RESULT "))

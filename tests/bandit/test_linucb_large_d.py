@@ -5,12 +5,12 @@ it beside test_linucb.py's other tests."""
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 import linucb_exactness as exactness  # tests/: the stream and the float64 reference
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 
 @pytest.mark.slow
@@ -22,7 +22,7 @@ def test_exact_in_float32_large_d(runs):
     runs them). The same bar as at d = 64. Measured: worst 5.9e-5 (dense, 576), 5.6e-5 (low-rank,
     576), 5.1e-6 (dense, 4096, 1,000 steps), 6.6e-6 (low-rank, 4096)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    out = subprocess.run([sys.executable, exactness.__file__, *runs.split()],
+    out = forked.run([sys.executable, exactness.__file__, *runs.split()],
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     results = [json.loads(line) for line in out.stdout.strip().splitlines()]

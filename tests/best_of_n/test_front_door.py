@@ -5,7 +5,6 @@ collected samples, and a changed sampling config refused by name."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from laser_jax.best_of_n.run import DEFAULT_METHODS
 from laser_jax.models.embedded import smollm2_gguf
 from runs import real_model_env
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ SMALLER = ["--config.data.train_limit=4", "--config.data.test_limit=8", "--confi
 
 
 def _run(workdir, *args, env):
-    return subprocess.run([sys.executable, "-m", "laser_jax.best_of_n", CONFIG, f"--workdir={workdir}", *args],
+    return forked.run([sys.executable, "-m", "laser_jax.best_of_n", CONFIG, f"--workdir={workdir}", *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 

@@ -6,7 +6,6 @@ scores against transformers: tests/models/test_gemma_real.py. Skips when a GGUF 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from laser_jax.models.config import CheckpointError
 from laser_jax.models.embedded import gemma3_gguf, smollm2_gguf
 from runs import real_model_env
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def test_gemma_likelihood_rm_of_smollm2_policy(tmp_path):
         pytest.skip(f"a real model is not available: {e}")
     env = real_model_env(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla"))
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "laser_jax.best_of_n", f"--config={ROOT / 'configs' / 'gemma_rm.py'}:smoke",
+    run = forked.run([sys.executable, "-m", "laser_jax.best_of_n", f"--config={ROOT / 'configs' / 'gemma_rm.py'}:smoke",
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=900)
     took = time.perf_counter() - t0

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import string
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from laser_jax.batch import family
 from laser_jax.config import ConfigError, base_config, load
 from laser_jax.data import DataError, format_prompt, get_task, load_task
 from laser_jax.data.tasks import configured_task, extract_answer, is_correct, score_response
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
@@ -335,7 +335,7 @@ def test_a_bad_jsonl_file_through_the_command_line_exits_2_naming_it(tmp_path, a
         f"def get_config():\n    return t.tiny_best_of_n({ {k: str(v) for k, v in assets.items()} !r}, 'unset', "
         "'exact_match')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(Path(__file__).parents[1])]))
-    out = subprocess.run([sys.executable, "-m", "laser_jax.best_of_n", f"--config={config}",
+    out = forked.run([sys.executable, "-m", "laser_jax.best_of_n", f"--config={config}",
                           f"--workdir={tmp_path / 'work'}", "--config.data.task=jsonl",
                           f"--config.data.path={data}"], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=300)

@@ -4,7 +4,6 @@ bad inputs (exit 2, a message naming the file / flag, no traceback)."""
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from laser_jax.models.tiny import smoke_assets
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = ["math"] * 3 + ["chat"] * 3
@@ -63,7 +63,7 @@ def judge(env, *args, out="out", timeout=300):
     root, e = env
     cmd = [sys.executable, "-m", "laser_jax.judge", f"--a={root / 'run_a'}", f"--b={root / 'run_b'}",
            f"--out={root / out}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=e, cwd=ROOT, timeout=timeout)
+    proc = forked.run(cmd, capture_output=True, text=True, env=e, cwd=ROOT, timeout=timeout)
     return proc, root / out
 
 
@@ -94,7 +94,7 @@ def test_a_judge_preferring_run_a_text_gives_one(env):
     assert (got["win_rate"], got["ci95"], got["wins"], got["prefers_first"]) == (1.0, [1.0, 1.0], 6, 0.5)
     # and with the runs swapped, run A (now the "beta" run) never wins
     root, e = env
-    proc = subprocess.run([sys.executable, "-m", "laser_jax.judge", f"--a={root / 'run_b'}", f"--b={root / 'run_a'}",
+    proc = forked.run([sys.executable, "-m", "laser_jax.judge", f"--a={root / 'run_b'}", f"--b={root / 'run_a'}",
                            f"--out={root / 'alpha_swapped'}", "--judge=python:fake_judges:prefer_alpha"],
                           capture_output=True, text=True, env=e, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr

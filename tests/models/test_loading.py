@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import gguf
@@ -21,6 +20,7 @@ from laser_jax.models.loading import resolve
 from laser_jax.models.lora import add_lora
 from laser_jax.models.presets import preset
 from laser_jax.models.loading import convert
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 CFG = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
            num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False)
@@ -257,7 +257,7 @@ def test_hub_id_uses_snapshot_download(hf_dir, monkeypatch):
 
 
 def test_convert_cli_error_exit(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "laser_jax.convert", str(tmp_path / "missing"), str(tmp_path / "out")],
+    run = forked.run([sys.executable, "-m", "laser_jax.convert", str(tmp_path / "missing"), str(tmp_path / "out")],
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert "error:" in run.stderr and "missing" in run.stderr and "Traceback" not in run.stderr
@@ -293,5 +293,5 @@ def test_a_generic_tokenizer_loads_as_autotokenizer_would_without_pytorch(tmp_pa
         assert ours.chat_template == auto.chat_template and ours.pad_token_id == auto.pad_token_id
     probe = ("import sys; from laser_jax.models.loading import load_tokenizer; "
              f"load_tokenizer({str(tmp_path / 'tiny' / 'policy')!r}); print('torch' in sys.modules)")
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    run = forked.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr[-2000:]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from laser_jax.models.adapters import file_sha256, load_adapter, read_adapter, s
 from laser_jax.models.lora import add_lora
 from laser_jax.rewards import AdapterDPORM, ImplicitDPORM, MultiLoRARMs, RMSet, build_reward_models
 from laser_jax.rewards.spec import check_spec
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 # (seed, rank, alpha, targets): three adapters of different ranks, scales and projections
 ADAPTERS = [(1, 4, 8.0, ("q", "k", "v", "o", "gate", "up", "down")), (2, 2, 2.0, ("q", "v")),
@@ -185,7 +185,7 @@ def test_wrong_sha256_through_the_command_line_exits_2(tmp_path):
         f"    c.rewards[1] = dict(name='specialist', kind='implicit_dpo', path=c.policy.path,\n"
         f"                        adapter={str(tmp_path / 'adapter.safetensors')!r}, adapter_sha256={wrong!r})\n"
         "    return c\n")
-    out = subprocess.run([sys.executable, "-m", "laser_jax.main", f"--config={config}",
+    out = forked.run([sys.executable, "-m", "laser_jax.main", f"--config={config}",
                           f"--workdir={tmp_path / 'work'}"], capture_output=True, text=True, cwd=root, timeout=300,
                          env=dict(os.environ, LASER_JAX_CACHE=str(cache), PYTHONPATH=str(root)))
     text = out.stderr + out.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from laser_jax.rewards.batching import prompt_groups
 from laser_jax.rewards.build import build_reward_model
 from laser_jax.rewards.spec import check_spec
 from laser_jax.rewards.judge import FRAME, PLAIN_SUFFIX, QUESTIONS, JudgeRM, default_question
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "tiny.py"
@@ -147,7 +147,7 @@ def _config_with_judge(tmp_path) -> Path:
 
 def test_training_with_a_judge_rm_through_the_command_line(tmp_path):
     env = dict(os.environ, LASER_JAX_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "laser_jax.main", f"--config={_config_with_judge(tmp_path)}",
+    run = forked.run([sys.executable, "-m", "laser_jax.main", f"--config={_config_with_judge(tmp_path)}",
                           f"--workdir={tmp_path / 'run'}", "--config.logging.progress=False",
                           "--config.training.iterations=1", "--config.selector=fixed", "--config.selector_args.arm=1",
                           "--config.eval.before=False", "--config.eval.after=False"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from laser_jax.errors import ConfigError, LaserError
 from laser_jax.rewards import build_reward_models
 from laser_jax.rewards.spec import check_specs
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "tiny.py"
@@ -116,7 +116,7 @@ def _config_with(tmp_path, user_file, function: str) -> Path:
 
 def _train(tmp_path, config: Path, workdir: Path):
     env = dict(os.environ, LASER_JAX_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "laser_jax.main", f"--config={config}", f"--workdir={workdir}",
+    return forked.run([sys.executable, "-m", "laser_jax.main", f"--config={config}", f"--workdir={workdir}",
                            "--config.logging.progress=False", "--config.training.iterations=1",
                            "--config.selector=fixed", "--config.selector_args.arm=1", "--config.eval.before=False"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)

@@ -16,6 +16,7 @@ import pytest
 from laser_jax.training.compare import pairwise_ranking_accuracy
 from laser_jax.models.tiny import smoke_assets
 from runs import metrics
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = [f"--config={ROOT / 'configs' / 'tiny.py'}", "--methods=laser,random", "--config.data.train_limit=6",
@@ -50,7 +51,7 @@ def test_ctrl_c_then_rerun_resumes(tmp_path):
     stopped_at = [r["step"] for r in metrics(workdir / "laser")]
     assert 1 <= len(stopped_at) < 4 and not (workdir / "random").exists()
 
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    again = forked.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resumed from {workdir / 'laser' / 'checkpoints'} at step {len(stopped_at)}" in again.stderr
     assert [r["step"] for r in metrics(workdir / "laser")] == [1, 2, 3, 4]
@@ -112,6 +113,6 @@ def test_seeds_run_every_method_per_seed_and_report_intervals(tmp_path, monkeypa
     assert "Over 2 seeds" in text and "| Random RM |" in text
     assert (tmp_path / "cmp" / "accuracy_seeds.png").stat().st_size > 0
     env = dict(os.environ, LASER_JAX_CACHE=str(tmp_path / "cache"))
-    bad = subprocess.run([sys.executable, "-m", "laser_jax.compare", f"--workdir={tmp_path / 'bad'}", *ARGS,
+    bad = forked.run([sys.executable, "-m", "laser_jax.compare", f"--workdir={tmp_path / 'bad'}", *ARGS,
                           "--seeds=0"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and "--seeds=0 must be >= 1" in bad.stderr and "Traceback" not in bad.stderr

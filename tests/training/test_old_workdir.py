@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from laser_jax.models.tiny import smoke_assets
 from runs import final_state, metrics
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "workdir_29af67d"
@@ -47,7 +47,7 @@ def test_workdir_of_29af67d_resumes_from_its_checkpoint(tmp_path):
     env = dict(os.environ, LASER_JAX_CACHE=str(cache))
     cmd = [sys.executable, "-m", "laser_jax.main", f"--config={ROOT / 'configs' / 'tiny.py'}",
            f"--workdir={workdir}", *FLAGS]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    out = forked.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"resumed from {workdir / 'checkpoints'} at step 2" in out.stderr, out.stderr[-3000:]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from laser_jax.rewards.spec import check_specs
 from laser_jax.training.identity import changed_fields
 from laser_jax.training.runtime import load_data
 from laser_jax.training.specialists import check_pool_config, pool_rewards, specialist_config
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = f"--config={ROOT / 'configs' / 'rm_pool.py'}:quick"
@@ -37,7 +37,7 @@ def _config(path: str, *args):
 
 
 def _run(out, *args):
-    return subprocess.run([sys.executable, "-m", "laser_jax.rm_pool", QUICK, f"--out={out}", *args],
+    return forked.run([sys.executable, "-m", "laser_jax.rm_pool", QUICK, f"--out={out}", *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
