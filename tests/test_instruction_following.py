@@ -247,7 +247,9 @@ def test_wildchat_quick_end_to_end(tmp_path, cache):
 @pytest.mark.slow
 def test_ifeval_like_quick_end_to_end(tmp_path, cache):
     workdir = tmp_path / "run"
-    returned, text, seconds = run_quick(quick_config("ifeval_like"), workdir, cache)
+    config = quick_config("ifeval_like", test_limit=6)  # 6 of the quick config's 12 test prompts, one batch
+    config.eval.batch_size = 6
+    returned, text, seconds = run_quick(config, workdir, cache)
     print(f"ifeval_like quick: {seconds:.1f} s")
     assert "IFEval accuracy (before -> after, %): prompt strict" in text
 
@@ -258,7 +260,7 @@ def test_ifeval_like_quick_end_to_end(tmp_path, cache):
     questions = {e.uid: e.question for e in ifeval.generate_split("test", 0)}
     for label in ("before", "after"):
         records = read_jsonl(workdir / f"eval_{label}.jsonl")
-        assert len(records) == results["test_examples"] == 12
+        assert len(records) == results["test_examples"] == 6
         for r in records:  # each record's instruction results are IFEval's on its response
             assert r["prompt"] == questions[r["uid"]]  # the raw prompt
             assert r["instructions"] == ifeval.score(r["gold"], r["response"])
