@@ -19,6 +19,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from laser_jax import sampling  # noqa: E402
+from laser_jax import sharding as shd  # noqa: E402
 from laser_jax.batch import PromptBatch  # noqa: E402
 from laser_jax.training.runtime import batch_examples, build_runtime, init_state  # noqa: E402
 from laser_jax.training.step import laser_step  # noqa: E402
@@ -50,7 +51,9 @@ def run(mesh, devices):
     # the sampler and the RMs once more on their own, at a fixed key, for direct comparison
     batch = PromptBatch.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens,
                                pad_id=rt.sample_cfg.pad_id)
-    out = sampling.sample(rt.policy(new.params), batch.ids, batch.mask, jax.random.PRNGKey(3), rt.sample_cfg)
+    ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)  # as laser_step places
+    key = jax.device_put(jax.random.PRNGKey(3), shd.replicated(rt.mesh))  # them (and the state's key): one program
+    out = sampling.sample(rt.policy(new.params), ids, mask, key, rt.sample_cfg)
     texts = sampling.decode(rt.tokenizer, out)
     rows = batch.per_response(len(texts[0]))
     scores = rt.rewards.score_all(rows["prompts"], [t for row in texts for t in row], rows["golds"])
