@@ -18,7 +18,7 @@ from pathlib import Path
 
 from laser_jax import sharding as shd
 from laser_jax.models import decoder as D
-from laser_jax.models import embedded, flax_ckpt, gguf_io, hf, params
+from laser_jax.models import embedded, flax_ckpt, gguf_cache, gguf_io, hf, params
 from laser_jax.models.config import CheckpointError, DecoderConfig
 
 log = logging.getLogger("laser_jax")
@@ -102,7 +102,7 @@ def load_pretrained(path, *, dtype="float32", mesh=None, rules=shd.DEFAULT_RULES
     if kind == "gguf":
         reader = gguf_io._reader(path)
         cfg = gguf_io.read_config(path, reader)
-        source = gguf_io.tensors(path, cfg, reader)
+        source = gguf_cache.tensors(path, cfg, reader)  # dequantised once, then memory-mapped
     else:
         cfg = hf.read_config(path)
         source = hf.tensors(path)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import gguf
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -295,3 +297,56 @@ def test_a_generic_tokenizer_loads_as_autotokenizer_would_without_pytorch(tmp_pa
              f"load_tokenizer({str(tmp_path / 'tiny' / 'policy')!r}); print('torch' in sys.modules)")
     run = forked.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr[-2000:]
+
+
+def test_gguf_weights_are_dequantised_once_then_read_from_the_cache(hf_dir, tmp_path, monkeypatch, caplog):
+    """models/gguf_cache.py: the first load writes the float32 tensors, later loads read them
+    (bit-identical to dequantising); a changed file gets a new entry and its old one goes; an
+    unwritable cache still loads."""
+    from flax import nnx
+
+    from laser_jax.models import gguf_cache
+
+    ref, _ = hf_dir
+    path = tmp_path / "tiny.gguf"
+    _write_gguf(path, ref.state_dict())
+    monkeypatch.setattr(gguf_cache, "MIN_BYTES", 0)
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
+
+    def weights(model):
+        return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model))]
+
+    monkeypatch.setenv("LASER_JAX_GGUF_CACHE", "0")
+    want = weights(load_pretrained(path))
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.delenv("LASER_JAX_GGUF_CACHE")
+    first = weights(load_pretrained(path))  # writes the entry
+    entries = list((tmp_path / "cache" / "dequantised").iterdir())
+    assert [e.name for e in entries] == [gguf_cache.folder_for(path).name]
+    assert json.loads((entries[0] / "index.json").read_text())["source"] == str(path.resolve())
+
+    def no_dequantising(*args, **kwargs):
+        raise AssertionError("dequantised although the cache holds the tensors")
+
+    monkeypatch.setattr(gguf.quants, "dequantize", no_dequantising)
+    cached = weights(load_pretrained(path))
+    for a, b, c in zip(want, first, cached, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    monkeypatch.undo()
+    monkeypatch.setattr(gguf_cache, "MIN_BYTES", 0)
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "cache"))
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed: a new entry
+    load_pretrained(path)
+    again = list((tmp_path / "cache" / "dequantised").iterdir())
+    assert [e.name for e in again] == [gguf_cache.folder_for(path).name] != [e.name for e in entries]
+
+    (tmp_path / "a_file").write_text("x")
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path / "a_file" / "cache"))  # cannot be created
+    with caplog.at_level("WARNING", logger="laser_jax"):
+        unwritable = weights(load_pretrained(path))
+    assert "cannot keep its dequantised weights" in caplog.text
+    for a, b in zip(want, unwritable, strict=True):
+        np.testing.assert_array_equal(a, b)
