@@ -47,11 +47,16 @@ class _Server:
             self.proc.kill()
             raise RuntimeError(f"fork server did not start: {ready!r}")
 
-    def run(self, argv, env, cwd, timeout):
-        self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd, "timeout": timeout}) + "\n")
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
-        return reply
+    def run(self, argv, env, cwd, timeout) -> dict | None:
+        """The command's reply, or None when the server has exited without running it (it refuses
+        to fork once an XLA backend has started in it)."""
+        try:
+            self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd, "timeout": timeout}) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else None
 
 
 def _get_server():
@@ -68,6 +73,7 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
         **kwargs) -> subprocess.CompletedProcess:
     """`subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)`,
     in a forked child of the pre-imported server where it can be (see the module docstring)."""
+    global _server
     if not (capture_output and text):
         raise ValueError("forked.run captures stdout and stderr as text; use subprocess.run otherwise")
     env = dict(os.environ if env is None else env)
@@ -79,6 +85,9 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
         if server is None or _jax_env(env) != _jax_env(server.env):
             return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout, **kwargs)
         reply = server.run(cmd[1:], env, str(cwd or os.getcwd()), timeout)
+        if reply is None:  # nothing ran: plain subprocesses from now on
+            _server = False
+            return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     if reply.get("timed_out"):
         raise subprocess.TimeoutExpired(cmd, timeout, reply["stdout"], reply["stderr"])
     return subprocess.CompletedProcess(cmd, reply["returncode"], reply["stdout"], reply["stderr"])
@@ -136,10 +145,9 @@ def _serve():
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                try:
-                    _child(req["argv"], req["env"], req["cwd"], out.fileno(), err.fileno())
-                finally:  # only reached by an exception, which the interpreter reports and exits on
-                    sys.stdout.flush()
+                # never returns: its SystemExit (or error) ends this forked copy as it would end
+                # a fresh interpreter running the command
+                _child(req["argv"], req["env"], req["cwd"], out.fileno(), err.fileno())
             deadline = None if req["timeout"] is None else time.monotonic() + req["timeout"]
             timed_out, status = False, None
             while status is None:

@@ -85,9 +85,12 @@ def _write(folder: Path, source: Path, items) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in parent.glob(f"{folder.name.rsplit('-', 1)[0]}-*"):  # this file's earlier versions
+    prefix = folder.name.rsplit("-", 1)[0] + "-"
+    for old in parent.iterdir():  # this file's earlier versions
+        if old == folder or not old.name.startswith(prefix):
+            continue
         try:
-            stale = old != folder and json.loads((old / "index.json").read_text())["source"] == str(source)
+            stale = json.loads((old / "index.json").read_text())["source"] == str(source)
         except (OSError, ValueError, KeyError):
             stale = False
         if stale:
