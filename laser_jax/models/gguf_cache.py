@@ -8,7 +8,7 @@ yields: dequantised, q/k rows un-permuted, Gemma's norms offset) as .npy files u
 ~/.cache/laser_jax by default); later loads memory-map them. The key hashes the file's resolved
 path, size and modification time: a changed file gets a new folder, and writing it removes the old
 folders of that path. A folder is written under a temporary name and renamed, so a killed load
-leaves no half-written entry. An unwritable cache only costs the speed (one warning).
+leaves no half-written entry (its temporary folder goes at the next write). An unwritable cache only costs the speed (one warning).
 
 float32 is stored as it was computed, so the weights loaded from the cache are bit-identical
 (tests/models/test_loading.py). LASER_JAX_GGUF_CACHE=0 turns the cache off. Disk: 4 bytes per
@@ -16,6 +16,7 @@ parameter (SmolLM2-135M 0.54 GB, Gemma-3-270M 1.1 GB)."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -63,9 +64,23 @@ def tensors(path: Path, cfg, reader=None):
         yield name, tuple(shape), (lambda f=file: None if f is None else np.load(folder / f, mmap_mode="r"))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _write(folder: Path, source: Path, items) -> None:
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
+    for left in parent.glob(f".{glob.escape(folder.name)}.tmp-*"):  # a killed writer's half-written folder
+        pid = left.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
     tmp = parent / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

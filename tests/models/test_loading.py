@@ -320,7 +320,10 @@ def test_gguf_weights_are_dequantised_once_then_read_from_the_cache(hf_dir, tmp_
     want = weights(load_pretrained(path))
     assert not (tmp_path / "cache").exists()
     monkeypatch.delenv("LASER_JAX_GGUF_CACHE")
+    killed = tmp_path / "cache" / "dequantised" / f".{gguf_cache.folder_for(path).name}.tmp-999999999"
+    killed.mkdir(parents=True)  # what a writer killed mid-way leaves (no such pid)
     first = weights(load_pretrained(path))  # writes the entry
+    assert not killed.exists()
     entries = list((tmp_path / "cache" / "dequantised").iterdir())
     assert [e.name for e in entries] == [gguf_cache.folder_for(path).name]
     assert json.loads((entries[0] / "index.json").read_text())["source"] == str(path.resolve())
