@@ -36,11 +36,18 @@ drifting loss scale; unlike it, it never collapses on a few distinct values (0/1
 80 % hit rate: 1 -> 0.69, 0 -> 0.02) and it keeps the order of rewards outside the 20/80 band
 instead of clipping them to 0 or 1.
 
+``rule_as_data(tree)`` moves every history's rule from the tree's structure into its data (an int32
+index into RULES, ``RuleAsData``): states that differ only in their rules then share one compiled
+program, which picks the rule with a lax.switch (the best-of-n replay compiles one program per
+selector for all its rewards). Checkpoints keep the plain form, so their tree never changes.
+
 Which rule to use is measured in bench/bench_normalise.py (a stationary routing problem and the
 best-of-n tables) and in docs/self_agreement.md's training comparison.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +80,26 @@ class RewardHistory:
 
 
 RULES = ("quantile", "none", "window")
+
+
+@struct.dataclass
+class RuleAsData(RewardHistory):
+    """A RewardHistory whose rule is ``rule_id`` [] int32, an index into RULES, a leaf of the tree
+    (``rule_as_data``); ``rule`` is the constant "data"."""
+
+    rule_id: jax.Array = None
+
+
+def rule_as_data(tree):
+    """``tree`` with every RewardHistory in it turned into a RuleAsData of the same rule: trees
+    that differ only in their histories' rules then have one structure (module docstring)."""
+    def convert(x):
+        if isinstance(x, RewardHistory) and not isinstance(x, RuleAsData):
+            return RuleAsData(values=x.values, count=x.count, rule="data",
+                              rule_id=jnp.asarray(RULES.index(x.rule), jnp.int32))
+        return x
+
+    return jax.tree.map(convert, tree, is_leaf=lambda x: isinstance(x, RewardHistory))
 
 
 def init_history(capacity: int = 1024, dtype=jnp.float32, rule: str = "quantile") -> RewardHistory:
@@ -130,6 +157,10 @@ def normalise(hist: RewardHistory, r, eps: float = DEFAULT_EPS) -> jax.Array:
     ``hist`` should already contain ``r`` (push first). An empty history also gives 0.5;
     r = -inf gives 0; NaN or +inf gives NaN. Rule "none": r itself (-inf: 0; NaN / +inf: NaN).
     """
+    if isinstance(hist, RuleAsData):  # the rule is data: one branch per rule, picked at run time
+        r = jnp.asarray(r, hist.values.dtype)
+        plain = [RewardHistory(hist.values, hist.count, rule=rule) for rule in RULES]
+        return jax.lax.switch(hist.rule_id, [functools.partial(normalise, h, eps=eps) for h in plain], r)
     if hist.rule == "none":
         r = jnp.asarray(r, hist.values.dtype)
         return jnp.where(r == -jnp.inf, jnp.asarray(0.0, r.dtype), jnp.where(jnp.isfinite(r), r, jnp.nan))

@@ -79,6 +79,7 @@ import numpy as np
 from laser_jax.bandit import REGISTRY, make_selector
 from laser_jax.bandit import methods as method_table
 from laser_jax.bandit.combine import combine_answers, first_choice_agreement, standardise_per_query
+from laser_jax.bandit.normalise import rule_as_data
 from laser_jax.best_of_n.ahead import compiled_in_order
 from laser_jax.errors import DataError
 
@@ -253,18 +254,20 @@ def _own_consensus(zc, own):
     return jnp.sum(jnp.where(ok, at, 0.0), 1) / jnp.maximum(jnp.sum(ok, 1), 1)
 
 
-@functools.partial(jax.jit, static_argnames=("name", "per_prompt", "batch", "keep_state", "prior"))
-def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, consensus, *, name,
-                   per_prompt, batch, keep_state=False, prior=0):
+@functools.partial(jax.jit, static_argnames=("name", "per_prompt", "batch", "keep_state", "prior_slots"))
+def _replay_orders(state0, use_prior, z, metric, nll, contexts, idx, is_test, keys, ties, gold, learn_on_test, consensus,
+                   *, name, per_prompt, batch, keep_state=False, prior_slots=0):
     """Metric and chosen arm (-1: several arms) of every stream slot, [O, S*B] each (and each
     order's final selector state with ``keep_state``), for selector ``name`` (REGISTRY) from
     ``state0`` (its init state, the same for every order; its hparams are its leaves, traced, or
-    its static fields, in the treedef). ``prior`` > 0: the selector starts from its offline prior
-    on the first ``prior`` stream slots (the calibration queries), which then teach nothing more.
+    its static fields, in the treedef). ``use_prior`` (a traced bool; needs ``prior_slots`` > 0):
+    the selector starts from its offline prior on the first ``prior_slots`` stream slots (the
+    calibration queries), which then teach nothing more.
 
     One program per selector, state structure and shapes: what differs between methods of the same
-    selector (fixed's arm, alpha, gamma, ...), the reward (``gold``, ``learn_on_test``: traced
-    bools) and the scores ``z`` are arguments. ``is_test`` [S] is the same for every order, so
+    selector (fixed's arm, alpha, gamma, ..., whether it starts from its prior), the reward
+    (``gold``, ``learn_on_test``: traced bools; the normalise rule: data, normalise.rule_as_data)
+    and the scores ``z`` are arguments. ``is_test`` [S] is the same for every order, so
     ``learn`` is one flag per step and its lax.cond stays a branch under the vmap over orders (a
     frozen step runs no update)."""
     selector = REGISTRY[name]
@@ -272,14 +275,17 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, g
 
     def one_order(idx_o, key_o, u_o):  # u_o [Q, n]: the order's tie-breaks (`_tie_breaks`)
         state = state0
-        if prior:  # each RM's own answer to each calibration query, and its reward
-            qc = idx_o[:prior]
-            zc = z[:, qc]  # [K, Nc, n]
-            u = u_o[qc]  # [Nc, n]
-            own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
-            got = jnp.where(gold, metric[qc[None, :], own],
-                            jnp.where(consensus, _own_consensus(zc, own), -nll[qc[None, :], own]))
-            state = selector.prior(state, contexts[qc], got.T)
+        if prior_slots:
+            def with_prior(state):  # each RM's own answer to each calibration query, and its reward
+                qc = idx_o[:prior_slots]
+                zc = z[:, qc]  # [K, Nc, n]
+                u = u_o[qc]  # [Nc, n]
+                own = jnp.argmax(jnp.where(zc == jnp.max(zc, -1, keepdims=True), u[None], -1.0), -1)  # [K, Nc]
+                got = jnp.where(gold, metric[qc[None, :], own],
+                                jnp.where(consensus, _own_consensus(zc, own), -nll[qc[None, :], own]))
+                return selector.prior(state, contexts[qc], got.T)
+
+            state = jax.lax.cond(use_prior, with_prior, lambda s: s, state)
         steps = idx_o.reshape(-1, batch)
 
         def step(carry, xs):
@@ -288,7 +294,7 @@ def _replay_orders(state0, z, metric, nll, contexts, idx, is_test, keys, ties, g
             valid = ids >= 0
             q = jnp.where(valid, ids, ids[0])  # padding repeats the step's first query
             ctx = contexts[q]
-            learn = jnp.logical_or(~test & (prior == 0), learn_on_test)
+            learn = jnp.logical_or(~test & ~use_prior, learn_on_test)
             weights, state = selector.select(state, ctx, jax.random.fold_in(key_o, 1 + t), t)
             if selector.exploit is not None:  # frozen steps: the selector's exploiting pick
                 weights = jnp.where(learn, weights, selector.exploit(state, ctx))
@@ -380,7 +386,7 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
             ties, jnp.asarray(reward == "gold"), jnp.asarray(reward != "gold"), jnp.asarray(reward == "consensus"))
     test_ids = np.flatnonzero(~tables.calibration)
     calib_ids = np.flatnonzero(tables.calibration)
-    jobs = []  # (method, init state, the program's static arguments)
+    jobs = []  # (method, init state, whether it starts from its prior, the program's static arguments)
     for method in needed:
         if method in ("best",) + REFERENCES:
             continue
@@ -389,12 +395,17 @@ def replay(tables: Tables, methods, *, orders: int = 100, batch: int = 1, reward
                                                              idx.shape[1]))
         # one init state for every order: each registered selector's init ignores its key
         state0 = selector.init(jax.random.fold_in(keys[0], 0), len(tables.rm_names), tables.contexts.shape[1])
-        jobs.append((method, state0, dict(name=spec.selector, per_prompt=selector.per_prompt, batch=batch,
-                                          keep_state=keep_state, prior=n_cal if spec.prior else 0)))
+        state0 = rule_as_data(state0)  # one program for every reward (their normalise rules differ)
+        jobs.append((method, state0, spec.prior, dict(name=spec.selector, per_prompt=selector.per_prompt,
+                                                      batch=batch, keep_state=keep_state)))
+    # a selector's methods with and without its prior share one program (the prior behind a cond)
+    for _, _, _, st in jobs:
+        st["prior_slots"] = n_cal if REGISTRY[st["name"]].prior is not None else 0
     out: dict[str, MethodResult] = {}
-    programs = compiled_in_order(_replay_orders, [((s0, *args), st) for _, s0, st in jobs], _COMPILED)
-    for (method, state0, _), program in zip(jobs, programs):
-        m, arm, *state = program(state0, *args)
+    programs = compiled_in_order(_replay_orders, [((s0, jnp.asarray(p), *args), st) for _, s0, p, st in jobs],
+                                 _COMPILED)
+    for (method, state0, prior, _), program in zip(jobs, programs):
+        m, arm, *state = program(state0, jnp.asarray(prior), *args)
         out[method] = _by_query(method, np.asarray(m), np.asarray(arm), idx, test_ids, calib_ids)
         if keep_state:
             out[method] = dataclasses.replace(out[method], state=jax.device_get(state[0]))

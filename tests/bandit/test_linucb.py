@@ -609,6 +609,30 @@ def test_normalise_none_passes_the_raw_reward_through():
     assert float(info["norm_reward"]) == 0.25
 
 
+def test_a_rule_held_as_data_normalises_as_that_rule_in_one_program():
+    """normalise.rule_as_data: each rule's outputs equal the plain history's on the same rewards
+    (-inf and NaN included), and the three rules' histories trace one program."""
+    traces = []
+
+    @jax.jit
+    def step(h, r):
+        traces.append(1)
+        return nm.push_and_normalise(h, r)
+
+    rewards = [0.3, -1.0, 2.0, -np.inf, 0.7, np.nan, 0.7, 1.5, -0.2, 0.9]
+    for rule in nm.RULES:
+        plain, data = nm.init_history(8, rule=rule), nm.rule_as_data(nm.init_history(8, rule=rule))
+        assert isinstance(data, nm.RuleAsData) and int(data.rule_id) == nm.RULES.index(rule)
+        for r in rewards:
+            plain, want = push_norm(plain, r)
+            data, got = step(data, r)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=f"{rule} {r}")
+        np.testing.assert_array_equal(np.asarray(data.values), np.asarray(plain.values))
+    assert len(traces) == 1
+    state = nm.rule_as_data(linucb.init(2, 3, normalise="none"))  # a selector state: its history converted
+    assert isinstance(state.history, nm.RuleAsData) and nm.rule_as_data(state).history is state.history
+
+
 # ----------------------------------------------------------------------------- Thompson sampling
 
 

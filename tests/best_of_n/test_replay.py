@@ -359,3 +359,17 @@ def test_linucb_replays_with_a_low_rank_state_of_the_streams_length_and_the_same
             assert fitted[m].state.bandit.r.shape[-2:] == (40, 40)  # [orders, K, 40, 40], not [.., 64, 64]
             np.testing.assert_array_equal(fitted[m].arm, dense[m].arm, err_msg=f"{reward} {m}")
             np.testing.assert_array_equal(fitted[m].metric, dense[m].metric, err_msg=f"{reward} {m}")
+
+
+def test_rewards_rules_and_priors_of_a_selector_share_one_compiled_replay(tables):
+    """laser and laser_prior under every reward and normalise rule run one program (the rule is
+    data, normalise.rule_as_data; the prior sits behind a traced flag), and the rule still acts:
+    with the gold reward the 20/80 rule (which erases a 0/1 signal) routes otherwise than "none"."""
+    rp._COMPILED.clear()
+    gold = rp.replay(tables, ["laser", "laser_prior"], orders=4, seed=1)
+    nll = rp.replay(tables, ["laser", "laser_prior"], orders=4, seed=1, reward="nll")
+    quantile = rp.replay(tables, ["laser"], orders=4, seed=1, hparams={"laser": {"normalise": "quantile"}})
+    assert len(rp._COMPILED) == 1
+    assert not np.array_equal(gold["laser"].arm, quantile["laser"].arm)
+    assert not np.array_equal(gold["laser"].arm, gold["laser_prior"].arm)
+    assert not np.array_equal(gold["laser"].arm, nll["laser"].arm)
