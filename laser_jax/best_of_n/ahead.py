@@ -4,9 +4,10 @@
         out = program(*args)
 
 The best-of-n replay runs one program per selector (its rewards, normalise rules and prior share
-it), and half of a front-door replay was compiling them while the runs left a core idle: here every job's program is compiled in order on
-one background thread, and the caller runs each as soon as it is ready, so compiling the next ones
-overlaps running this one (19 methods x 2 rewards: 94.4 -> 82.0 s, bench/bench_replay.py). Jobs
+it), and half of a front-door replay was compiling them while the runs left a core idle: here
+every job's program is compiled in order on one background thread, and the caller runs each as
+soon as it is ready, so compiling the next ones overlaps running this one (19 methods x 2 rewards:
+94.4 -> 82.0 s, bench/bench_replay.py, before the rule and prior became data). Jobs
 with equal static arguments and argument types share one program; ``cache`` (a dict the caller
 owns, at most ``limit`` programs, oldest dropped first) keeps them across calls.
 """

@@ -332,7 +332,9 @@ class MethodResult:
     arm: np.ndarray
     test_ids: np.ndarray
     calib_metric: np.ndarray | None = None  # [O, Qc] on the calibration stream, if replayed
-    state: object = None  # each order's final selector state (leading axis O), with keep_state
+    # each order's final selector state (leading axis O), with keep_state; its reward histories are
+    # normalise.RuleAsData (the rule as data, rule_id), as the replay ran them
+    state: object = None
 
 
 def noisy_scores(tables: Tables, rm: str, sigma: float, seed: int = 0) -> np.ndarray:
