@@ -105,8 +105,9 @@ def test_multi_lora_equals_one_by_one(jax_lms, tok_a, adapter_files, helpers, sh
                      for rm in _one_by_one(jax_lms, tok_a, adapter_files, **kw)])
     assert got.shape == (3, 4)
     # The same float32 sums in another order (adapters vmapped vs one at a time): a score is beta x a
-    # difference of two summed log-probs, each larger than the score, so their rounding scales with
-    # it; the bound is relative too (an AMD EPYC host gave 2.3e-5 at a score of 5.84 with rtol=0).
+    # difference of two summed log-probs, each larger than the score, so its rounding error exceeds
+    # an absolute 1e-5 at the larger scores; hence a relative term too (an AMD EPYC host gave 2.3e-5
+    # at a score of 5.84 with rtol=0).
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
     assert np.abs(want).min() > 1e-3 and np.abs(want[0] - want[1]).max() > 1e-2  # adapters matter and differ
 
