@@ -1,6 +1,6 @@
-"""Test-wide settings. Tiny models compile far longer than they run, so LLVM's backend
-optimisation is turned down (XLA_FLAGS must be set before JAX starts its CPU backend); the
-numbers computed are the same operations either way.
+"""Test-wide settings. Tiny models compile far longer than they run, so compiling is made cheaper
+(tests/suite_flags.py: XLA_FLAGS must be set before JAX starts its CPU backend); the numbers
+computed are the same operations either way.
 
 One persistent XLA compilation cache serves the whole run: both xdist workers and every command
 line a test starts (they inherit the environment), so the tiny configs' programs, which a dozen
@@ -13,13 +13,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py, suite_flags.py: helpers shared by test modules
+from suite_flags import XLA_FLAGS  # noqa: E402
+
+os.environ.setdefault("XLA_FLAGS", XLA_FLAGS)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "laser_jax_tests_xla"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).parent))  # tests/runs.py: helpers shared by test modules
 
 
 # The longest test files first, so the parallel workers (pytest-xdist, one file per worker at a

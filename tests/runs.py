@@ -10,6 +10,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+import suite_flags  # tests/: the suite's XLA flags
+
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.py"
 
@@ -26,10 +28,11 @@ def tiny_config():
 
 def real_model_env(**extra) -> dict:
     """The environment for a command line that runs a real model (SmolLM2, Gemma): this one's, with
-    XLA's backend optimisation back on (tests/conftest.py turns it down for the tiny models; a 135M
-    model runs long enough for it to pay for itself), plus ``extra``."""
+    XLA's defaults back (tests/suite_flags.py makes compiling cheaper for the tiny models; a 135M
+    model runs long enough for the default optimisation to pay for itself), plus ``extra``."""
     env = dict(os.environ, **extra)
-    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    drop = suite_flags.XLA_FLAGS.split()
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if f not in drop)
     return env
 
 

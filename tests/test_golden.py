@@ -22,7 +22,10 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")  # as tests/conftest.py
+sys.path.insert(0, str(Path(__file__).parent))
+from suite_flags import XLA_FLAGS  # noqa: E402
+
+os.environ.setdefault("XLA_FLAGS", XLA_FLAGS)  # as tests/conftest.py
 
 import numpy as np  # noqa: E402
 

@@ -19,6 +19,7 @@ import pytest
 from laser_jax.models.tiny import smoke_assets
 
 from runs import assert_same_final_state, comparable, metrics
+import suite_flags  # tests/: the suite's XLA flags
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     smoke_assets(cache / "tiny")
     return dict(os.environ, LASER_JAX_CACHE=str(cache),
-                JAX_NUM_PROCESSES="2", XLA_FLAGS="--xla_backend_optimization_level=0")
+                JAX_NUM_PROCESSES="2", XLA_FLAGS=suite_flags.XLA_FLAGS)
 
 
 def launch(env, workdir) -> list[subprocess.Popen]:
