@@ -165,24 +165,32 @@ class Transformer(nnx.Module):
         (heads output, carry), `info` the layer's `LayerInfo`; `xs` (per-layer arrays, leading
         axis L) are sliced by the scan. With `emit`, attention returns (heads output, (carry, y))
         and the per-layer y come back stacked: (x, carry, ys)."""
-        graphdef, params = nnx.split(self.layers)
+        def step(block, x, carry, info, xs_i):
+            x, aux = _block_step(block, x, lambda attn, h: attention(attn, h, carry, info, xs_i))
+            carry, y = aux if emit else (aux, None)
+            return x, carry, y
 
+        x, carry, ys = self._scan_blocks(x, carry, xs, step)
+        return (x, carry, ys) if emit else (x, carry)
+
+    def _scan_blocks(self, x, carry, xs, step):
+        """The layer scan itself: `step(block, x, carry, info, xs_i)` -> (x, carry, y) per layer, x
+        one array [rows, T, E] or a tuple of them (each split over the batch axes) -> (final-normed
+        x, carry, stacked y)."""
+        graphdef, params = nnx.split(self.layers)
         names = ("batch", "length", "embed")  # the rows split over the batch axes (sharding.activation_sharding)
+        constrain = lambda x: jax.tree.map(lambda a: constrain_activation(a, names), x)
 
         def body(c, per_layer):
             x, carry = c
             layer_params, info, xs_i = per_layer
-            block = nnx.merge(graphdef, layer_params)
-            x = constrain_activation(x, names)
-            x, aux = _block_step(block, x, lambda attn, h: attention(attn, h, carry, info, xs_i))
-            carry, y = aux if emit else (aux, None)
-            return (constrain_activation(x, names), carry), y
+            x, carry, y = step(nnx.merge(graphdef, layer_params), constrain(x), carry, info, xs_i)
+            return (constrain(x), carry), y
 
         if self.remat:
             body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
-        x = constrain_activation(x, names)
-        (x, carry), ys = jax.lax.scan(body, (x, carry), (params, layer_infos(self.cfg), xs))
-        return (self.final_norm(x), carry, ys) if emit else (self.final_norm(x), carry)
+        (x, carry), ys = jax.lax.scan(body, (constrain(x), carry), (params, layer_infos(self.cfg), xs))
+        return jax.tree.map(self.final_norm, x), carry, ys
 
     def __call__(self, input_ids, attention_mask=None, *, positions=None, cache: Cache | None = None,
                  prefix: Prefix | None = None, emit_kv: bool = False):
@@ -215,11 +223,9 @@ class Transformer(nnx.Module):
             layer's slots [start, start+T) in place and attention reads all S slots."""
             q, k, v = attn.project(h, positions, info.inv_freq)
             layer = info.index
-            if emit_kv:  # the values a cache of the model's dtype would hold, and attention reads back
-                k, v = k.astype(self.dtype), v.astype(self.dtype)
-                out = attend(q, k.astype(q.dtype), v.astype(q.dtype), q_slots, kv_mask, info.window, cfg.attention,
-                             ATTENTION_CHUNK, scale=scale, cap=cap)
-                return out, (None, (k, v))
+            if emit_kv:
+                out, kv = self._fresh_attention(q, k, v, q_slots, kv_mask, info)
+                return out, (None, kv)
             if cache_kv is not None:
                 k_all, v_all = cache_kv
                 zero = jnp.zeros((), jnp.int32)
@@ -242,36 +248,82 @@ class Transformer(nnx.Module):
             return x, None
         return x, {"k": cache_kv[0], "v": cache_kv[1], "mask": kv_mask, "index": start + t}
 
+    def _fresh_attention(self, q, k, v, q_slots, kv_mask, info):
+        """Attention of a fresh run (no cache) whose keys/values are rounded to the model's dtype,
+        as a cache of that dtype would hold them and attention would read them back -> (heads
+        output, (k, v) in the model's dtype)."""
+        cfg = self.cfg
+        k, v = k.astype(self.dtype), v.astype(self.dtype)
+        out = attend(q, k.astype(q.dtype), v.astype(q.dtype), q_slots, kv_mask, info.window, cfg.attention,
+                     ATTENTION_CHUNK, scale=cfg.attention_scale(), cap=cfg.attn_softcap)
+        return out, (k, v)
+
     def continuations(self, input_ids, attention_mask, prefix: Prefix):
         """N continuations of each of B prefilled prompts, against the prompt's keys kept once.
 
         input_ids, attention_mask [B,N,R] (right-padded: mask 1 = real token); token r of
         continuation j of prompt b follows the prompt's S slots at slot S + r, and its RoPE position
         counts the real tokens before it, as if the row were prompt + continuation. -> [B,N,R,E]."""
-        cfg = self.cfg
         b, n, r = input_ids.shape
-        mask = jnp.ones((b, n, r), bool) if attention_mask is None else attention_mask.astype(bool)
-        s = prefix.mask.shape[1]
+        positions, attention = self._continuation_attention(prefix.mask, attention_mask, (b, n, r))
+        x = self.embed_tokens(input_ids.reshape(b * n, r))
+        x, _ = self._scan_layers(x, None, (prefix.k, prefix.v),
+                                 lambda attn, h, carry, info, kv: (attention(attn, h, info, kv), carry))
+        return x.reshape(b, n, r, -1)
+
+    def _continuation_attention(self, prefix_mask, attention_mask, shape):
+        """For N continuations [B,N,R] of B prompts whose real slots are `prefix_mask` [B,S]: their
+        RoPE positions [B*N,R] and `attention(attn, h, info, kv)` -> heads output [B*N,R,H,D], kv one
+        layer's prompt keys/values [B,KV,S,D] (see `continuations`)."""
+        cfg = self.cfg
+        b, n, r = shape
+        mask = jnp.ones(shape, bool) if attention_mask is None else attention_mask.astype(bool)
+        s = prefix_mask.shape[1]
         own_count = jnp.cumsum(mask.astype(jnp.int32), axis=2) - 1
-        before = jnp.sum(prefix.mask, axis=1, dtype=jnp.int32)[:, None, None]
+        before = jnp.sum(prefix_mask, axis=1, dtype=jnp.int32)[:, None, None]
         positions = jnp.maximum(before + own_count, 0).reshape(b * n, r)
         scale, cap = cfg.attention_scale(), cfg.attn_softcap
         rel_p = (s + jnp.arange(r))[:, None] - jnp.arange(s)[None, :]  # [R,S] query slot - key slot
         rel_o = jnp.arange(r)[:, None] - jnp.arange(r)[None, :]  # [R,R]
         kvh, dim, heads = cfg.num_kv_heads, cfg.head_dim, cfg.num_heads
 
-        def attention(attn, h, carry, info, kv):
+        def attention(attn, h, info, kv):
             q, k, v = attn.project(h, positions, info.inv_freq)  # [B*N,R,...]
             own = tuple(jnp.swapaxes(a.reshape(b, n, r, kvh, dim), 2, 3) for a in (k, v))  # [B,N,KV,R,D]
             in_window = lambda rel: (info.window <= 0) | (rel < info.window)
-            valid_p = prefix.mask[:, None, None, :] & in_window(rel_p)[None, None]
+            valid_p = prefix_mask[:, None, None, :] & in_window(rel_p)[None, None]
             valid_o = mask[:, :, None, :] & ((rel_o >= 0) & in_window(rel_o))[None, None]
             out = attend_shared(q.reshape(b, n, r, heads, dim), kv, valid_p, own, valid_o, scale=scale, cap=cap)
-            return out.reshape(b * n, r, heads, dim), carry
+            return out.reshape(b * n, r, heads, dim)
 
-        x = self.embed_tokens(input_ids.reshape(b * n, r))
-        x, _ = self._scan_layers(x, None, (prefix.k, prefix.v), attention)
-        return x.reshape(b, n, r, -1)
+        return positions, attention
+
+    def prompt_and_continuations(self, prompt_ids, prompt_mask, input_ids, attention_mask):
+        """`prefill` then `continuations` in ONE layer scan: each layer runs the B left-padded
+        prompts [B,S], then their N continuations [B,N,R] against that layer's prompt keys/values
+        (rounded to the model's dtype as a `Prefix` holds them), so the values are those of the two
+        passes. One pass over the stacked weights instead of two, and under a gradient one backward
+        scan with one stacked weight gradient (two passes give two, summed afterwards).
+        -> (prompt hidden [B,S,E], continuations' hidden [B,N,R,E])."""
+        b, n, r = input_ids.shape
+        pmask = prompt_mask.astype(bool)
+        p_positions = jnp.maximum(jnp.cumsum(pmask.astype(jnp.int32), axis=1) - 1, 0)
+        q_slots = jnp.arange(pmask.shape[1])
+        _, continuation = self._continuation_attention(pmask, attention_mask, (b, n, r))
+
+        def step(block, x, carry, info, _):
+            def prompt_attention(attn, h):
+                q, k, v = attn.project(h, p_positions, info.inv_freq)
+                return self._fresh_attention(q, k, v, q_slots, pmask, info)
+
+            xp, (k, v) = _block_step(block, x[0], prompt_attention)
+            kv = (jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2))  # [B,KV,S,D], as `prefill` keeps them
+            xr, _ = _block_step(block, x[1], lambda attn, h: (continuation(attn, h, info, kv), None))
+            return (xp, xr), carry, None
+
+        x = (self.embed_tokens(prompt_ids), self.embed_tokens(input_ids.reshape(b * n, r)))
+        (xp, xr), _, _ = self._scan_blocks(x, None, None, step)
+        return xp, xr.reshape(b, n, r, -1)
 
 
 class CausalLM(nnx.Module):

@@ -5,8 +5,8 @@ chunks of positions):
 - `sequence_logprobs(model, ids, mask, response_mask)`: whole rows (prompt + response re-tokenised
   by a reward model), the log-prob reward models.
 - `response_logprobs(model, prompt_ids, prompt_mask, ids, mask)`: N responses per prompt, the
-  prompt run once (`decoder.prefill`, prompt-once mode); the train step's chosen and rejected
-  responses.
+  prompt run once (prompt-once mode: `Transformer.prompt_and_continuations`, the prompt and its
+  responses in one layer scan); the train step's chosen and rejected responses.
 
 Conventions of `sequence_logprobs` / `token_logprobs`:
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from laser_jax.models import decoder as D
 from laser_jax.sharding import constrain_activation
 
 F32 = jnp.float32
@@ -113,8 +112,8 @@ def response_logprobs(model, prompt_ids: jax.Array, prompt_mask: jax.Array, ids:
     prompt's last hidden state. Returns ([B,N], [B,N]) float32.
     """
     b, n, r = ids.shape
-    h_prompt, prefix = D.prefill(model, prompt_ids, prompt_mask)
-    h, _ = model.hidden(ids, mask, prefix=prefix)  # [B,N,R,E]
+    # the prompt and its continuations in one layer scan (`prefill` + `continuations`, fused)
+    h_prompt, h = model.model.prompt_and_continuations(prompt_ids, prompt_mask, ids, mask)  # [B,S,E], [B,N,R,E]
     first = jnp.broadcast_to(h_prompt[:, None, -1:], (b, n, 1, h.shape[-1]))  # slot S-1: the last prompt token
     h = jnp.concatenate([first, h[:, :, :-1]], axis=2).reshape(b * n, r, -1)  # position t predicts token t
     w = mask.reshape(b * n, r).astype(F32)
