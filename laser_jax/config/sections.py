@@ -52,7 +52,8 @@ class PolicySection(Section):
       tokenizer: "" = the policy path.
       dtype: float32 | bfloat16.
       lora_rank: 0 = full fine-tuning. lora_alpha: LoRA's scale numerator. lora_targets: projections.
-      remat: rematerialise each layer in the backward pass.
+      remat: True = rematerialise each whole layer in the backward pass (least memory); False = keep
+        each layer's matmul outputs and recompute only the elementwise work between them.
       attention: auto | dense | chunked (memory-efficient, long prompts): models/decoder.attend.
       system_prompt: None = the chat template's default.
     """

@@ -187,8 +187,12 @@ class Transformer(nnx.Module):
             x, carry, y = step(nnx.merge(graphdef, layer_params), constrain(x), carry, info, xs_i)
             return (constrain(x), carry), y
 
-        if self.remat:
-            body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
+        # what a gradient keeps of each layer (no effect without one): remat=True nothing, the layer
+        # is recomputed in the backward pass (least memory); False the matmul outputs, the elementwise
+        # work between them (norms, RoPE, softmax, activations) recomputed, which needs less memory
+        # than keeping every intermediate and measured faster on CPU (BENCHMARKS.md, issue 25)
+        policy = jax.checkpoint_policies.nothing_saveable if self.remat else jax.checkpoint_policies.checkpoint_dots
+        body = jax.checkpoint(body, policy=policy)
         (x, carry), ys = jax.lax.scan(body, (constrain(x), carry), (params, layer_infos(self.cfg), xs))
         return jax.tree.map(self.final_norm, x), carry, ys
 
