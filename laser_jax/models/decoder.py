@@ -29,6 +29,8 @@ prompts once into a `Prefix` (keys/values [L,B,KV,S,D], kept once per prompt), a
 `model.hidden(ids [B,N,R], mask, prefix=prefix)` runs N continuations of each prompt against it;
 `attend_shared` is the attention of both, reading the prompt's keys once per prompt instead of
 repeating them N times. `laser_jax.models.decode` is the one-token decode step built on it.
+Where the continuations are known up front (log-probs of the train step's responses, RM scoring),
+`Transformer.prompt_and_continuations` runs both in one layer scan, the same values in one pass.
 
 This module composes; the parts live beside it: `laser_jax.models.attention` (RoPE, masks and the
 attention kernels, no parameters) and `laser_jax.models.layers` (Dense, the norms, the MLP). A
