@@ -121,6 +121,9 @@ class SampleOutput(NamedTuple):
     lengths: jax.Array  # [B, n] int32, generated tokens including the EOS token if any
     finished: jax.Array  # [B, n] bool, an EOS id was produced
     steps: jax.Array  # int32 scalar, decode steps run (< max_new_tokens when all rows stopped early)
+    # [B, E] float32: the final hidden state at each prompt's last token, from the prefill (the
+    # bandit's "last_hidden" context, so that a LASeR step need not run the prompts again)
+    last_hidden: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,8 +247,8 @@ def shard_cache(cache, mesh):
 
 def _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st: _Static, mesh=None):
     """Steps 1-2: prefill the B prompts once and sample the first token of each of the B*n rows.
-    Returns the decode loop's carry (step, last token, finished, cache, tokens, logprobs,
-    sampling logprobs, lengths)."""
+    Returns (the decode loop's carry: step, last token, finished, cache, tokens, logprobs,
+    sampling logprobs, lengths; the prompts' last hidden states [B, E] float32)."""
     b, t = prompt_ids.shape
     n, m = st.n, st.max_new_tokens
     rows = b * n
@@ -259,7 +262,8 @@ def _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st: _
     logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(lp)
     samp_logprobs = jnp.zeros((rows, m), F32).at[:, 0].set(slp)
     lengths = jnp.ones((rows,), jnp.int32)
-    return (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
+    carry = (jnp.ones((), jnp.int32), tok, finished, cache, tokens, logprobs, samp_logprobs, lengths)
+    return carry, hidden[:, -1].astype(F32)
 
 
 def _body(model, weights, key, temperature, top_p, top_k, st: _Static, carry, mesh=None):
@@ -284,8 +288,8 @@ def _body(model, weights, key, temperature, top_p, top_k, st: _Static, carry, me
 @partial(jax.jit, static_argnames=("graphdef", "st", "mesh"))
 def start_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_p, top_k, *, st: _Static, mesh=None):
     """`_start` alone, jitted (the compile report lowers it: the sampler's prefill); `mesh`: the
-    one the state lives on (the cache is split over it, as in `sample`)."""
-    return _start(nnx.merge(graphdef, state), prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)
+    one the state lives on (the cache is split over it, as in `sample`). Returns the carry."""
+    return _start(nnx.merge(graphdef, state), prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)[0]
 
 
 @partial(jax.jit, static_argnames=("graphdef", "st", "mesh"), donate_argnums=(2,))
@@ -302,7 +306,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     model = nnx.merge(graphdef, state)
     b, n, m = prompt_ids.shape[0], st.n, st.max_new_tokens
     mesh = None if out_sharding is None else out_sharding.mesh
-    carry = _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)
+    carry, last_hidden = _start(model, prompt_ids, prompt_mask, key, temperature, top_p, top_k, st, mesh)
     weights = decode_mode.decode_weights(model)
 
     def cond(carry):
@@ -313,7 +317,7 @@ def _sample_jit(graphdef, state, prompt_ids, prompt_mask, key, temperature, top_
     steps, _, finished, _, tokens, logprobs, samp_logprobs, lengths = jax.lax.while_loop(cond, body, carry)
     shape = (b, n, m)
     out = SampleOutput(tokens.reshape(shape), logprobs.reshape(shape), samp_logprobs.reshape(shape),
-                       lengths.reshape(b, n), finished.reshape(b, n), steps)
+                       lengths.reshape(b, n), finished.reshape(b, n), steps, last_hidden)
     # the samples go back to every host (decoding, RM scoring): replicated outputs on a mesh
     return constrain(out, out_sharding)
 

@@ -160,6 +160,19 @@ def test_seed_determinism_and_no_recompile_for_temperature(model, batch):
     assert S._sample_jit._cache_size() == size, "changing the temperature recompiled the sampler"
 
 
+def test_last_hidden_is_each_prompts_final_hidden_state(model, batch):
+    """SampleOutput.last_hidden (the bandit's "last_hidden" context, taken from the prefill) equals
+    the full model's final hidden state at the last token of each prompt run alone, unpadded."""
+    ids, mask = batch
+    out = S.sample(model, ids, mask, jax.random.key(0), S.SamplingConfig(max_new_tokens=M, n=2, pad_id=PAD))
+    got = np.asarray(out.last_hidden)
+    assert got.shape == (len(PROMPTS), CFG.hidden_size) and got.dtype == np.float32
+    for i, p in enumerate(PROMPTS):
+        want, _ = model.hidden(jnp.asarray([p], jnp.int32))
+        np.testing.assert_allclose(got[i], np.asarray(want[0, -1]), rtol=1e-5, atol=1e-5)
+    assert np.abs(got[0] - got[1]).max() > 1e-3  # rows are the prompts' own
+
+
 def test_eos_lengths_padding_and_early_stop(model, batch):
     ids, mask = batch
     free = np.asarray(S.greedy(model, ids, mask, M, pad_id=PAD).tokens[:, 0])

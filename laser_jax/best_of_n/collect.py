@@ -3,7 +3,8 @@
 Per batch of B queries (the training setting's own functions: `training.step.encode`,
 `sample_batch`, `score_samples`, the runtime's jitted context function):
 
-    context [B, d]   the policy's final hidden state at each prompt's last token
+    context [B, d]   the policy's final hidden state at each prompt's last token (the sampler's
+                     prefill computes it: `step.contexts`)
     samples          n responses per query (sampling.*), their texts
     scores [K, B, n] every RM on every response (one stacked call where RMs stack)
     nll [B, n]       -(mean token log-prob) of each response under the policy, from the sampler's
@@ -31,7 +32,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from laser_jax import sharding as shd
 from laser_jax.batch import family
 from laser_jax.best_of_n.replay import Tables
 from laser_jax.config import ConfigError
@@ -70,9 +70,8 @@ def collect_batch(rt: Runtime, params, examples, key) -> tuple[dict, list[list[s
     if new != rt.sample_cfg.max_new_tokens:
         rt = dataclasses.replace(rt, sample_cfg=dataclasses.replace(rt.sample_cfg, max_new_tokens=new))
     batch = train_step.encode(rt, examples)
-    ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
-    contexts = np.asarray(shd.to_host(rt.fns.context(params, rt.frozen, ids, mask)))
     out, texts = train_step.sample_batch(rt, params, batch, key)
+    contexts = np.asarray(train_step.contexts(rt, params, batch, out))
     scores = train_step.score_samples(rt, batch, texts, np.ones((len(examples), len(rt.reward_names))))
     lp = np.asarray(out.logprobs, np.float64)
     lengths = np.asarray(out.lengths)

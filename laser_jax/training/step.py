@@ -1,6 +1,10 @@
 """One LASeR step on a batch of prompts, top to bottom:
 
-    context -> select -> sample -> score -> pairs -> train step -> bandit update -> log record
+    sample -> context -> select -> score -> pairs -> train step -> bandit update -> log record
+
+The context (the policy's final hidden state at each prompt's last token) comes from the
+sampler's prefill (`contexts`); the selector picks the RMs after sampling, which the samples do
+not depend on (the select and sample keys are split from the step's key beforehand).
 
 `sample_batch` and `score_samples` are also what the best-RM calibration runs (the same sampling
 and scoring as training, without the update).
@@ -37,6 +41,16 @@ def sample_batch(rt: Runtime, params, batch: PromptBatch, key) -> tuple[sampling
     ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)  # each host: its rows
     out = shd.to_host(sampling.sample(rt.policy(params), ids, mask, key, rt.sample_cfg))
     return out, sampling.decode(rt.tokenizer, out, stop_strings=evaluate.STOP_STRINGS)
+
+
+def contexts(rt: Runtime, params, batch: PromptBatch, out: sampling.SampleOutput) -> np.ndarray:
+    """The bandit's contexts [B, d] float32 of a sampled batch, on the host: for bandit.context =
+    "last_hidden" the sampler's own prompt hidden states (`SampleOutput.last_hidden`: the prompts are
+    not run a second time), else the runtime's context function."""
+    if rt.config.bandit.context == "last_hidden" and out.last_hidden is not None:
+        return np.asarray(out.last_hidden, np.float32)
+    ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
+    return np.asarray(shd.to_host(rt.fns.context(params, rt.frozen, ids, mask)), np.float32)
 
 
 def score_samples(rt: Runtime, batch: PromptBatch, texts: list[list[str]], weights: np.ndarray) -> np.ndarray:
@@ -104,26 +118,25 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     c, fns = rt.config, rt.fns
     batch = encode(rt, examples)
 
-    # 1. context: the policy's final hidden state at each prompt's last token
-    tic = time.perf_counter()
-    if rt.selector.needs_context:
-        g_ids, g_mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
-        contexts = fns.context(state.params, rt.frozen, g_ids, g_mask)
-    else:
-        contexts = jnp.zeros((len(batch), 0), jnp.float32)
-    contexts = jax.block_until_ready(contexts)
-    times["time_context"] = time.perf_counter() - tic
-
-    # 2. select: the bandit's weights over reward models, per prompt
-    tic = time.perf_counter()
-    weights, bandit = fns.select(state.bandit, contexts, k_select, state.step)
-    weights = shd.to_host(weights)
-    times["time_select"] = time.perf_counter() - tic
-
-    # 3. sample n responses per prompt from the current policy
+    # 1. sample n responses per prompt from the current policy
     tic = time.perf_counter()
     out, texts = sample_batch(rt, state.params, batch, k_sample)
     times["time_sample"] = time.perf_counter() - tic
+
+    # 2. context: the policy's final hidden state at each prompt's last token (the sampler's prefill
+    # computed it; the sampled responses do not depend on which RM will score them)
+    tic = time.perf_counter()
+    if rt.selector.needs_context:
+        ctx = contexts(rt, state.params, batch, out)  # on the host, as the weights below
+    else:
+        ctx = np.zeros((len(batch), 0), np.float32)
+    times["time_context"] = time.perf_counter() - tic
+
+    # 3. select: the bandit's weights over reward models, per prompt
+    tic = time.perf_counter()
+    weights, bandit = fns.select(state.bandit, ctx, k_select, state.step)
+    weights = shd.to_host(weights)
+    times["time_select"] = time.perf_counter() - tic
 
     # 4. score with the selected reward model(s) and combine
     tic = time.perf_counter()
@@ -155,7 +168,7 @@ def laser_step(rt: Runtime, state: TrainState, examples) -> tuple[TrainState, di
     tic = time.perf_counter()
     reward = step_reward(rt, m, valid, batch, texts, chosen, rejected)
     agreement = combine.pair_agreement(raw, chosen, rejected, valid) if rt.selector.needs_agreement else None
-    bandit, info = fns.update(bandit, weights, contexts, jnp.asarray(reward, jnp.float32), agreement)
+    bandit, info = fns.update(bandit, weights, ctx, jnp.asarray(reward, jnp.float32), agreement)
     info = shd.to_host(info)
     skipped = int(np.sum(info.get("skipped_nonfinite", 0)))
     if skipped and "nonfinite_context" not in rt.warned:
