@@ -71,7 +71,7 @@ def collect_batch(rt: Runtime, params, examples, key) -> tuple[dict, list[list[s
         rt = dataclasses.replace(rt, sample_cfg=dataclasses.replace(rt.sample_cfg, max_new_tokens=new))
     batch = train_step.encode(rt, examples)
     out, texts = train_step.sample_batch(rt, params, batch, key)
-    contexts = np.asarray(train_step.contexts(rt, params, batch, out))
+    contexts = train_step.contexts(rt, params, batch, out)
     scores = train_step.score_samples(rt, batch, texts, np.ones((len(examples), len(rt.reward_names))))
     lp = np.asarray(out.logprobs, np.float64)
     lengths = np.asarray(out.lengths)
