@@ -17,6 +17,7 @@ The first batch includes compilation. A whole collect is 16 batches of the front
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import tempfile
 import time
@@ -41,7 +42,6 @@ def main():
     from laser_jax import sharding as shd
     from laser_jax.best_of_n.collect import queries
     from laser_jax.best_of_n.run import validate
-    import importlib.util
     from laser_jax.training import step as train_step
     from laser_jax.training.runtime import build_runtime
 
