@@ -2,7 +2,7 @@
 the front door's config: the bandit's context, sampling, scoring by every RM.
 
     python bench/bench_collect.py                 # configs/best_of_n.py, its first 2 batches
-    python bench/bench_collect.py --batches 1 --config configs/best_of_n.py:quick   # a smoke run
+    python bench/bench_collect.py --quick         # configs/best_of_n.py:quick, one batch: a smoke run
 
 Per batch (the config's training.batch_size queries, the calibration stream first, as `collect`
 orders them) it times, in one process:
@@ -47,6 +47,8 @@ def main():
 
     info = common.print_machine()
     path, _, size = args.config.partition(":")
+    if args.quick:  # the config's quick size, one batch
+        size, args.batches = size or "quick", 1
     spec = importlib.util.spec_from_file_location("collect_config", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
