@@ -48,7 +48,7 @@ def contexts(rt: Runtime, params, batch: PromptBatch, out: sampling.SampleOutput
     "last_hidden" the sampler's own prompt hidden states (`SampleOutput.last_hidden`: the prompts are
     not run a second time), else the runtime's context function."""
     if rt.config.bandit.context == "last_hidden" and out.last_hidden is not None:
-        return np.asarray(out.last_hidden, np.float32)
+        return np.asarray(shd.to_host(out.last_hidden), np.float32)
     ids, mask = shd.global_batch(batch.ids, rt.mesh), shd.global_batch(batch.mask, rt.mesh)
     return np.asarray(shd.to_host(rt.fns.context(params, rt.frozen, ids, mask)), np.float32)
 
