@@ -120,7 +120,7 @@ def load_tokenizer(path):
     path = resolve(path)
     try:
         if path.is_file() and path.suffix == ".gguf":
-            tok = gguf_io.load_tokenizer(path)  # transformers' own GGUF path needs PyTorch
+            tok = gguf_cache.tokenizer(path)  # built once (ours: transformers' GGUF path needs PyTorch)
         elif flax_ckpt.is_flax_ckpt(path):
             if not (path / "tokenizer").is_dir():
                 raise CheckpointError(f"{path}: this checkpoint holds no tokenizer/ folder; convert it again "

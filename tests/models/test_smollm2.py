@@ -127,6 +127,48 @@ def test_tokenizer_loads_without_torch(tmp_path):
     assert run.stdout.strip().splitlines()[-1] == str(ref)
 
 
+def test_tokenizer_is_built_once_then_read_from_the_cache(tmp_path, monkeypatch, caplog):
+    """models/gguf_cache.py: the first load builds the tokenizer from the GGUF's metadata and saves
+    it; later loads read the saved one, which encodes, templates and decodes as the built one; a
+    damaged entry is built again (with a warning)."""
+    from laser_jax.models import gguf_cache, gguf_io
+    from laser_jax.models.cache import _tokenizer_fingerprint
+
+    path = smollm2_gguf()
+    monkeypatch.setenv("LASER_JAX_CACHE", str(tmp_path))
+    built = gguf_io.load_tokenizer(path)
+    first = load_tokenizer(path)  # builds and writes the entry
+    folder = gguf_cache.folder_for(path, "tokenizers")
+    assert folder.parent == tmp_path / "tokenizers" and (folder / "tokenizer.json").is_file()
+    assert (folder / "source.txt").read_text() == str(path.resolve())
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("built from the GGUF although the cache holds the tokenizer")
+
+    with monkeypatch.context() as m:
+        m.setattr(gguf_io, "load_tokenizer", no_building)
+        cached = load_tokenizer(path)
+    assert type(cached) is type(built)
+    texts = PROMPTS + ["  two leading spaces\nand\n\nnewlines", "Ünïcödé — 数学 🙂", "<|im_start|>user\nhi<|im_end|>", ""]
+    built.pad_token = built.pad_token or built.eos_token  # as load_tokenizer sets it
+    for tok in (first, cached):
+        assert _tokenizer_fingerprint(tok) == _tokenizer_fingerprint(built)
+        for text in texts:
+            ids = tok(text)["input_ids"]
+            assert ids == built(text)["input_ids"], text
+            assert tok.decode(ids) == built.decode(ids)
+        assert [_chat_ids(tok, t) for t in PROMPTS] == [_chat_ids(built, t) for t in PROMPTS]
+        for attr in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id", "vocab_size"):
+            assert getattr(tok, attr) == getattr(built, attr), attr
+
+    (folder / "tokenizer.json").write_text("{")  # damaged
+    with caplog.at_level("WARNING", logger="laser_jax"):
+        again = load_tokenizer(path)
+    assert "does not load" in caplog.text and "building it again" in caplog.text
+    assert _tokenizer_fingerprint(again) == _tokenizer_fingerprint(built)
+    assert (folder / "tokenizer.json").read_text() != "{"  # written again
+
+
 def smollm2_samples(ours, tok) -> np.ndarray:
     """Tokens sampled at a fixed key (n=3, temperature 0.8, top-p 0.95) for the three prompts."""
     import jax
