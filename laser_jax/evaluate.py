@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from laser_jax import sampling
-from laser_jax.batch import PromptBatch, family
+from laser_jax.batch import BUCKET, PromptBatch, family
 from laser_jax.data.example import Example
 from laser_jax.data.tasks import extract_answer, get_task, is_correct
 
@@ -23,15 +23,16 @@ SUMMARY_KEYS = ("accuracy", "correct", "total", "answered")  # every summary's; 
 
 def evaluate(model, tokenizer, examples: Sequence[Example], *, batch_size: int, max_new_tokens: int,
              max_prompt_tokens: int, eos_ids: Sequence[int], pad_id: int, system_prompt: str | None = None,
-             progress=None) -> tuple[dict, list[dict]]:
-    """({"accuracy", "correct", "total", "answered"}, one record per example)."""
+             progress=None, prompt_bucket: int = BUCKET) -> tuple[dict, list[dict]]:
+    """({"accuracy", "correct", "total", "answered"}, one record per example); prompts padded as
+    PromptBatch.encode's ``bucket`` (the config's sampling.prompt_bucket)."""
     records = []
     for start in range(0, len(examples), batch_size):
         chunk = list(examples[start:start + batch_size])
         real = len(chunk)
         chunk += [chunk[-1]] * (batch_size - real)  # a fixed batch shape: compile once
         batch = PromptBatch.encode(tokenizer, chunk, max_tokens=max_prompt_tokens, pad_id=pad_id,
-                                   system_prompt=system_prompt)
+                                   system_prompt=system_prompt, bucket=int(prompt_bucket))
         out = sampling.greedy(model, batch.ids, batch.mask, max_new_tokens, eos_ids=eos_ids, pad_id=pad_id)
         texts = sampling.decode(tokenizer, out, stop_strings=STOP_STRINGS)
         for ex, prompt, row in zip(chunk[:real], batch.texts[:real], texts[:real]):

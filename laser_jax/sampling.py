@@ -79,10 +79,12 @@ def check_fields(values, prefix: str = "") -> list[str]:
 
 
 def check_config(s) -> list[str]:
-    """The run config's `sampling` section: the sampler's fields and max_prompt_tokens."""
+    """The run config's `sampling` section: the sampler's fields, max_prompt_tokens and prompt_bucket."""
     problems = check_fields(s, "sampling.")
     if not _number(lambda v: v >= 8)(s.get("max_prompt_tokens")):
         problems.append(f"sampling.max_prompt_tokens={s.get('max_prompt_tokens')!r} must be an integer >= 8")
+    if not _number(lambda v: v >= 1 and v == int(v))(s.get("prompt_bucket", 64)):
+        problems.append(f"sampling.prompt_bucket={s.get('prompt_bucket')!r} must be an integer >= 1 (tokens)")
     return problems
 
 

@@ -157,7 +157,10 @@ class BanditSection(Section):
 @dataclasses.dataclass(frozen=True)
 class SamplingSection(Section):
     """Attributes: n samples per prompt at `temperature`, nucleus `top_p` (1 = off), `top_k` (0 = off),
-    at most `max_new_tokens` each; prompts longer than `max_prompt_tokens` keep their first and last halves."""
+    at most `max_new_tokens` each; prompts longer than `max_prompt_tokens` keep their first and last halves.
+    A batch of prompts is left-padded to its longest prompt rounded up to a multiple of `prompt_bucket`
+    tokens (at most `max_prompt_tokens`): each padded length is a shape the sampler compiles once;
+    `prompt_bucket = max_prompt_tokens` gives every batch one shape (one compile, more padding)."""
 
     name: ClassVar[str] = "sampling"
     n: int = 30
@@ -166,6 +169,7 @@ class SamplingSection(Section):
     top_k: int = 0
     max_new_tokens: int = 256
     max_prompt_tokens: int = 512
+    prompt_bucket: int = 64
 
     def check(self) -> list[str]:
         from laser_jax import sampling  # the sampler's own rules (SamplingConfig): see the module docstring

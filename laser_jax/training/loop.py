@@ -105,7 +105,7 @@ def _evaluate(rt: Runtime, params, label: str, progress: bool) -> dict:
             rt.policy(params), rt.tokenizer, rt.test_examples, batch_size=c.eval.batch_size,
             max_new_tokens=c.eval.max_new_tokens, max_prompt_tokens=c.sampling.max_prompt_tokens,
             eos_ids=rt.sample_cfg.eos_ids, pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt,
-            progress=bar.update)
+            progress=bar.update, prompt_bucket=c.sampling.prompt_bucket)
     if jax.process_index() == 0:
         outputs.write_text_atomic(rt.workdir / f"eval_{label}.jsonl",
                                   "".join(outputs.json_text(r) + "\n" for r in records))

@@ -33,7 +33,8 @@ log = logging.getLogger("laser_jax")
 def encode(rt: Runtime, examples) -> PromptBatch:
     c = rt.config
     return PromptBatch.encode(rt.tokenizer, examples, max_tokens=c.sampling.max_prompt_tokens,
-                              pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt)
+                              pad_id=rt.sample_cfg.pad_id, system_prompt=c.policy.system_prompt,
+                              bucket=c.sampling.prompt_bucket)
 
 
 def sample_batch(rt: Runtime, params, batch: PromptBatch, key) -> tuple[sampling.SampleOutput, list[list[str]]]:

@@ -96,3 +96,27 @@ def test_a_bool_is_not_a_mesh_size_or_a_checkpoint_count(config):
         validate(config)
     with pytest.raises(ConfigError, match="keep_checkpoints=True"):
         Checkpointer("/nonexistent", keep=True)
+
+
+def test_prompt_bucket_is_checked_and_sets_the_padded_length(config):
+    """sampling.prompt_bucket: prompts are left-padded to their longest rounded up to a multiple of
+    it, at most max_prompt_tokens (one shape for every batch when it equals max_prompt_tokens)."""
+    from types import SimpleNamespace
+
+    from laser_jax.data import Example
+    from laser_jax.models.tiny import tokenizer
+    from laser_jax.training.step import encode
+
+    tok = tokenizer()
+    examples = [Example(f"e{i}", "gsm8k", "What is 1 + 2?" * (i + 1), "3") for i in range(2)]
+    config.sampling.max_prompt_tokens = 1024
+    rt = SimpleNamespace(config=config, tokenizer=tok, sample_cfg=SimpleNamespace(pad_id=0))
+    longest = int(encode(rt, examples).mask.sum(axis=1).max())  # the prompts' tokens (chat template too)
+    assert 1 < longest < 1024 - 64
+    for bucket, want in ((64, -(-longest // 64) * 64), (7, -(-longest // 7) * 7), (1024, 1024)):
+        config.sampling.prompt_bucket = bucket
+        batch = encode(rt, examples)
+        assert batch.ids.shape == (2, want) and batch.mask.sum(axis=1).max() == longest, bucket
+    config.sampling.prompt_bucket = 0
+    with pytest.raises(ConfigError, match=r"sampling.prompt_bucket=0 must be an integer >= 1"):
+        validate(config)
