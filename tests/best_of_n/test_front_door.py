@@ -5,6 +5,7 @@ collected samples, and a changed sampling config refused by name."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import pytest
 
 from laser_jax.best_of_n.run import DEFAULT_METHODS
 from laser_jax.models.embedded import smollm2_gguf
-from runs import real_model_env
 import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _run(workdir, *args, env):
 def front_door(tmp_path_factory):
     smollm2_gguf()
     workdir = tmp_path_factory.mktemp("bon")
-    env = real_model_env()
+    env = dict(os.environ)  # the suite's XLA flags: cheaper here than XLA's defaults (tests/suite_flags.py)
     run = _run(workdir, *SMALLER, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir, run, env
