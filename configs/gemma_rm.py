@@ -6,7 +6,8 @@ response log-prob under Gemma (plain text: the base model has no chat template).
     python -m laser_jax.best_of_n --config configs/gemma_rm.py:quick --workdir runs/gemma-rm
 
 `:smoke` (tests/best_of_n/test_gemma_rm.py) keeps three RMs (calculator, smollm2_lik, gemma_lik),
-12 queries and 4 samples of 24 tokens each.
+10 queries (2 for calibration, 8 test) and 4 samples of 16 tokens each, in two sampling batches of
+the shape the front door's test samples (tests/best_of_n/test_front_door.py).
 
 The pool: the demo's four RMs (calculator, choice_checker, smollm2_lik, length: configs/demo.py)
 and gemma_lik. Both real models come from PyPI once (laser_jax/models/embedded.py).
@@ -46,9 +47,9 @@ def get_config(size: str | None = None):
         c.replay.resamples = 200
     if size == "smoke":
         c.rewards = [r for r in c.rewards if r["name"] in ("calculator", "smollm2_lik", "gemma_lik")]
-        c.data.train_limit, c.data.test_limit = 4, 8
-        c.training.batch_size = 12  # one sampling batch
-        c.sampling.n, c.sampling.max_new_tokens, c.sampling.max_prompt_tokens = 4, 24, 128
+        c.data.train_limit, c.data.test_limit = 2, 8
+        c.training.batch_size = 6  # two sampling batches (the second padded)
+        c.sampling.n, c.sampling.max_new_tokens, c.sampling.max_prompt_tokens = 4, 16, 128
         c.replay.orders, c.replay.resamples = 5, 100
         c.replay.methods = ("laser", "best", "random", "oracle")
     return c

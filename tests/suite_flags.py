@@ -19,8 +19,8 @@ and the LM judge of tests/test_instruction_following.py (29.5 against 37.7 CPU-s
 The demo's and the front door's short runs take these flags instead: measured 2026-12-08 (AMD EPYC,
 2 cores, a fresh compilation cache each, one command after the other), the demo's compare run of
 tests/test_demo.py 140 CPU-s with them against 156 with XLA's defaults, the front door's run of
-tests/best_of_n/test_front_door.py 99 against 109; configs/gemma_rm.py:smoke 135 against 138 (kept
-at the defaults)."""
+tests/best_of_n/test_front_door.py 99 against 109; configs/gemma_rm.py:smoke 135 against 138 (it
+takes them too, to share SmolLM2's sampler program with the front door's test)."""
 
 OPT_LEVEL = "--xla_backend_optimization_level=0"
 EMITTERS = "--xla_cpu_use_fusion_emitters=false"

