@@ -12,13 +12,19 @@ or `-c`, an environment whose JAX_* variables (read when JAX is imported) differ
 or a server that could not start. The server never starts an XLA backend (checked before each fork),
 so no child inherits XLA's threads; a child's XLA_FLAGS are read when the child starts its backend.
 
-Commands that the tests signal (SIGKILL, SIGTERM, SIGINT) keep `subprocess.Popen`: their pid must
-be the command's."""
+Commands that the tests signal (SIGKILL, SIGTERM, SIGINT) or run side by side start with `Popen`,
+which takes `subprocess.Popen`'s arguments and gives its interface (pid, poll, wait, communicate,
+send_signal, kill, returncode): the forked child is the command's process, so its pid is the one to
+signal; stdout / stderr go to a file (PIPE: read back by `communicate`), DEVNULL, STDOUT, or an
+open file. JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID may differ from the
+server's: JAX reads them only when `jax.distributed.initialize` runs (laser_jax/cli/launch.py),
+never at import."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,8 +39,12 @@ _server = None
 _lock = threading.Lock()
 
 
+RUNTIME_JAX_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")  # read after import
+
+
 def _jax_env(env) -> dict:
-    return {k: v for k, v in env.items() if k.startswith("JAX_")}
+    """The JAX_* variables JAX reads when it is imported (a child must see the server's)."""
+    return {k: v for k, v in env.items() if k.startswith("JAX_") and k not in RUNTIME_JAX_ENV}
 
 
 class _Server:
@@ -50,8 +60,11 @@ class _Server:
     def run(self, argv, env, cwd, timeout) -> dict | None:
         """The command's reply, or None when the server has exited without running it (it refuses
         to fork once an XLA backend has started in it)."""
+        return self.ask({"argv": argv, "env": env, "cwd": cwd, "timeout": timeout})
+
+    def ask(self, request: dict) -> dict | None:
         try:
-            self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd, "timeout": timeout}) + "\n")
+            self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
             return None
@@ -78,8 +91,7 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
         raise ValueError("forked.run captures stdout and stderr as text; use subprocess.run otherwise")
     env = dict(os.environ if env is None else env)
     cmd = [str(c) for c in cmd]
-    plain = (kwargs or cmd[0] != sys.executable or len(cmd) < 2 or cmd[1] == "-c"
-             or (cmd[1] == "-m" and len(cmd) < 3) or os.environ.get("LASER_JAX_TESTS_NO_FORK"))
+    plain = bool(kwargs) or not _servable(cmd, env)
     with _lock:
         server = None if plain else _get_server()
         if server is None or _jax_env(env) != _jax_env(server.env):
@@ -91,6 +103,91 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
     if reply.get("timed_out"):
         raise subprocess.TimeoutExpired(cmd, timeout, reply["stdout"], reply["stderr"])
     return subprocess.CompletedProcess(cmd, reply["returncode"], reply["stdout"], reply["stderr"])
+
+
+def _servable(cmd, env) -> bool:
+    return not (cmd[0] != sys.executable or len(cmd) < 2 or cmd[1] == "-c" or (cmd[1] == "-m" and len(cmd) < 3)
+                or os.environ.get("LASER_JAX_TESTS_NO_FORK"))
+
+
+class Popen:
+    """`subprocess.Popen(cmd, stdout=..., stderr=..., text=True, env=..., cwd=...)` as a forked child of
+    the server (module docstring); a plain `subprocess.Popen` when the server cannot serve it."""
+
+    def __new__(cls, cmd, *, stdout=None, stderr=None, text=True, env=None, cwd=None):
+        global _server
+        env = dict(os.environ if env is None else env)
+        cmd = [str(c) for c in cmd]
+        plain = not text or not _servable(cmd, env)
+        with _lock:
+            server = None if plain else _get_server()
+            if server is not None and _jax_env(env) == _jax_env(server.env):
+                self = super().__new__(cls)
+                self._server, self.args, self.returncode = server, cmd, None
+                self._pipes = {}
+                paths = {}
+                for name, dest in (("stdout", stdout), ("stderr", stderr)):
+                    if dest == subprocess.PIPE:
+                        fd, path = tempfile.mkstemp(prefix=f"forked-{name}-")
+                        os.close(fd)
+                        self._pipes[name] = paths[name] = path
+                    elif dest == subprocess.STDOUT and name == "stderr":
+                        paths[name] = "STDOUT"
+                    elif dest in (None, subprocess.DEVNULL):
+                        paths[name] = os.devnull
+                    else:  # an open file
+                        dest.flush()
+                        paths[name] = dest.name
+                reply = server.ask({"op": "spawn", "argv": cmd[1:], "env": env, "cwd": str(cwd or os.getcwd()),
+                                    "stdout": paths["stdout"], "stderr": paths["stderr"]})
+                if reply is not None:
+                    self.pid = reply["pid"]
+                    return self
+                _server = False
+        return subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=text, env=env, cwd=cwd)
+
+    def __init__(self, *args, **kwargs):  # __new__ did the work
+        pass
+
+    def _ask(self, op: str, timeout=None):
+        with _lock:
+            reply = self._server.ask({"op": op, "pid": self.pid, "timeout": timeout})
+        if reply is None:
+            raise RuntimeError("fork server exited while it held a child")
+        if reply.get("timed_out"):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        if reply["returncode"] is not None:
+            self.returncode = reply["returncode"]
+        return self.returncode
+
+    def poll(self):
+        return self.returncode if self.returncode is not None else self._ask("poll")
+
+    def wait(self, timeout=None):
+        return self.returncode if self.returncode is not None else self._ask("wait", timeout)
+
+    def communicate(self, timeout=None):
+        self.wait(timeout)
+        out = []
+        for name in ("stdout", "stderr"):
+            path = self._pipes.pop(name, None)
+            if path is None:
+                out.append(None)
+                continue
+            with open(path, encoding="utf-8", errors="replace") as f:
+                out.append(f.read())
+            os.unlink(path)
+        return tuple(out)
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
 
 
 # ------------------------------------------------------------------------------------------ server
@@ -138,8 +235,25 @@ def _serve():
     print("ready", file=protocol, flush=True)
     for line in sys.stdin:
         req = json.loads(line)
+        op = req.get("op", "run")
+        if op in ("poll", "wait"):  # a spawned child (Popen)
+            print(json.dumps(_wait(req["pid"], None if op == "poll" else req["timeout"], block=op == "wait")),
+                  file=protocol, flush=True)
+            continue
         if xla_bridge._backends:  # noqa: SLF001 - never fork a process with XLA's threads
             raise SystemExit("fork server: an XLA backend was started; forking is no longer safe")
+        if op == "spawn":
+            protocol.flush()
+            sys.stderr.flush()
+            out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            err = out if req["stderr"] == "STDOUT" else os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            pid = os.fork()
+            if pid == 0:
+                _child(req["argv"], req["env"], req["cwd"], out, err)
+            for fd in {out, err}:
+                os.close(fd)
+            print(json.dumps({"pid": pid}), file=protocol, flush=True)
+            continue
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             protocol.flush()
             sys.stderr.flush()
@@ -167,6 +281,22 @@ def _serve():
                 texts.append(f.read().decode("utf-8", "replace"))
         print(json.dumps({"returncode": code, "stdout": texts[0], "stderr": texts[1], "timed_out": timed_out}),
               file=protocol, flush=True)
+
+
+def _wait(pid: int, timeout, *, block: bool) -> dict:
+    """A spawned child's exit code (None while it runs: poll, or wait past ``timeout``)."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return {"returncode": os.waitstatus_to_exitcode(status), "timed_out": False}
+        if not block:
+            return {"returncode": None, "timed_out": False}
+        if deadline is not None and time.monotonic() > deadline:
+            return {"returncode": None, "timed_out": True}
+        time.sleep(0.01)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted(env, tmp_path):
 def test_sigterm_checkpoints_then_rerun_resumes(env, tmp_path):
     cmd = [sys.executable, "-m", "laser_jax.main", f"--config={TINY}", f"--workdir={tmp_path}", *SHORT,
            "--config.training.iterations=4", "--config.training.checkpoint_every=100"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = forked.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     deadline = time.time() + 240
     while time.time() < deadline and not ((tmp_path / "metrics.jsonl").exists()
                                           and (tmp_path / "metrics.jsonl").read_text().strip()):

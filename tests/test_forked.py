@@ -5,8 +5,10 @@ the command itself), compared with a plain subprocess running the same script.""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +66,46 @@ def test_a_command_past_its_timeout_is_killed(script, tmp_path):
         forked.run([sys.executable, str(slow)], capture_output=True, text=True, cwd=tmp_path, timeout=1)
     again = forked.run([sys.executable, str(script), "3"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert again.returncode == 3  # the server goes on serving
+
+
+SLEEPER = """
+import os, signal, sys, time
+print("started", os.environ.get("JAX_PROCESS_ID"), flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+time.sleep(float(sys.argv[1]))
+print("slept")
+"""
+
+
+def test_popen_gives_what_subprocess_popen_gives(tmp_path):
+    """forked.Popen: a forked child whose pid is the command's (signals reach it), its streams
+    through PIPE / a file / STDOUT, poll, wait with a timeout, and the exit codes of a plain
+    subprocess.Popen; JAX_PROCESS_ID (read only by jax.distributed) does not stop the fork."""
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    env = dict(os.environ, JAX_PROCESS_ID="1")
+    got = forked.Popen([sys.executable, str(script), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=env, cwd=tmp_path)
+    assert isinstance(got, forked.Popen)  # served by the fork server
+    assert got.communicate(timeout=60) == ("started 1\nslept\n", "to stderr\n") and got.returncode == 0
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+        procs = []
+        for start in (forked.Popen, subprocess.Popen):
+            proc = start([sys.executable, str(script), "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env, cwd=tmp_path)
+            assert proc.poll() is None
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.2)
+            procs.append(proc)
+        for proc in procs:  # both have started (they printed) before the signal
+            while "started" not in (Path(proc._pipes["stdout"]).read_text() if isinstance(proc, forked.Popen)
+                                    else proc.stdout.readline()):
+                pass
+            proc.send_signal(sig)
+        codes = [p.wait(timeout=60) for p in procs]
+        assert codes[0] == codes[1] == -sig, (sig, codes)  # SIGINT too: Python re-raises it at exit
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        proc = forked.Popen([sys.executable, str(script), "0"], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        assert proc.wait(timeout=60) == 0
+    assert sorted(log.read_text().splitlines()) == ["slept", "started 1", "to stderr"]

@@ -44,7 +44,7 @@ def test_kill_9_at_random_instants_then_resume(tmp_path):
     rng = random.Random(0)
     kills, instants = 0, []
     while kills < 5:  # each attempt: wait for a random step, then a random instant within ~1.5 s
-        proc = subprocess.Popen(cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        proc = forked.Popen(cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
         target = rng.randint(min(steps_logged(), 7), 7)
         deadline = time.time() + 300
         while proc.poll() is None and steps_logged() < target and time.time() < deadline:

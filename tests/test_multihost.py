@@ -20,6 +20,7 @@ from laser_jax.models.tiny import smoke_assets
 
 from runs import assert_same_final_state, comparable, metrics
 import suite_flags  # tests/: the suite's XLA flags
+import forked  # tests/forked.py: command lines in forked children of a pre-imported process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def env(tmp_path_factory):
                 JAX_NUM_PROCESSES="2", XLA_FLAGS=suite_flags.XLA_FLAGS)
 
 
-def launch(env, workdir) -> list[subprocess.Popen]:
+def launch(env, workdir) -> list:
     port = free_port()
     procs = []
     for pid in range(2):
@@ -51,7 +52,7 @@ def launch(env, workdir) -> list[subprocess.Popen]:
         cmd = [sys.executable, "-m", "laser_jax.main", f"--config={ROOT / 'configs' / 'tiny.py'}",
                f"--workdir={workdir}", *ARGS]
         log = open(Path(workdir).parent / f"{Path(workdir).name}.{pid}.log", "w")
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e, cwd=ROOT))
+        procs.append(forked.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e, cwd=ROOT))
     return procs
 
 

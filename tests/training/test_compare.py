@@ -39,7 +39,7 @@ def test_ctrl_c_then_rerun_resumes(tmp_path):
     env = dict(os.environ, LASER_JAX_CACHE=str(cache))
     workdir = tmp_path / "cmp"
     cmd = [sys.executable, "-m", "laser_jax.compare", f"--workdir={workdir}", *ARGS]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = forked.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     deadline = time.time() + 300
     while not (workdir / "laser" / "checkpoints" / "1").exists():
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
