@@ -91,7 +91,7 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
         raise ValueError("forked.run captures stdout and stderr as text; use subprocess.run otherwise")
     env = dict(os.environ if env is None else env)
     cmd = [str(c) for c in cmd]
-    plain = bool(kwargs) or not _servable(cmd, env)
+    plain = bool(kwargs) or not _servable(cmd)
     with _lock:
         server = None if plain else _get_server()
         if server is None or _jax_env(env) != _jax_env(server.env):
@@ -105,7 +105,7 @@ def run(cmd, *, capture_output=True, text=True, env=None, cwd=None, timeout=None
     return subprocess.CompletedProcess(cmd, reply["returncode"], reply["stdout"], reply["stderr"])
 
 
-def _servable(cmd, env) -> bool:
+def _servable(cmd) -> bool:
     return not (cmd[0] != sys.executable or len(cmd) < 2 or cmd[1] == "-c" or (cmd[1] == "-m" and len(cmd) < 3)
                 or os.environ.get("LASER_JAX_TESTS_NO_FORK"))
 
@@ -118,7 +118,7 @@ class Popen:
         global _server
         env = dict(os.environ if env is None else env)
         cmd = [str(c) for c in cmd]
-        plain = not text or not _servable(cmd, env)
+        plain = not text or not _servable(cmd)
         with _lock:
             server = None if plain else _get_server()
             if server is not None and _jax_env(env) == _jax_env(server.env):
