@@ -152,13 +152,11 @@ def cache():
 
 def run_quick(config, workdir: Path, cache) -> tuple[dict, str, float]:
     """(results, the command line's summary of them, seconds) of one training run in this process,
-    with responses cut to 16 new tokens (the quick configs' 32, halved: decoding is most of a run)
-    and every prompt batch padded to one length (IFEval-like prompts fall on both sides of 64)."""
+    with responses cut to 16 new tokens (the quick configs' 32, halved: decoding is most of a run)."""
     from laser_jax.cli.train import format_results
     from laser_jax.training import train
 
     config.sampling.max_new_tokens = config.eval.max_new_tokens = 16
-    config.sampling.prompt_bucket = config.sampling.max_prompt_tokens  # one prompt shape: the sampler compiles once
     tic = time.perf_counter()
     results = train(config, workdir, cache=cache)
     return results, format_results(results), time.perf_counter() - tic
