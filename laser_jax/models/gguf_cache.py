@@ -19,7 +19,7 @@ metadata once (`gguf_io.load_tokenizer`, 2.4 s for SmolLM2's, 9 s for Gemma's 26
 saved with transformers' `save_pretrained` under ``$LASER_JAX_CACHE/tokenizers/<file stem>-<key>/``
 (the key also holds transformers' version, whose converter built it), and read back with
 `PreTrainedTokenizerFast.from_pretrained` (0.3 s and 4.3 s): the same backend, chat template and
-special tokens (tests/models/test_loading.py compares them). A damaged entry is rebuilt."""
+special tokens (tests/models/test_smollm2.py compares them). A damaged entry is rebuilt."""
 
 from __future__ import annotations
 
