@@ -83,7 +83,7 @@ def check_config(s) -> list[str]:
     problems = check_fields(s, "sampling.")
     if not _number(lambda v: v >= 8)(s.get("max_prompt_tokens")):
         problems.append(f"sampling.max_prompt_tokens={s.get('max_prompt_tokens')!r} must be an integer >= 8")
-    if not _number(lambda v: v >= 1 and v == int(v))(s.get("prompt_bucket", 64)):
+    if "prompt_bucket" in s and not _number(lambda v: v >= 1 and v == int(v))(s["prompt_bucket"]):
         problems.append(f"sampling.prompt_bucket={s.get('prompt_bucket')!r} must be an integer >= 1 (tokens)")
     return problems
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+from laser_jax.batch import BUCKET
 from laser_jax.errors import is_int, is_number, need_int, need_number
 
 
@@ -169,7 +170,7 @@ class SamplingSection(Section):
     top_k: int = 0
     max_new_tokens: int = 256
     max_prompt_tokens: int = 512
-    prompt_bucket: int = 64
+    prompt_bucket: int = BUCKET
 
     def check(self) -> list[str]:
         from laser_jax import sampling  # the sampler's own rules (SamplingConfig): see the module docstring
