@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 PRELOAD = ("numpy", "jax", "jax.numpy", "flax.nnx", "optax", "orbax.checkpoint", "transformers",
            "ml_collections", "absl.app", "absl.flags", "matplotlib.pyplot",
@@ -224,8 +225,6 @@ def _child(argv, env, cwd, out_fd, err_fd):
 
 def _serve():
     import importlib
-    import signal
-    import time
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -262,19 +261,11 @@ def _serve():
                 # never returns: its SystemExit (or error) ends this forked copy as it would end
                 # a fresh interpreter running the command
                 _child(req["argv"], req["env"], req["cwd"], out.fileno(), err.fileno())
-            deadline = None if req["timeout"] is None else time.monotonic() + req["timeout"]
-            timed_out, status = False, None
-            while status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                elif deadline is not None and time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    _, status = os.waitpid(pid, 0)
-                    timed_out = True
-                else:
-                    time.sleep(0.01)
-            code = os.waitstatus_to_exitcode(status)
+            done = _wait(pid, req["timeout"], block=True)
+            code, timed_out = done["returncode"], done["timed_out"]
+            if timed_out:
+                os.kill(pid, signal.SIGKILL)
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
             texts = []
             for f in (out, err):
                 f.seek(0)
@@ -284,8 +275,7 @@ def _serve():
 
 
 def _wait(pid: int, timeout, *, block: bool) -> dict:
-    """A spawned child's exit code (None while it runs: poll, or wait past ``timeout``)."""
-    import time
+    """A child's exit code (None while it runs: poll, or wait past ``timeout``)."""
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
